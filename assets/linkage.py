@@ -1,0 +1,53 @@
+"""Linkage assets: every agency record of the month linked to its registry
+person (linkage.links), one asset per agency source."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.ingestion import std_key
+from assets.partitions import WAREHOUSE_POOL, monthly_partitions
+from lowincome import monthly
+from lowincome.schema import AGENCY_SOURCES, REGISTRY, SOURCE_LABELS
+from lowincome.warehouse import month_of
+from pipelines.resources import MonitorConfig
+
+
+def links_key(source: str) -> dg.AssetKey:
+    return dg.AssetKey(["linkage", source])
+
+
+def build_linkage_asset(source: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=links_key(source),
+        deps=[std_key(REGISTRY), std_key(source)],
+        partitions_def=monthly_partitions,
+        group_name="linkage",
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        description=f"{SOURCE_LABELS[source]} 与低收入人口数据库的人员匹配 (linkage.links)",
+    )
+    def _link(context: dg.AssetExecutionContext, config: MonitorConfig):
+        month = month_of(context.partition_key)
+        result, review_path = monthly.link_source(
+            config.open_warehouse(), config.inbox_path, config.exports_path, source, month
+        )
+        m = result.metrics
+        return dg.MaterializeResult(
+            metadata={
+                "exact": m.get("exact", 0),
+                "probabilistic": m.get("probabilistic", 0),
+                "clerical": m.get("clerical", 0),
+                "review": m.get("review", 0),
+                "unmatched": m.get("unmatched", 0),
+                "candidate_pairs": m.get("candidate_pairs", 0),
+                "classifier": str(m.get("classifier", "")),
+                "seconds": float(m.get("seconds", 0.0)),
+                "review_list": str(review_path or ""),
+            }
+        )
+
+    return _link
+
+
+linkage_assets = [build_linkage_asset(s) for s in AGENCY_SOURCES]

@@ -1,0 +1,175 @@
+"""One month's processing steps as plain functions (no Dagster).
+
+Each step reads what it needs from the warehouse and replaces its own month
+atomically, so a step can be rerun on its own and a rerun changes nothing.
+The Dagster assets in `assets/` are thin wrappers around these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from lowincome.ingest import LoadResult, find_delivery, load_delivery, manifest_entry, read_manifest, DeliveryError
+from lowincome.warehouse import Warehouse, replace_many
+
+AUDIT_COLUMNS = (
+    "month", "source", "source_file", "status", "rows_read", "rows_loaded", "rows_quarantined", "encoding",
+    "sha256", "unknown_columns", "error", "manifest_rows", "manifest_sha256", "optional_nulled",
+)
+
+
+def month_dir(inbox: Path, month: dt.date) -> Path:
+    return Path(inbox) / f"{month:%Y-%m}"
+
+
+def audit_frame(audit: dict) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{k: audit[k] for k in AUDIT_COLUMNS}],
+        schema={
+            "month": pl.Date, "source": pl.Utf8, "source_file": pl.Utf8, "status": pl.Utf8,
+            "rows_read": pl.Int32, "rows_loaded": pl.Int32, "rows_quarantined": pl.Int32,
+            "encoding": pl.Utf8, "sha256": pl.Utf8, "unknown_columns": pl.List(pl.Utf8), "error": pl.Utf8,
+            "manifest_rows": pl.Int32, "manifest_sha256": pl.Utf8, "optional_nulled": pl.Utf8,
+        },
+    )
+
+
+def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date) -> LoadResult:
+    """Load `source` for `month` from the inbox into std.<source>, ops.load_audit
+    and ops.quarantine, replacing that month in one transaction."""
+    folder = month_dir(inbox, month)
+    path = find_delivery(folder, source)
+    try:
+        manifest = read_manifest(folder)
+    except DeliveryError as exc:
+        manifest = None
+        manifest_error = str(exc)
+    else:
+        manifest_error = None
+    entry = manifest_entry(manifest, path) if path else None
+    if path is None and manifest:
+        # The manifest promised a file that is not there: that is worth saying.
+        listed = [name for name in (manifest.get("files") or {}) if Path(name).stem.lower() == source]
+        entry = (manifest.get("files") or {}).get(listed[0]) if listed else None
+    result = load_delivery(path, source, month, entry)
+    if manifest_error:
+        result.audit["error"] = "; ".join(filter(None, [result.audit["error"], manifest_error]))
+    key = "month = ? AND source = ?"
+    with warehouse.writer() as con:
+        replace_many(
+            con,
+            [
+                (f"std.{source}", result.data, "month = ?", [month]),
+                ("ops.quarantine", result.quarantine, key, [month, source]),
+                ("ops.load_audit", audit_frame(result.audit), key, [month, source]),
+            ],
+        )
+    return result
+
+
+def read_std(warehouse: Warehouse, source: str, month: dt.date) -> pl.DataFrame:
+    with warehouse.reader() as con:
+        return con.execute(f"SELECT * FROM std.{source} WHERE month = ? ORDER BY source_row", [month]).pl()
+
+
+def read_audit(warehouse: Warehouse, source: str, month: dt.date) -> dict | None:
+    with warehouse.reader() as con:
+        frame = con.execute(
+            "SELECT * FROM ops.load_audit WHERE month = ? AND source = ?", [month, source]
+        ).pl()
+    return frame.row(0, named=True) if frame.height else None
+
+
+def previous_month(month: dt.date) -> dt.date:
+    return (month - dt.timedelta(days=1)).replace(day=1)
+
+
+@dataclass
+class DeliveryStatus:
+    """What has arrived for a month: used by the sensor."""
+
+    month: dt.date
+    present: dict[str, Path]
+    expected: tuple[str, ...]
+
+    @property
+    def complete(self) -> bool:
+        return all(s in self.present for s in self.expected)
+
+    def fingerprint(self) -> str:
+        parts = [f"{s}:{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for s, p in sorted(self.present.items())]
+        return "|".join(parts)
+
+
+def delivery_status(inbox: Path, month: dt.date, sources: tuple[str, ...]) -> DeliveryStatus:
+    """Which of the month's files are there. When a manifest exists, the month is
+    complete once every file it lists is present; otherwise all five extracts."""
+    folder = month_dir(inbox, month)
+    expected = sources
+    try:
+        manifest = read_manifest(folder)
+    except DeliveryError:
+        manifest = None
+    if manifest and manifest.get("files"):
+        expected = tuple(sorted({Path(n).stem.lower() for n in manifest["files"]}))
+    present = {}
+    for s in set(sources) | set(expected):
+        path = find_delivery(folder, s)
+        if path:
+            present[s] = path
+    return DeliveryStatus(month, present, expected)
+
+
+def inbox_months(inbox: Path) -> list[dt.date]:
+    months = []
+    if Path(inbox).is_dir():
+        for p in sorted(Path(inbox).iterdir()):
+            try:
+                months.append(dt.datetime.strptime(p.name, "%Y-%m").date())
+            except ValueError:
+                continue
+    return months
+
+
+def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, month: dt.date):
+    """Link the month's records of `source` to the month's registry; write
+    linkage.links for (month, source) and the review list for caseworkers."""
+    from lowincome.linkage import link_source as link, read_review_decisions, write_review_list
+
+    registry = read_std(warehouse, "registry", month)
+    records = read_std(warehouse, source, month)
+    clerical = read_review_decisions(Path(inbox))
+    result = link(registry, records, source, clerical=clerical)
+    with warehouse.writer() as con:
+        replace_many(con, [("linkage.links", result.links, "month = ? AND source = ?", [month, source])])
+    review_path = write_review_list(
+        result.links, registry, records, Path(exports) / f"{month:%Y-%m}" / "review" / f"待人工核对_{source}_{month:%Y-%m}.xlsx"
+    )
+    return result, review_path
+
+
+def evaluate_rules(warehouse: Warehouse, params_path: Path, month: dt.date):
+    """Apply the rule catalogue for the month (flags.risk_flags and history)."""
+    from lowincome.rules import load_params, run_rules
+
+    params = load_params(Path(params_path))
+    with warehouse.writer() as con:
+        return run_rules(con, month, params)
+
+
+def export_workbooks(warehouse: Warehouse, exports: Path, month: dt.date) -> list[Path]:
+    from lowincome.exports import write_caseworker_workbooks
+
+    with warehouse.reader() as con:
+        return write_caseworker_workbooks(con, month, Path(exports))
+
+
+def export_quality_report(warehouse: Warehouse, exports: Path, month: dt.date) -> Path:
+    from quality import write_report
+
+    with warehouse.reader() as con:
+        return write_report(con, month, Path(exports))

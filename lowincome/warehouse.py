@@ -1,0 +1,116 @@
+"""DuckDB warehouse access.
+
+DuckDB allows one writing process per file. Every write goes through
+`Warehouse.writer()`, which holds an inter-process file lock for the whole
+session, so two Dagster runs (a backfill, the sensor, the CLI) never open the
+file for writing at once. Readers use `reader()`: a read-only connection, taken
+under the same lock because DuckDB refuses a read-only open while another
+process has the file open for writing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import polars as pl
+from filelock import FileLock
+
+from lowincome.schema import std_ddl
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "sql" / "schema"
+
+
+def schema_sql() -> str:
+    """All DDL: sql/schema/*.sql in name order, then the std tables from schema.py."""
+    parts = [p.read_text(encoding="utf-8") for p in sorted(SCHEMA_DIR.glob("*.sql"))]
+    return "\n".join(parts + [std_ddl()])
+
+
+class Warehouse:
+    def __init__(self, path: str | Path, lock_timeout_s: float = 600.0):
+        self.path = Path(path)
+        self.lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout_s)
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.lock:
+            con = duckdb.connect(str(self.path))
+            try:
+                con.execute(schema_sql())
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not self.path.exists():
+            # Nothing written yet: create the empty schema so readers see tables.
+            with self.writer():
+                pass
+        with self.lock:
+            con = duckdb.connect(str(self.path), read_only=True)
+            try:
+                yield con
+            finally:
+                con.close()
+
+
+def replace_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    df: pl.DataFrame,
+    where: str,
+    params: list | tuple = (),
+) -> int:
+    """Delete the rows matching `where` and insert `df`, atomically.
+
+    `df` may carry a subset of the table's columns (by name); the rest get
+    their defaults / NULL. Returns the number of rows inserted.
+    """
+    replace_many(con, [(table, df, where, params)])
+    return df.height
+
+
+def replace_many(
+    con: duckdb.DuckDBPyConnection,
+    changes: list[tuple[str, pl.DataFrame, str, list | tuple]],
+) -> None:
+    """Several delete-then-insert steps in one explicit transaction: either all
+    tables show the new month or none does."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table, df, where, params in changes:
+            con.execute(f"DELETE FROM {table} WHERE {where}", list(params))
+            if df.height:
+                con.register("_incoming", df.to_arrow())
+                cols = ", ".join(f'"{c}"' for c in df.columns)
+                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
+                con.unregister("_incoming")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def replace_month(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    month: dt.date,
+    df: pl.DataFrame,
+    source: str | None = None,
+) -> int:
+    """Replace one month (optionally one source of it) of `table` with `df`."""
+    if source is None:
+        return replace_rows(con, table, df, "month = ?", [month])
+    return replace_rows(con, table, df, "month = ? AND source = ?", [month, source])
+
+
+def month_of(partition_key: str) -> dt.date:
+    """'2026-08-01' or '2026-08' -> date(2026, 8, 1)."""
+    parts = partition_key.split("-")
+    return dt.date(int(parts[0]), int(parts[1]), 1)

@@ -1,0 +1,61 @@
+"""Resources: where the month's inputs and outputs live, from the environment.
+
+Each setting reads its environment variable through Dagster's EnvVar when it is
+set, and otherwise falls back to a project-local default so the demo runs with
+no setup.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from lowincome.warehouse import Warehouse
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS = {
+    "MONITOR_INBOX": PROJECT_ROOT / "var" / "inbox",
+    "MONITOR_WAREHOUSE": PROJECT_ROOT / "var" / "warehouse.duckdb",
+    "MONITOR_EXPORTS": PROJECT_ROOT / "var" / "exports",
+    "MONITOR_PARAMS": PROJECT_ROOT / "data_samples" / "params.yaml",
+}
+
+
+def setting(name: str) -> str | dg.EnvVar:
+    """EnvVar(name) when the variable is set, else the demo default."""
+    return dg.EnvVar(name) if os.environ.get(name) else str(DEFAULTS[name])
+
+
+def resolved(name: str) -> Path:
+    return Path(os.environ.get(name) or DEFAULTS[name])
+
+
+class MonitorConfig(dg.ConfigurableResource):
+    """Paths of one deployment: inbox, warehouse, exports, rule parameters."""
+
+    inbox: str
+    warehouse: str
+    exports: str
+    params: str
+
+    @classmethod
+    def from_env(cls) -> "MonitorConfig":
+        return cls(
+            inbox=setting("MONITOR_INBOX"),
+            warehouse=setting("MONITOR_WAREHOUSE"),
+            exports=setting("MONITOR_EXPORTS"),
+            params=setting("MONITOR_PARAMS"),
+        )
+
+    def open_warehouse(self) -> Warehouse:
+        return Warehouse(self.warehouse)
+
+    @property
+    def inbox_path(self) -> Path:
+        return Path(self.inbox)
+
+    @property
+    def exports_path(self) -> Path:
+        return Path(self.exports)

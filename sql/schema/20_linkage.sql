@@ -1,0 +1,13 @@
+-- linkage.links: one row per agency record per month (outputs.md).
+CREATE TABLE IF NOT EXISTS linkage.links (
+    month DATE NOT NULL,
+    source VARCHAR NOT NULL,
+    source_row INTEGER NOT NULL,
+    registry_row INTEGER,              -- std.registry.source_row in the same month; NULL when unmatched
+    registry_household_id VARCHAR,     -- convenience copy of the linked registry row's household_id
+    registry_person_key VARCHAR,       -- convenience copy of the linked registry row's person_key
+    match_score DOUBLE NOT NULL,       -- in [0, 1]
+    method VARCHAR NOT NULL,           -- exact_id / probabilistic / clerical
+    decision VARCHAR NOT NULL,         -- accept / review / none
+    detail VARCHAR                     -- JSON: comparison vector / reason, for auditors
+);
