@@ -272,11 +272,13 @@ def standardise(
         else:
             values = frame[col.canonical]
         parsed, bad = _parse_column(col.kind, values)
+        if bad is None:
+            bad = pl.Series([False] * frame.height, dtype=pl.Boolean)
         blank = values.is_null() if values.dtype != pl.Utf8 else (values.is_null() | (values.str.strip_chars() == ""))
         if col.required_value:
             problems.append((f"missing_{col.canonical}", f"必填字段为空: {col.chinese}", blank))
             problems.append((f"invalid_{col.canonical}", f"必填字段无法解析: {col.chinese}", bad & ~blank))
-        elif bad is not None:
+        else:
             count = int((bad & ~blank).sum())
             if count:
                 nulled[col.canonical] = count
@@ -362,11 +364,13 @@ def _parse_column(kind: str, values: pl.Series) -> tuple[dict[str, pl.Series], p
     return {name: nz.normalize_text(values).alias(name)}, None
 
 
+POLARS_TYPES = {"VARCHAR": pl.Utf8, "DATE": pl.Date, "DOUBLE": pl.Float64, "INTEGER": pl.Int32, "BOOLEAN": pl.Boolean}
+
+
 def _cast_to_table(df: pl.DataFrame, typed: list[tuple[str, str]]) -> pl.DataFrame:
-    polars_types = {"VARCHAR": pl.Utf8, "DATE": pl.Date, "DOUBLE": pl.Float64, "INTEGER": pl.Int32, "BOOLEAN": pl.Boolean}
     return df.select(
         [
-            (pl.col(n) if n in df.columns else pl.lit(None)).cast(polars_types[t]).alias(n)
+            (pl.col(n) if n in df.columns else pl.lit(None)).cast(POLARS_TYPES[t]).alias(n)
             for n, t in typed
         ]
     )
@@ -407,7 +411,7 @@ def _audit(month, source, path, status, rows_read, rows_loaded, rows_quarantined
 
 
 def empty_std(source: str) -> pl.DataFrame:
-    return _cast_to_table(pl.DataFrame(), std_columns(source))
+    return pl.DataFrame(schema={n: POLARS_TYPES[t] for n, t in std_columns(source)})
 
 
 def load_delivery(path: Path | None, source: str, month: dt.date, entry: dict | None = None) -> LoadResult:
