@@ -1,6 +1,5 @@
 """The rule catalogue applied to the month: flags.risk_flags with its lifecycle."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -29,9 +28,9 @@ RISK_FLAGS = dg.AssetKey(["flags", "risk_flags"])
         )
     ],
 )
-def risk_flags(context: dg.AssetExecutionContext, config: MonitorConfig):
+def risk_flags(context: dg.AssetExecutionContext, monitor: MonitorConfig):
     month = month_of(context.partition_key)
-    result = monthly.evaluate_rules(config.open_warehouse(), config.params, month)
+    result = monthly.evaluate_rules(monitor.open_warehouse(), monitor.params, month)
     skipped = {r: why for r, why in result.skipped.items()}
     if result.withheld:
         context.log.error(f"flags withheld for {month:%Y-%m}: {result.withheld_reason}")

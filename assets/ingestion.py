@@ -2,7 +2,6 @@
 load into std.<source>, then run the source's data-quality suite (asset checks
 beside the asset)."""
 
-from __future__ import annotations
 
 import json
 
@@ -30,10 +29,10 @@ def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
         description=f"{SOURCE_LABELS[source]}：标准化后的月度数据 (std.{source})",
         check_specs=dq.check_specs(std_key(source)),
     )
-    def _ingest(context: dg.AssetExecutionContext, config: MonitorConfig):
+    def _ingest(context: dg.AssetExecutionContext, monitor: MonitorConfig):
         month = month_of(context.partition_key)
-        warehouse = config.open_warehouse()
-        result = monthly.ingest_source(warehouse, config.inbox_path, source, month)
+        warehouse = monitor.open_warehouse()
+        result = monthly.ingest_source(warehouse, monitor.inbox_path, source, month)
         audit = result.audit
         if result.status != "loaded":
             context.log.warning(f"{source} {month:%Y-%m}: {result.status} — {audit['error']}")

@@ -1,7 +1,6 @@
 """Linkage assets: every agency record of the month linked to its registry
 person (linkage.links), one asset per agency source."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -27,10 +26,10 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         description=f"{SOURCE_LABELS[source]} 与低收入人口数据库的人员匹配 (linkage.links)",
     )
-    def _link(context: dg.AssetExecutionContext, config: MonitorConfig):
+    def _link(context: dg.AssetExecutionContext, monitor: MonitorConfig):
         month = month_of(context.partition_key)
         result, review_path = monthly.link_source(
-            config.open_warehouse(), config.inbox_path, config.exports_path, source, month
+            monitor.open_warehouse(), monitor.inbox_path, monitor.exports_path, source, month
         )
         m = result.metrics
         return dg.MaterializeResult(

@@ -3,7 +3,6 @@ on the month's DataFrame, their results go to dq.results (kept across months),
 and Dagster shows one check for the critical expectations and one for the
 warnings. A failed critical check is severity ERROR."""
 
-from __future__ import annotations
 
 import datetime as dt
 

@@ -1,7 +1,6 @@
 """What people receive: caseworker workbooks per township and the auditor's
 data-quality report."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -20,13 +19,13 @@ from pipelines.resources import MonitorConfig
     kinds={"excel"},
     description="按乡镇（街道）的预警核查清单（Excel）及村表/乡镇表/县表",
 )
-def caseworker_workbooks(context: dg.AssetExecutionContext, config: MonitorConfig):
+def caseworker_workbooks(context: dg.AssetExecutionContext, monitor: MonitorConfig):
     month = month_of(context.partition_key)
-    paths = monthly.export_workbooks(config.open_warehouse(), config.exports_path, month)
+    paths = monthly.export_workbooks(monitor.open_warehouse(), monitor.exports_path, month)
     return dg.MaterializeResult(
         metadata={
             "workbooks": len(paths),
-            "folder": dg.MetadataValue.path(str(config.exports_path / f"{month:%Y-%m}")),
+            "folder": dg.MetadataValue.path(str(monitor.exports_path / f"{month:%Y-%m}")),
         }
     )
 
@@ -39,7 +38,7 @@ def caseworker_workbooks(context: dg.AssetExecutionContext, config: MonitorConfi
     kinds={"html"},
     description="审计用月度数据质量报告（HTML）",
 )
-def quality_report(context: dg.AssetExecutionContext, config: MonitorConfig):
+def quality_report(context: dg.AssetExecutionContext, monitor: MonitorConfig):
     month = month_of(context.partition_key)
-    path = monthly.export_quality_report(config.open_warehouse(), config.exports_path, month)
+    path = monthly.export_quality_report(monitor.open_warehouse(), monitor.exports_path, month)
     return dg.MaterializeResult(metadata={"report": dg.MetadataValue.path(str(path))})

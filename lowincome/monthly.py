@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from lowincome.ingest import LoadResult, find_delivery, load_delivery, manifest_entry, read_manifest, DeliveryError
-from lowincome.warehouse import Warehouse, replace_many
+from lowincome.warehouse import Warehouse, query_pl, replace_many
 
 AUDIT_COLUMNS = (
     "month", "source", "source_file", "status", "rows_read", "rows_loaded", "rows_quarantined", "encoding",
@@ -73,14 +73,12 @@ def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date
 
 def read_std(warehouse: Warehouse, source: str, month: dt.date) -> pl.DataFrame:
     with warehouse.reader() as con:
-        return con.execute(f"SELECT * FROM std.{source} WHERE month = ? ORDER BY source_row", [month]).pl()
+        return query_pl(con, f"SELECT * FROM std.{source} WHERE month = ? ORDER BY source_row", [month])
 
 
 def read_audit(warehouse: Warehouse, source: str, month: dt.date) -> dict | None:
     with warehouse.reader() as con:
-        frame = con.execute(
-            "SELECT * FROM ops.load_audit WHERE month = ? AND source = ?", [month, source]
-        ).pl()
+        frame = query_pl(con, "SELECT * FROM ops.load_audit WHERE month = ? AND source = ?", [month, source])
     return frame.row(0, named=True) if frame.height else None
 
 

@@ -13,7 +13,7 @@ def build_definitions(config: MonitorConfig | None = None) -> dg.Definitions:
         jobs=[monthly_monitoring_job],
         schedules=[monthly_schedule],
         sensors=[complete_delivery_sensor],
-        resources={"config": config or MonitorConfig.from_env()},
+        resources={"monitor": config or MonitorConfig.from_env()},
     )
 
 

@@ -12,12 +12,12 @@ from pipelines.resources import MonitorConfig
 
 
 @dg.sensor(job=monthly_monitoring_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED)
-def complete_delivery_sensor(context: dg.SensorEvaluationContext, config: MonitorConfig):
+def complete_delivery_sensor(context: dg.SensorEvaluationContext, monitor: MonitorConfig):
     valid_keys = set(monthly_partitions.get_partition_keys())
     requests = []
-    for month in inbox_months(config.inbox_path):
+    for month in inbox_months(monitor.inbox_path):
         key = f"{month:%Y-%m-01}"
-        status = delivery_status(config.inbox_path, month, EXTRACT_SOURCES)
+        status = delivery_status(monitor.inbox_path, month, EXTRACT_SOURCES)
         if key not in valid_keys or not status.complete:
             continue
         requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}:{status.fingerprint()}"))

@@ -1,0 +1,311 @@
+"""Tests of the synthetic delivery generator (data_samples.generate)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from data_samples.generate import FORMATS, RULES, generate, main
+from lowincome import schema
+
+START = "2026-07"
+MONTHS = ["2026-07", "2026-08", "2026-09"]
+
+# ---------------------------------------------------------------- own helpers (no pipeline code)
+_W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
+
+
+def check_char(first17: str) -> str:
+    return "10X98765432"[sum(int(c) * w for c, w in zip(first17, _W)) % 11]
+
+
+def valid_id(s: str) -> bool:
+    if not re.fullmatch(r"\d{17}[\dX]", s):
+        return False
+    try:
+        dt.date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
+    except ValueError:
+        return False
+    return check_char(s[:17]) == s[17]
+
+
+def norm_id(raw) -> str:
+    if raw is None:
+        return ""
+    s = str(raw).translate(str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789XX"))
+    s = re.sub(r"[\s\-]", "", s).upper()
+    if re.fullmatch(r"\d{15}", s):
+        s17 = s[:6] + "19" + s[6:]
+        s = s17 + check_char(s17)
+    return s
+
+
+def read_text(path: Path) -> pl.DataFrame:
+    """Any delivered file as all-string columns."""
+    if path.suffix == ".csv":
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("gb18030")
+        return pl.read_csv(io.StringIO(text), infer_schema=False, truncate_ragged_lines=True)
+    if path.suffix == ".xlsx":
+        df = pl.read_excel(path, engine="calamine", infer_schema_length=0)
+        return df.with_columns(pl.all().cast(pl.Utf8))
+    return pl.read_parquet(path).with_columns(pl.all().cast(pl.Utf8))
+
+
+def data_rows(path: Path) -> int:
+    if path.suffix == ".csv":
+        return len(path.read_bytes().replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")) - 1
+    return read_text(path).height
+
+
+def canon(df: pl.DataFrame, source: str) -> pl.DataFrame:
+    hm = schema.SOURCES[source].header_map
+    return df.rename({c: hm[c] for c in df.columns if c in hm})
+
+
+def money(s: pl.Series) -> pl.Series:
+    return s.str.replace_all(r"[,元\s]", "").replace("", None).cast(pl.Float64)
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen_small")
+    return generate(out, households=200, months=3, start_month=START, seed=7)
+
+
+@pytest.fixture(scope="module")
+def default(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen_default")
+    return generate(out, households=2000, months=3, start_month=START, seed=20261129)
+
+
+# ---------------------------------------------------------------- tests
+def test_deterministic_same_seed(small, tmp_path):
+    again = generate(tmp_path / "again", households=200, months=3, start_month=START, seed=7)
+    for sub in ("inbox", "truth"):
+        a = sorted(p.relative_to(small.out_dir) for p in (small.out_dir / sub).rglob("*") if p.is_file())
+        b = sorted(p.relative_to(again.out_dir) for p in (again.out_dir / sub).rglob("*") if p.is_file())
+        assert a == b and a
+        for rel in a:
+            assert (small.out_dir / rel).read_bytes() == (again.out_dir / rel).read_bytes(), rel
+    other = generate(tmp_path / "other", households=200, months=3, start_month=START, seed=8)
+    assert (other.truth_dir / "links.csv").read_bytes() != (small.truth_dir / "links.csv").read_bytes()
+
+
+def test_manifests_match_files(small):
+    for month in MONTHS:
+        mdir = small.inbox_dir / month
+        man = json.loads((mdir / "_MANIFEST.json").read_text(encoding="utf-8"))["files"]
+        on_disk = {p.name for p in mdir.iterdir() if p.name != "_MANIFEST.json"}
+        assert set(man) == on_disk
+        for name, entry in man.items():
+            path = mdir / name
+            assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+            assert entry["rows"] == data_rows(path), name
+    assert (small.inbox_dir / MONTHS[-1] / "dispositions.xlsx").exists()
+
+
+def test_every_format_appears(small, default):
+    for s in (small, default):
+        used = {f for m in s.formats.values() for f in m.values()}
+        assert set(FORMATS) <= used
+        assert any(s.formats[m]["registry"] == "xlsx" for m in s.months)
+
+
+def test_truth_links_reference_existing_rows(small):
+    links = pl.read_csv(small.truth_dir / "links.csv", schema_overrides={"registry_row": pl.Int64})
+    reg = links.filter(pl.col("source") == "registry").select("month", pl.col("source_row").alias("registry_row"),
+                                                               pl.col("person_id").alias("reg_person"))
+    for month, sources in small.rows.items():
+        for source, n in sources.items():
+            if source == "dispositions":
+                continue
+            rows = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == source))["source_row"]
+            assert sorted(rows.to_list()) == list(range(1, n + 1)), (month, source)
+    agency = links.filter(pl.col("source") != "registry")
+    linked = agency.filter(pl.col("registry_row").is_not_null()).join(reg, on=["month", "registry_row"], how="left")
+    assert linked.height > 0
+    assert (linked["reg_person"] == linked["person_id"]).all()
+    # agency extracts also carry people who are not in the registry
+    assert agency["registry_row"].null_count() > 0
+
+
+def test_registry_ids_valid_where_not_corrupted(small):
+    persons = pl.read_csv(small.truth_dir / "persons.csv", infer_schema=False)
+    for pid, sex, birth in zip(persons["id_number"], persons["sex"], persons["birth_date"]):
+        assert valid_id(pid)
+        assert (int(pid[16]) % 2 == 1) == (sex == "男")
+        assert f"{pid[6:10]}-{pid[10:12]}-{pid[12:14]}" == birth
+    true_id = dict(zip(persons["person_id"], persons["id_number"]))
+    links = pl.read_csv(small.truth_dir / "links.csv", infer_schema=False).filter(pl.col("source") == "registry")
+    for month in MONTHS:
+        df = canon(read_text(small.files[month]["registry"]), "registry")
+        lk = links.filter(pl.col("month") == f"{month}-01").sort(pl.col("source_row").cast(pl.Int64))
+        ok = bad = typo = 0
+        for raw, person, rrow in zip(df["id_number"], lk["person_id"], lk["registry_row"]):
+            if rrow is None:
+                continue  # junk row (blank 户编号)
+            got, want = norm_id(raw), true_id[person]
+            if got == want:
+                ok += 1
+                assert valid_id(got)
+            elif got == "":
+                bad += 1
+            else:  # deliberate typo: one character changed, check digit fails
+                assert len(got) == 18 and sum(a != b for a, b in zip(got, want)) == 1 and not valid_id(got)
+                typo += 1
+        assert ok / (ok + bad + typo) > 0.95
+
+
+def test_r02_r03_match_delivered_registry(small):
+    """Recompute the income rules from the delivered registry files with own parsing."""
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).parents[1] / "data_samples" / "params.yaml").read_text(encoding="utf-8"))
+    std = params["dibao_standard"]
+    flags = pl.read_csv(small.truth_dir / "flags.csv")
+    for month in MONTHS:
+        df = canon(read_text(small.files[month]["registry"]), "registry").filter(pl.col("household_id").is_not_null())
+        hh = df.group_by("household_id").agg(pl.col("region_code", "urban_rural", "category", "household_size",
+                                                    "household_annual_income").first())
+        cat = hh["category"].replace("刚性支出困难", "支出型困难")
+        inc = money(hh["household_annual_income"])
+        size = hh["household_size"].cast(pl.Float64)
+        s = [float(std.get(str(r)[:6], std["default"])["urban" if u == "城市" else "rural"])
+             for r, u in zip(hh["region_code"], hh["urban_rural"])]
+        pc = inc / size / 12
+        s = pl.Series(s)
+        r02 = set(hh["household_id"].filter((pc < s) & ~cat.is_in(["低保", "特困"])).to_list())
+        r03 = set(hh["household_id"].filter((pc >= s) & (pc < params["edge_multiplier"] * s)
+                                            & ~cat.is_in(["低保", "特困", "低保边缘"])).to_list())
+        f = flags.filter(pl.col("month") == f"{month}-01")
+        assert r02 == set(f.filter(pl.col("rule_code") == "R02")["household_key"].to_list())
+        assert r03 == set(f.filter(pl.col("rule_code") == "R03")["household_key"].to_list())
+
+
+def test_every_rule_fires_with_lifecycle(default):
+    flags = pl.read_csv(default.truth_dir / "flags.csv")
+    counts = flags.group_by("rule_code").len()
+    got = dict(zip(counts["rule_code"], counts["len"]))
+    for r in RULES:
+        assert got.get(r, 0) >= 10, (r, got)
+    # R05 needs M-1: never in the first month
+    assert flags.filter((pl.col("month") == "2026-07-01") & (pl.col("rule_code") == "R05")).height == 0
+    # lifecycle: pairs that fire in month 2 and stop in month 3 exist for most rules
+    pairs = {m: set(zip(*flags.filter(pl.col("month") == f"{m}-01").select("household_key", "rule_code").to_dict(as_series=False).values()))
+             for m in MONTHS}
+    cleared = {r for (_, r) in pairs["2026-08"] - pairs["2026-09"]}
+    assert len(cleared) >= 8, cleared
+    # 核实不符 dispositions suppress the same flag in the last month
+    sup = flags.filter(pl.col("suppressed") == 1)
+    assert sup.height >= 1 and set(sup["rule_code"]) == {"R03"} and set(sup["month"]) == {"2026-09-01"}
+    disp = read_text(default.files["2026-09"]["dispositions"])
+    assert set(disp.columns) == {"标记编号", "处置结果", "处置日期", "经办人", "备注"}
+    assert {"已纳入救助", "核实不符"} <= set(disp["处置结果"].to_list())
+    assert all(re.fullmatch(r"202608-R\d\d-[0-9A-F]{8}", x) for x in disp["标记编号"])
+
+
+def _all_cells(path: Path) -> tuple[list[str], list[str], str]:
+    df = read_text(path)
+    vals = [v for c in df.columns for v in df[c].drop_nulls().to_list()]
+    raw = ""
+    if path.suffix == ".csv":
+        b = path.read_bytes()
+        try:
+            raw = b.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raw = b.decode("gb18030")
+    return df.columns, vals, raw
+
+
+def test_messy_forms_appear(default):
+    headers, values, raws = [], [], []
+    encodings = set()
+    for month in default.months:
+        for source, path in default.files[month].items():
+            h, v, raw = _all_cells(path)
+            headers += h
+            values += v
+            raws.append(raw)
+            if path.suffix == ".csv":
+                b = path.read_bytes()
+                encodings.add("bom" if b.startswith(b"\xef\xbb\xbf") else "utf8" if _is_utf8(b) else "gb18030")
+    text = "\n".join(values)
+    assert encodings == {"bom", "utf8", "gb18030"}
+    checks = {
+        "lowercase x": r"\d{17}x", "full-width digits": "[０-９]{6}", "legacy 15": r"(?m)^\d{15}$",
+        "excel mangled": r"\d\.\d{8}E\+17", "id with space": r"\d{6} \d{8} ", "id with hyphen": r"\d{6}-\d{8}-",
+        "date slash": r"\d{4}/\d{1,2}/\d{1,2}", "date compact": r"(?m)^20\d{6}$", "date chinese": r"\d{4}年\d{1,2}月\d{1,2}日",
+        "date dots": r"\d{4}\.\d{2}\.\d{2}", "money thousands": r"\d,\d{3}\.\d\d", "money yuan": r"\d元",
+        "traditional": "[陳劉張趙楊黃吳鄭孫馬羅]", "dot variant": "[•．・]", "alias": "刚性支出困难",
+        "grade chinese": "[一二三四]级", "unknown value": "未知|不详",
+    }
+    for name, pat in checks.items():
+        assert re.search(pat, text), name
+    assert any(re.fullmatch(r"[\u4e00-\u9fff]+\.[\u4e00-\u9fff]+", v) for v in values)
+    assert set(headers) & {"name", "id_number", "household_id", "region_code", "event_type", "settled_on"}
+    assert {"备注", "数据来源"} & set(headers)
+    assert any("多余字段" in r for r in raws)
+
+
+def _is_utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def test_omit_source(tmp_path):
+    s = generate(tmp_path / "omit", households=300, months=3, start_month=START, seed=3,
+                 omit={("2026-08", "human_resources")})
+    assert not list((s.inbox_dir / "2026-08").glob("human_resources.*"))
+    man = json.loads((s.inbox_dir / "2026-08" / "_MANIFEST.json").read_text(encoding="utf-8"))["files"]
+    assert not any(k.startswith("human_resources") for k in man)
+    flags = pl.read_csv(s.truth_dir / "flags.csv")
+    bad = flags.filter(((pl.col("month") == "2026-08-01") & pl.col("rule_code").is_in(["R05", "R09"]))
+                       | ((pl.col("month") == "2026-09-01") & (pl.col("rule_code") == "R05")))
+    assert bad.height == 0
+    links = pl.read_csv(s.truth_dir / "links.csv")
+    assert links.filter((pl.col("month") == "2026-08-01") & (pl.col("source") == "human_resources")).height == 0
+
+
+def test_cli(tmp_path, capsys):
+    assert main(["--out", str(tmp_path / "cli"), "--households", "60", "--months", "2", "--start", "2026-01", "--seed", "5"]) == 0
+    assert (tmp_path / "cli" / "inbox" / "2026-02" / "_MANIFEST.json").exists()
+    assert (tmp_path / "cli" / "truth" / "flags.csv").exists()
+    assert "truth flags per rule" in capsys.readouterr().out
+
+
+def test_registry_persons_stay_linkable(small):
+    """Every agency record of a registry person keeps an ID (exact or one typo) or name + region/birth date."""
+    links = pl.read_csv(small.truth_dir / "links.csv", infer_schema=False)
+    persons = pl.read_csv(small.truth_dir / "persons.csv", infer_schema=False)
+    true_id = dict(zip(persons["person_id"], persons["id_number"]))
+    for month in small.months:
+        for source, path in small.files[month].items():
+            if source in ("registry", "dispositions"):
+                continue
+            df = canon(read_text(path), source)
+            lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == source)).sort(pl.col("source_row").cast(pl.Int64))
+            other = "birth_date" if source == "health_insurance" else "region_code"
+            for i, (raw, person, rrow) in enumerate(zip(df["id_number"], lk["person_id"], lk["registry_row"])):
+                if rrow is None:
+                    continue
+                got, want = norm_id(raw), true_id[person]
+                id_ok = got == want or (len(got) == 18 and sum(a != b for a, b in zip(got, want)) == 1)
+                if source == "human_resources":
+                    assert id_ok, (month, source, i, raw)
+                elif not id_ok:
+                    assert df["name"][i] and df[other][i], (month, source, i)
