@@ -4,6 +4,7 @@ person (linkage.links), one asset per agency source."""
 
 import dagster as dg
 
+from assets import quality_checks as dq
 from assets.ingestion import std_key
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
 from lowincome import monthly
@@ -25,6 +26,7 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
         description=f"{SOURCE_LABELS[source]} 与低收入人口数据库的人员匹配 (linkage.links)",
+        check_specs=dq.linkage_check_specs(links_key(source)),
     )
     def _link(context: dg.AssetExecutionContext, monitor: MonitorConfig):
         month = month_of(context.partition_key)
@@ -32,7 +34,9 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
             monitor.open_warehouse(), monitor.inbox_path, monitor.exports_path, source, month
         )
         m = result.metrics
+        checks = dq.run_linkage_checks(monitor.open_warehouse(), source, month, links_key(source))
         return dg.MaterializeResult(
+            check_results=checks,
             metadata={
                 "exact": m.get("exact", 0),
                 "probabilistic": m.get("probabilistic", 0),

@@ -1,20 +1,21 @@
 """Asset checks beside the assets they check: the GX suites of `quality/` run
-on the month's DataFrame, their results go to dq.results (kept across months),
-and Dagster shows one check for the critical expectations and one for the
-warnings. A failed critical check is severity ERROR."""
-
+on the month's DataFrame inside the asset's step, their results go to
+dq.results (kept across months) before anything downstream starts, and Dagster
+shows one check for the critical expectations (severity ERROR) and one for the
+warnings."""
 
 import datetime as dt
 
 import dagster as dg
 import polars as pl
 
-from lowincome import monthly
-from lowincome.warehouse import Warehouse, replace_rows
 import quality
+from lowincome import monthly
+from lowincome.warehouse import Warehouse
 
 CRITICAL = "critical_expectations"
 WARNING = "warning_expectations"
+LINKAGE = "linkage_quality"
 
 
 def check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
@@ -24,34 +25,23 @@ def check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def store_results(warehouse: Warehouse, source: str, suite: str, month: dt.date, frame: pl.DataFrame) -> None:
-    frame = frame.with_columns(pl.lit(suite).alias("suite"))
-    with warehouse.writer() as con:
-        replace_rows(con, "dq.results", frame, "month = ? AND source = ? AND suite = ?", [month, source, suite])
+def linkage_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(LINKAGE, asset=key, description="关联质量：关联率、较上月变化、待人工复核积压")]
 
 
-def to_check_results(key: dg.AssetKey, results: list) -> list[dg.AssetCheckResult]:
-    out = []
-    for name, severity_label, dg_severity in (
-        (CRITICAL, "critical", dg.AssetCheckSeverity.ERROR),
-        (WARNING, "warning", dg.AssetCheckSeverity.WARN),
-    ):
-        mine = [r for r in results if r.severity == severity_label]
-        failed = [r for r in mine if not r.success]
-        out.append(
-            dg.AssetCheckResult(
-                asset_key=key,
-                check_name=name,
-                passed=not failed,
-                severity=dg_severity,
-                metadata={
-                    "expectations": len(mine),
-                    "failed": len(failed),
-                    "failed_expectations": "; ".join(f"{r.expectation}（{r.description}）: {r.observed}" for r in failed),
-                },
-            )
-        )
-    return out
+def _check_result(key: dg.AssetKey, name: str, results: list, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    failed = [r for r in results if not r.success]
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=name,
+        passed=not failed,
+        severity=severity,
+        metadata={
+            "expectations": len(results),
+            "failed": len(failed),
+            "failed_expectations": "; ".join(f"{r.expectation}（{r.description}）: {r.observed}" for r in failed),
+        },
+    )
 
 
 def run_source_checks(
@@ -59,5 +49,17 @@ def run_source_checks(
 ) -> list[dg.AssetCheckResult]:
     previous = monthly.read_audit(warehouse, source, monthly.previous_month(month))
     results = quality.validate_source(source, month, data, audit, previous)
-    store_results(warehouse, source, f"source:{source}", month, quality.results_frame(month, source, results))
-    return to_check_results(key, results)
+    with warehouse.writer() as con:
+        quality.write_results(con, month, source, results)
+    return [
+        _check_result(key, CRITICAL, [r for r in results if r.severity == "critical"], dg.AssetCheckSeverity.ERROR),
+        _check_result(key, WARNING, [r for r in results if r.severity == "warning"], dg.AssetCheckSeverity.WARN),
+    ]
+
+
+def run_linkage_checks(warehouse: Warehouse, source: str, month: dt.date, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
+    tag = f"linkage:{source}"
+    with warehouse.writer() as con:
+        results = [r for r in quality.linkage_quality(con, month) if r.source == tag]
+        quality.write_results(con, month, tag, results)
+    return [_check_result(key, LINKAGE, results, dg.AssetCheckSeverity.WARN)]

@@ -43,6 +43,12 @@ def run_month(month: dt.date, **paths: str | None):
 
 
 def _cmd_run(args) -> int:
+    from pipelines.resources import resolved
+
+    folder = Path(args.inbox or resolved("MONITOR_INBOX")) / f"{args.month:%Y-%m}"
+    if not folder.is_dir():
+        print(f"{args.month:%Y-%m}: no delivery folder {folder}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     result = run_month(args.month, inbox=args.inbox, warehouse=args.warehouse, exports=args.exports, params=args.params)
     seconds = time.perf_counter() - started

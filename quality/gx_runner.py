@@ -1,0 +1,176 @@
+"""Run great-expectations 1.x suites on in-memory DataFrames.
+
+One ephemeral GX context per process (creating it and importing GX is the slow
+part), one pandas data source with one dataframe asset per suite. GX's SQL path
+to DuckDB is not used: the std tables arrive as polars frames and are handed to
+GX as pandas.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from quality.results import ExpectationResult
+
+_LOCK = threading.RLock()
+_CONTEXT = None
+DATASOURCE = "lowincome_dq"
+
+
+def gx_modules():
+    """Import GX with analytics off (must happen before the first import)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    return gx, gxe
+
+
+def get_context():
+    """The process-wide ephemeral GX context, progress bars off."""
+    global _CONTEXT
+    with _LOCK:
+        if _CONTEXT is None:
+            gx, _ = gx_modules()
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            ctx = gx.get_context(mode="ephemeral")
+            ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+            ctx.data_sources.add_pandas(DATASOURCE)
+            _CONTEXT = ctx
+        return _CONTEXT
+
+
+def _batch_definition(asset_name: str):
+    ctx = get_context()
+    ds = ctx.data_sources.get(DATASOURCE)
+    try:
+        asset = ds.get_asset(asset_name)
+    except LookupError:
+        asset = ds.add_dataframe_asset(asset_name)
+    try:
+        return asset.get_batch_definition("whole")
+    except (KeyError, LookupError):
+        return asset.add_batch_definition_whole_dataframe("whole")
+
+
+@dataclass
+class GxCheck:
+    """One expectation of a suite with our name, description and severity."""
+
+    name: str
+    description: str
+    severity: str
+    expectation: Any  # a great_expectations.expectations.Expectation
+    # Formats the observed value from GX's result dict (default: unexpected / element counts).
+    observe: Callable[[dict], str] | None = None
+    # Mask examples (IDs, names) before they go to dq.results.
+    mask_examples: bool = False
+    details: dict = field(default_factory=dict)
+
+
+def _default_observed(result: dict) -> str:
+    if "observed_value" in result and result["observed_value"] is not None:
+        return str(result["observed_value"])
+    if "unexpected_count" in result:
+        return f"{result.get('unexpected_count')}/{result.get('element_count')}"
+    return ""
+
+
+def _mask_example(value: Any) -> Any:
+    from quality.masking import mask_value
+
+    return mask_value(value)
+
+
+def _mask_deep(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_mask_deep(v) for v in value]
+    if isinstance(value, dict):  # a record (compound-key examples): mask by column name
+        from quality.masking import mask_record
+
+        return mask_record(value)
+    return _mask_example(value)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-friendly example value: numpy scalars to Python, floats rounded, dates as text."""
+    if isinstance(value, (tuple, list)):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 2)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()[:10] if str(value).endswith("00:00:00") else value.isoformat()
+    return value
+
+
+def run_checks(suite_name: str, frame, checks: list[GxCheck], examples: int = 5) -> tuple[list[ExpectationResult], float]:
+    """Validate a pandas frame against the checks; one result per check, in
+    the checks' order, and the GX run time in seconds."""
+    gx, _ = gx_modules()
+    if not checks:
+        return [], 0.0
+    with _LOCK:
+        bd = _batch_definition(suite_name)
+        suite = gx.ExpectationSuite(name=suite_name)
+        for check in checks:
+            check.expectation.meta = {"name": check.name}
+            suite.add_expectation(check.expectation)
+        started = time.perf_counter()
+        batch = bd.get_batch(batch_parameters={"dataframe": frame})
+        validation = batch.validate(
+            suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": examples}
+        )
+        elapsed = time.perf_counter() - started
+    by_name = {r.expectation_config.meta.get("name"): r for r in validation.results}
+    out = []
+    for check in checks:
+        r = by_name.get(check.name)
+        details = dict(check.details)
+        details["gx_expectation"] = check.expectation.expectation_type
+        if r is None:
+            out.append(
+                ExpectationResult(check.name, check.description, check.severity, False,
+                                  observed="未执行", details={**details, "error": "GX returned no result"},
+                                  suite=suite_name)
+            )
+            continue
+        res = dict(r.result or {})
+        exc = r.exception_info or {}
+        if exc.get("raised_exception"):
+            details["error"] = str(exc.get("exception_message"))[:500]
+        examples_list = res.get("partial_unexpected_list") or []
+        if examples_list:
+            cleaned = [_clean(v) for v in examples_list]
+            details["examples"] = [_mask_deep(v) for v in cleaned] if check.mask_examples else cleaned
+        if res.get("missing_count"):
+            details["missing_count"] = res["missing_count"]
+        if res.get("unexpected_percent") is not None:
+            details["unexpected_percent"] = round(float(res["unexpected_percent"]), 4)
+        observed = check.observe(res) if check.observe else _default_observed(res)
+        out.append(
+            ExpectationResult(
+                expectation=check.name,
+                description=check.description,
+                severity=check.severity,
+                success=bool(r.success),
+                unexpected_count=res.get("unexpected_count"),
+                element_count=res.get("element_count"),
+                observed=observed,
+                details=details,
+                suite=suite_name,
+            )
+        )
+    return out, elapsed

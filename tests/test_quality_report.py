@@ -1,0 +1,160 @@
+"""Linkage quality, flags withheld on a registry critical failure, and the
+auditor's HTML report (figures of dq.results, masking, offline charts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+
+import polars as pl
+import pytest
+
+from lowincome.schema import AGENCY_SOURCES, EXTRACT_SOURCES
+from lowincome.warehouse import Warehouse, replace_month, replace_rows
+from quality import QualityConfig, flags_withheld, linkage_quality, validate_source, write_report, write_results
+from quality.masking import mask_id, mask_name, mask_raw
+from quality.testing import good_frame, load_row
+
+MONTH = dt.date(2026, 8, 1)
+PREV = dt.date(2026, 7, 1)
+N = 16
+CFG = QualityConfig()
+SECRET_ID = "620102198001011234"
+SECRET_NAME = "王小明"
+
+
+def _links(month: dt.date, source: str, counts: dict[str, int]) -> pl.DataFrame:
+    """linkage.links rows: counts per category exact / probabilistic / clerical / review / unmatched."""
+    spec = {"exact": ("exact_id", "accept", 1.0), "probabilistic": ("probabilistic", "accept", 0.93),
+            "clerical": ("clerical", "accept", 0.8), "review": ("probabilistic", "review", 0.6),
+            "unmatched": ("probabilistic", "none", 0.1)}
+    rows = []
+    for cat, k in counts.items():
+        method, decision, score = spec[cat]
+        rows += [{"month": month, "source": source, "method": method, "decision": decision, "match_score": score,
+                  "registry_row": None if decision == "none" else 1} for _ in range(k)]
+    return pl.DataFrame(rows).with_columns(source_row=pl.int_range(1, len(rows) + 1, dtype=pl.Int32))
+
+
+def _month(con, month: dt.date, registry_load: dict | None = None, rate_drop: bool = False) -> None:
+    audits, quarantine = [], []
+    for source in EXTRACT_SOURCES:
+        frame = good_frame(source, month, N)
+        load = registry_load if (source == "registry" and registry_load) else load_row(
+            source, month, N + 2, rows_loaded=N, rows_quarantined=2)
+        audits.append(load)
+        prev = load_row(source, PREV, N) if month == MONTH else None
+        write_results(con, month, source, validate_source(source, month, frame, load, prev, CFG))
+        raw = json.dumps({"姓名": SECRET_NAME, "身份证号": SECRET_ID, "发生日期": "2026年13月1日"}, ensure_ascii=False)
+        quarantine += [{"month": month, "source": source, "source_file": f"{source}.csv", "source_row": r,
+                        "reason_code": "bad_date", "reason": "日期无法解析: 发生日期", "raw": raw} for r in (3, 7)]
+    replace_month(con, "ops.load_audit", month, pl.DataFrame(audits))
+    replace_month(con, "ops.quarantine", month, pl.DataFrame(quarantine))
+    links = [_links(month, s, {"exact": 60, "probabilistic": 20, "clerical": 2, "review": 3, "unmatched": 15})
+             for s in AGENCY_SOURCES]
+    if rate_drop:
+        links[0] = _links(month, AGENCY_SOURCES[0], {"exact": 30, "probabilistic": 10, "review": 20, "unmatched": 40})
+    replace_month(con, "linkage.links", month, pl.concat(links, how="diagonal_relaxed"))
+    write_results(con, month, "linkage", linkage_quality(con, month, CFG))
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    wh = Warehouse(tmp_path_factory.mktemp("wh") / "warehouse.duckdb")
+    with wh.writer() as con:
+        _month(con, PREV)
+        _month(con, MONTH, rate_drop=True)
+    return wh
+
+
+def test_linkage_quality_rates_change_and_backlog(warehouse):
+    with warehouse.reader() as con:
+        res = {(r.source, r.expectation): r for r in linkage_quality(con, MONTH, CFG)}
+    first = f"linkage:{AGENCY_SOURCES[0]}"
+    assert res[(first, "link_rate")].details["value"] == pytest.approx(0.4)
+    assert res[(first, "link_rate")].success  # 40 % >= 30 %
+    change = res[(first, "link_rate_change")]
+    assert not change.success and change.details["value"] == pytest.approx(0.4 - 0.82)
+    backlog = res[(first, "review_backlog")]
+    assert not backlog.success and backlog.unexpected_count == 20 and backlog.element_count == 100
+    other = f"linkage:{AGENCY_SOURCES[1]}"
+    assert res[(other, "link_rate")].details["value"] == pytest.approx(0.82)
+    assert res[(other, "link_rate_change")].success and res[(other, "review_backlog")].success
+    assert all(r.severity == "warning" for r in res.values())
+
+
+def test_report_contains_the_figures_of_dq_results(warehouse, tmp_path):
+    with warehouse.reader() as con:
+        path = write_report(con, MONTH, tmp_path)
+        rows = con.execute("SELECT expectation, observed, unexpected_count FROM dq.results WHERE month = ?",
+                           [MONTH]).fetchall()
+    assert path == tmp_path / "2026-08" / "dq" / "质量报告_2026-08.html"
+    page = path.read_text(encoding="utf-8")
+    assert len(rows) > 100
+    for expectation, observed, _ in rows:
+        assert f"<code>{html.escape(expectation)}</code>" in page
+        if observed:
+            assert html.escape(observed) in page, observed
+    assert "本月预警正常发布" in page
+    # Load accounting, linkage rates and quarantine reasons.
+    assert "日期无法解析: 发生日期" in page and "40.00%" in page and "82.00%" in page
+    # Offline: plotly.js inline once, no external script.
+    assert page.count("* plotly.js v") == 1  # the library is embedded once, inline
+    assert not re.search(r"<script[^>]+src=\"https?://", page)
+    assert page.count('class="plotly-graph-div"') == 6
+    assert "2026-07" in page  # the trend covers the earlier month
+
+
+def test_report_masks_personal_data(warehouse, tmp_path):
+    with warehouse.reader() as con:
+        page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
+    assert SECRET_ID not in page and SECRET_NAME not in page
+    assert mask_id(SECRET_ID) in page and mask_name(SECRET_NAME) in page
+    assert mask_id(SECRET_ID) == "620102********1234" and mask_name(SECRET_NAME) == "王**"
+    assert mask_raw("王小明,620102198001011234,2026") == "王**,620102********1234,2026"
+    assert mask_raw(json.dumps([SECRET_ID, "王小明", "620102001002"], ensure_ascii=False)) == \
+        "620102********1234，王**，620102001002"
+
+
+def test_registry_critical_failure_withholds_flags(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    bad_registry = load_row("registry", MONTH, N, manifest_rows=N * 3, manifest_sha256="ff" * 32)
+    with wh.writer() as con:
+        _month(con, MONTH, registry_load=bad_registry)
+        con.execute("CREATE TABLE IF NOT EXISTS flags.rule_runs (month DATE, rule_code VARCHAR, status VARCHAR, reason VARCHAR)")
+        con.execute("INSERT INTO flags.rule_runs VALUES (?, 'R01', 'skipped', '低收入人口数据库本月不可用'), "
+                    "(?, 'R08', 'ran', NULL)", [MONTH, MONTH])
+    with wh.reader() as con:
+        withheld, why = flags_withheld(con, MONTH)
+        usable = dict(con.execute("SELECT source, usable FROM ops.source_status WHERE month = ?", [MONTH]).fetchall())
+        page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
+    assert withheld and "行数与清单" in why and "校验值" in why
+    assert usable["registry"] is False and usable["civil_affairs"] is True
+    assert "本月预警暂停发布" in page and html.escape(why) in page
+    assert "低收入人口数据库本月不可用" in page and "本月跳过" in page
+
+
+def test_rejected_agency_source_is_reported(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as con:
+        _month(con, MONTH)
+        hi = load_row("health_insurance", MONTH, 0, status="rejected", rows_read=5, rows_quarantined=5,
+                      error="missing_required_column: 缺少必需列: 个人自付(out_of_pocket)")
+        replace_rows(con, "ops.load_audit", pl.DataFrame([hi]), "month = ? AND source = ?", [MONTH, "health_insurance"])
+        write_results(con, MONTH, "health_insurance", validate_source("health_insurance", MONTH, pl.DataFrame(), hi, None, CFG))
+    with wh.reader() as con:
+        assert flags_withheld(con, MONTH) == (False, None)
+        page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
+    assert "本月预警正常发布" in page and "规则执行记录（flags.rule_runs）尚未生成" in page
+    section = page.split('id="summary"')[1].split('id="load"')[0]
+    assert "医保结算" in section and "缺少必需列: 个人自付" in section
+
+
+def test_no_registry_delivery_withholds_flags(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.reader() as con:
+        withheld, why = flags_withheld(con, MONTH)
+        page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
+    assert withheld and "未收到" in why and "本月预警暂停发布" in page
