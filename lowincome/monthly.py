@@ -135,17 +135,24 @@ def inbox_months(inbox: Path) -> list[dt.date]:
 
 def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, month: dt.date):
     """Link the month's records of `source` to the month's registry; write
-    linkage.links for (month, source) and the review list for caseworkers."""
+    linkage.links for (month, source) and the review list for caseworkers.
+
+    Returned review decisions (`review_decisions*.xlsx` dropped into a month's
+    inbox folder) of this and earlier months are applied as method `clerical`;
+    later months' folders are ignored so that rerunning a month gives the same links.
+    """
     from lowincome.linkage import link_source as link, read_review_decisions, write_review_list
 
     registry = read_std(warehouse, "registry", month)
     records = read_std(warehouse, source, month)
-    clerical = read_review_decisions(Path(inbox))
+    decisions = [read_review_decisions(month_dir(inbox, m)) for m in inbox_months(inbox) if m <= month]
+    clerical = pl.concat(decisions) if decisions else None
     result = link(registry, records, source, clerical=clerical)
     with warehouse.writer() as con:
         replace_many(con, [("linkage.links", result.links, "month = ? AND source = ?", [month, source])])
     review_path = write_review_list(
-        result.links, registry, records, Path(exports) / f"{month:%Y-%m}" / "review" / f"待人工核对_{source}_{month:%Y-%m}.xlsx"
+        result.links, registry, records,
+        Path(exports) / f"{month:%Y-%m}" / "review" / f"review_decisions_{source}_{month:%Y-%m}.xlsx",
     )
     return result, review_path
 

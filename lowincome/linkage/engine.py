@@ -33,7 +33,7 @@ from rapidfuzz.distance import JaroWinkler, Levenshtein, OSA
 
 
 @dataclass(frozen=True)
-class Test:
+class Step:
     """One test of a cascade: `method(left, right) passes threshold` -> `label`.
 
     methods: exact (equality), jarowinkler / levenshtein (normalised similarity
@@ -61,7 +61,7 @@ class Comparison:
     """
 
     name: str
-    tests: tuple[Test, ...]
+    tests: tuple[Step, ...]
     disagree: bool = True  # emit a 'disagree' level
 
     @property
@@ -88,8 +88,10 @@ class GroupContext:
     """Records arrive in groups (households) and so do the right-side entities.
 
     A candidate (l, r) is supported when the other members of l's group link
-    (score >= anchor threshold) mostly to r's group: its odds are multiplied by
-    `factor`; contradicted (they link to another group) -> divided by `factor`.
+    (exact anchors, or best candidate >= accept) mostly to r's group: its odds are
+    multiplied by `factor` per supporting member (at most 2); contradicted (they
+    link to another group) -> divided likewise. Records of a group with anchors
+    also get every member of the anchored right group as candidates.
     """
 
     left: str
@@ -107,14 +109,16 @@ class LinkConfig:
     # Seed pairs (labels for the supervised classifier): both sides non-null and equal.
     seed_left: str | None = None
     seed_right: str | None = None
-    # Comparisons derived from the seed key: training copies simulate them missing
-    # and (for positives) at the listed levels, so the model learns the other fields.
-    seed_comparisons: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Training copies of the seed pairs with comparisons derived from the seed key
+    # masked (missing), one copy per mask, so the model learns the other fields;
+    # and positive copies with a comparison at a simulated level (an ID one typo away).
+    seed_masks: tuple[tuple[str, ...], ...] = ()
+    seed_simulate: dict[str, tuple[str, ...]] = field(default_factory=dict)
     one_to_one: bool = False  # also each right record at most once (FEBRL-style)
     group: GroupContext | None = None
     accept: float = 0.9
     review: float = 0.5
-    ambiguity_margin: float = 0.2  # second-best within this of the best -> review
+    ambiguity_margin: float = 3.0  # runner-up within this many log-odds of the best -> review
     max_training_records: int = 4000
     random_state: int = 0
 
@@ -123,11 +127,7 @@ class LinkConfig:
 # comparisons (vectorised)
 
 
-def _pair_values(df: pd.DataFrame, idx: np.ndarray, col: str) -> pd.Series:
-    return df[col].to_numpy()[idx] if len(idx) else np.array([], dtype=object)
-
-
-def _test_vector(t: Test, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _test_vector(t: Step, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(passes, known) boolean arrays for one test over aligned value arrays."""
     known = ~(pd.isna(a) | pd.isna(b))
     passes = np.zeros(len(a), dtype=bool)
@@ -153,67 +153,53 @@ def _test_vector(t: Test, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.
     return passes, known
 
 
-def compare_pairs(
-    pairs: pd.MultiIndex, left: pd.DataFrame, right: pd.DataFrame, comparisons: Sequence[Comparison]
-) -> pd.DataFrame:
-    """One-hot comparison features for the candidate pairs (index = pairs)."""
-    li = left.index.get_indexer(pairs.get_level_values(0))
-    ri = right.index.get_indexer(pairs.get_level_values(1))
-    cmp = recordlinkage.Compare()
-    # positional arrays are passed through a tiny frame so recordlinkage does the
-    # pair bookkeeping and we only supply vectorised kernels
-    for c in comparisons:
-        for lab in c.labels:
-            cmp.compare_vectorized(
-                _feature_kernel(c, lab), "__pos", "__pos", label=f"{c.name}={lab}"
-            )
-    cache: dict[str, np.ndarray] = {}
-    lpos = left.assign(__pos=np.arange(len(left)))
-    rpos = right.assign(__pos=np.arange(len(right)))
-    _CTX["left"], _CTX["right"], _CTX["cache"] = left, right, cache
-    try:
-        out = cmp.compute(pairs, lpos, rpos)
-    finally:
-        _CTX.clear()
-    del li, ri
-    return out.astype(np.int8)
-
-
-_CTX: dict = {}
-
-
-def _levels(c: Comparison, lpos: np.ndarray, rpos: np.ndarray) -> np.ndarray:
+def _levels(c: Comparison, a_cols: dict[str, np.ndarray], b_cols: dict[str, np.ndarray]) -> np.ndarray:
     """Level index per pair for cascade c (-1 = missing, len(tests) = disagree)."""
-    key = (c.name, id(lpos))
-    cache = _CTX["cache"]
-    if key in cache:
-        return cache[key]
-    left, right = _CTX["left"], _CTX["right"]
-    level = np.full(len(lpos), -1, dtype=np.int16)
-    any_known = np.zeros(len(lpos), dtype=bool)
-    undecided = np.ones(len(lpos), dtype=bool)
+    n = len(next(iter(a_cols.values()))) if a_cols else 0
+    level = np.full(n, -1, dtype=np.int16)
+    any_known = np.zeros(n, dtype=bool)
+    undecided = np.ones(n, dtype=bool)
     for i, t in enumerate(c.tests):
-        a = left[t.left].to_numpy(dtype=object)[lpos]
-        b = right[t.right_col].to_numpy(dtype=object)[rpos]
-        passes, known = _test_vector(t, a, b)
+        passes, known = _test_vector(t, a_cols[t.left], b_cols[t.right_col])
         any_known |= known
         hit = undecided & passes
         level[hit] = i
         undecided &= ~hit
-    level[undecided & any_known] = len(c.tests)
-    cache[key] = level
+    level[undecided & any_known] = len(c.tests) if c.disagree else -1
     return level
 
 
-def _feature_kernel(c: Comparison, label: str):
-    idx = c.labels.index(label)
+def _cascade_kernel(c: Comparison):
+    lcols = list(dict.fromkeys(t.left for t in c.tests))
+    rcols = list(dict.fromkeys(t.right_col for t in c.tests))
 
-    def kernel(lpos: pd.Series, rpos: pd.Series) -> np.ndarray:
-        lv = lpos.to_numpy()
-        lev = _levels(c, lv, rpos.to_numpy()) if "cache" in _CTX else None
-        return (lev == idx).astype(np.int8)
+    def kernel(*series: pd.Series) -> np.ndarray:
+        a = {k: s.to_numpy(dtype=object) for k, s in zip(lcols, series[: len(lcols)])}
+        b = {k: s.to_numpy(dtype=object) for k, s in zip(rcols, series[len(lcols) :])}
+        return _levels(c, a, b)
 
-    return kernel
+    return kernel, lcols, rcols
+
+
+def compare_pairs(
+    pairs: pd.MultiIndex, left: pd.DataFrame, right: pd.DataFrame, comparisons: Sequence[Comparison]
+) -> pd.DataFrame:
+    """One-hot comparison features for the candidate pairs (index = pairs).
+
+    recordlinkage.Compare does the pair bookkeeping; each cascade is one
+    vectorised kernel giving a level index, expanded to one-hot columns here.
+    """
+    cmp = recordlinkage.Compare()
+    for c in comparisons:
+        kernel, lcols, rcols = _cascade_kernel(c)
+        cmp.compare_vectorized(kernel, lcols, rcols, label=c.name)
+    levels = cmp.compute(pairs, left, right)
+    out = {}
+    for c in comparisons:
+        lv = levels[c.name].to_numpy()
+        for i, lab in enumerate(c.labels):
+            out[f"{c.name}={lab}"] = (lv == i).astype(np.int8)
+    return pd.DataFrame(out, index=pairs)
 
 
 # --------------------------------------------------------------------------
@@ -238,6 +224,8 @@ def _to_pandas(df: pl.DataFrame, cols: set[str]) -> pd.DataFrame:
 
 
 def candidate_pairs(left: pd.DataFrame, right: pd.DataFrame, blocking: Sequence[BlockRule]) -> pd.MultiIndex:
+    if len(left) == 0 or len(right) == 0:
+        return pd.MultiIndex.from_arrays([np.array([], dtype=np.int64), np.array([], dtype=np.int64)])
     indexer = recordlinkage.Index()
     for b in blocking:
         indexer.add(recordlinkage.index.Block(left_on=list(b.left), right_on=list(b.right or b.left)))
@@ -250,6 +238,7 @@ def score_pairs(
     left: pl.DataFrame,
     right: pl.DataFrame,
     left_subset: np.ndarray | None = None,
+    anchors: dict[int, int] | None = None,
 ) -> EngineResult:
     """Block, compare and classify. `left_subset`: left row positions to link
     (default all); seeds for training are taken from all left rows."""
@@ -294,6 +283,8 @@ def score_pairs(
             [train_rows, np.array([seed_map[int(i)] for i in train_rows])]
         )
         pairs = pairs.union(seed_idx)
+    if config.group and anchors:
+        pairs = pairs.union(_group_pairs(lpd, rpd, config.group, link_rows, anchors))
     n_candidates = int(np.isin(pairs.get_level_values(0), link_rows).sum())
     feats = compare_pairs(pairs, lpd, rpd, config.comparisons)
     cols = [f for c in config.comparisons for f in c.features]
@@ -302,7 +293,7 @@ def score_pairs(
     if use_seeds and len(train_rows) >= 20:
         scores, name = _fit_logistic(config, feats, train_rows, seed_map, rng)
     else:
-        scores, name = _fit_ecm(feats)
+        scores, name = _fit_ecm(feats, config.comparisons)
 
     l0 = pairs.get_level_values(0).to_numpy()
     r0 = pairs.get_level_values(1).to_numpy()
@@ -318,11 +309,38 @@ def score_pairs(
     out = out.with_columns(**{f"lvl_{k}": pl.Series(v, dtype=pl.Utf8) for k, v in levels.items()})
     out = out.filter(pl.col("left_idx").is_in(pl.Series(link_rows.astype(np.int64)).implode()))
     if config.group:
-        out = _apply_group(out, lpd, rpd, config)
+        out = _apply_group(out, lpd, rpd, config, anchors or {})
     return EngineResult(out, n_candidates, name, time.perf_counter() - t0, cols)
 
 
-def _fit_ecm(feats: pd.DataFrame) -> tuple[np.ndarray, str]:
+def _cumulative(feats: pd.DataFrame, comparisons: Sequence[Comparison]) -> pd.DataFrame:
+    """Ordinal binary features for ECM: '<name> at least level k' (k < disagree)."""
+    out = {}
+    for c in comparisons:
+        acc = np.zeros(len(feats), dtype=np.int8)
+        for t in c.tests:
+            acc = acc | feats[f"{c.name}={t.label}"].to_numpy()
+            out[f"{c.name}>={t.label}"] = acc.copy()
+    return pd.DataFrame(out, index=feats.index)
+
+
+def _group_pairs(
+    lpd: pd.DataFrame, rpd: pd.DataFrame, g: GroupContext, link_rows: np.ndarray, anchors: dict[int, int]
+) -> pd.MultiIndex:
+    """Extra candidates: a record to be linked x every member of the right-side
+    group(s) its own group's anchored members link to."""
+    ai = np.fromiter(anchors.keys(), dtype=np.int64)
+    aj = np.fromiter(anchors.values(), dtype=np.int64)
+    ag = pd.DataFrame({"lgroup": lpd[g.left].to_numpy()[ai], "rgroup": rpd[g.right].to_numpy()[aj]}).dropna()
+    ag = ag.drop_duplicates()
+    todo = pd.DataFrame({"left_idx": link_rows, "lgroup": lpd[g.left].to_numpy()[link_rows]}).dropna()
+    right = pd.DataFrame({"right_idx": np.arange(len(rpd)), "rgroup": rpd[g.right].to_numpy()}).dropna()
+    m = todo.merge(ag, on="lgroup").merge(right, on="rgroup")
+    return pd.MultiIndex.from_arrays([m["left_idx"].to_numpy(np.int64), m["right_idx"].to_numpy(np.int64)])
+
+
+def _fit_ecm(feats: pd.DataFrame, comparisons: Sequence[Comparison]) -> tuple[np.ndarray, str]:
+    feats = _cumulative(feats, comparisons)
     varying = [c for c in feats.columns if feats[c].nunique() > 1]
     if not varying or len(feats) < 10:
         return np.zeros(len(feats)), "ecm"
@@ -340,19 +358,19 @@ def _fit_logistic(config, feats, train_rows, seed_map, rng) -> tuple[np.ndarray,
     y = (r0[in_train] == partner).astype(int)
     X = feats[in_train]
     if y.sum() == 0 or y.sum() == len(y):
-        return _fit_ecm(feats)
+        return _fit_ecm(feats, config.comparisons)
     parts_X, parts_y = [X], [y]
-    # masked copies: the seed-key comparisons missing (all zeros) or, for
-    # positives, at a simulated level (e.g. an ID one typo away)
-    for cname, sim_levels in config.seed_comparisons.items():
-        comp = next(c for c in config.comparisons if c.name == cname)
+    comp_by_name = {c.name: c for c in config.comparisons}
+    for mask in config.seed_masks:
         Xm = X.copy()
-        Xm[comp.features] = 0
+        for cname in mask:
+            Xm[comp_by_name[cname].features] = 0
         parts_X.append(Xm)
         parts_y.append(y)
+    for cname, sim_levels in config.seed_simulate.items():
         for lab in sim_levels:
             Xp = X[y == 1].copy()
-            Xp[comp.features] = 0
+            Xp[comp_by_name[cname].features] = 0
             Xp[f"{cname}={lab}"] = 1
             parts_X.append(Xp)
             parts_y.append(np.ones(len(Xp), dtype=int))
@@ -360,7 +378,6 @@ def _fit_logistic(config, feats, train_rows, seed_map, rng) -> tuple[np.ndarray,
     yt = np.concatenate(parts_y)
     clf = recordlinkage.LogisticRegressionClassifier()
     clf.kernel.set_params(C=10.0, max_iter=2000)
-    clf.fit(Xt, pd.MultiIndex.from_arrays([np.arange(len(yt))[yt == 1], np.arange(len(yt))[yt == 1]]) if False else None) if False else None
     # recordlinkage's supervised fit takes the match index; pass the labels via
     # a fresh positional index so duplicates (augmented copies) are fine
     Xt.index = pd.MultiIndex.from_arrays([np.arange(len(yt)), np.zeros(len(yt), dtype=int)])
@@ -375,7 +392,9 @@ def _odds(p: pl.Expr) -> pl.Expr:
     return q / (1 - q)
 
 
-def _apply_group(out: pl.DataFrame, lpd: pd.DataFrame, rpd: pd.DataFrame, config: LinkConfig) -> pl.DataFrame:
+def _apply_group(
+    out: pl.DataFrame, lpd: pd.DataFrame, rpd: pd.DataFrame, config: LinkConfig, anchors: dict[int, int]
+) -> pl.DataFrame:
     g = config.group
     lg = pl.Series(lpd[g.left].to_numpy(dtype=object).astype(str)).replace("None", None)
     rg = pl.Series(rpd[g.right].to_numpy(dtype=object).astype(str)).replace("None", None)
@@ -388,7 +407,14 @@ def _apply_group(out: pl.DataFrame, lpd: pd.DataFrame, rpd: pd.DataFrame, config
         .group_by("left_idx", maintain_order=True)
         .first()
         .filter((pl.col("score") >= config.accept) & pl.col("lgroup").is_not_null())
+        .select("left_idx", "lgroup", "rgroup")
     )
+    if anchors:
+        ai = np.fromiter(anchors.keys(), dtype=np.int64)
+        aj = np.fromiter(anchors.values(), dtype=np.int64)
+        extra = pl.DataFrame({"left_idx": ai, "lgroup": lg.gather(ai), "rgroup": rg.gather(aj)})
+        best = pl.concat([best.filter(~pl.col("left_idx").is_in(pl.Series(ai).implode())), extra])
+        best = best.filter(pl.col("lgroup").is_not_null() & pl.col("rgroup").is_not_null())
     votes = best.group_by("lgroup", "rgroup").agg(pl.col("left_idx").alias("voters"), pl.len().alias("n"))
     out = out.join(votes.rename({"rgroup": "vgroup"}), on="lgroup", how="left")
     # exclude the member's own vote (leave-one-out)
@@ -404,7 +430,15 @@ def _apply_group(out: pl.DataFrame, lpd: pd.DataFrame, rpd: pd.DataFrame, config
     )
     base = out.unique(["left_idx", "right_idx"], keep="first").drop("vgroup", "voters", "n", "n_other")
     base = base.join(support, on=["left_idx", "right_idx"], how="left")
-    sign = pl.when(pl.col("pos") > pl.col("neg")).then(1).when(pl.col("neg") > pl.col("pos")).then(-1).otherwise(0)
+    # +k: k other members (at most 2 counted) link to this candidate's group;
+    # -k: they link elsewhere
+    sign = (
+        pl.when(pl.col("pos") > pl.col("neg"))
+        .then(pl.min_horizontal(pl.col("pos").cast(pl.Int64), 2))
+        .when(pl.col("neg") > pl.col("pos"))
+        .then(-pl.min_horizontal(pl.col("neg").cast(pl.Int64), 2))
+        .otherwise(0)
+    )
     f = np.log(g.factor)
     adj = _odds(pl.col("score")).log() + sign * f
     return base.with_columns(
@@ -418,7 +452,7 @@ def decide(
 ) -> pl.DataFrame:
     """Best candidate per left record with accept/review/none.
 
-    Ambiguous (second best within `margin` and itself >= review) -> review.
+    Ambiguous (second best >= review and within `margin` log-odds of the best) -> review.
     one_to_one: mutual-best rounds so each right record is used at most once.
     Returns left_idx, right_idx, score, decision, second_score, second_right_idx.
     """
@@ -453,7 +487,10 @@ def decide(
     best = best.join(
         second.select("left_idx", second_right_idx="right_idx", second_score="score"), on="left_idx", how="left"
     )
-    ambiguous = (pl.col("second_score") >= review) & (pl.col("score") - pl.col("second_score") < margin)
+    # ambiguity on the log-odds scale: the runner-up (>= review) is a rival
+    # unless the best's log-odds exceed it by at least `margin`
+    lo = lambda c: _odds(pl.col(c)).log()  # noqa: E731
+    ambiguous = (pl.col("second_score") >= review) & ((lo("score") - lo("second_score")) < margin)
     return best.with_columns(
         decision=pl.when((pl.col("score") >= accept) & ~ambiguous.fill_null(False))
         .then(pl.lit("accept"))

@@ -9,5 +9,7 @@ CREATE TABLE IF NOT EXISTS linkage.links (
     match_score DOUBLE NOT NULL,       -- in [0, 1]
     method VARCHAR NOT NULL,           -- exact_id / probabilistic / clerical
     decision VARCHAR NOT NULL,         -- accept / review / none
-    detail VARCHAR                     -- JSON: comparison vector / reason, for auditors
+    detail VARCHAR                     -- JSON for auditors: exact/clerical {"reason": ...}; probabilistic
+                                       -- {"name","id","birth","sex","region": level, "household": ±k,
+                                       --  "ambiguous", "runner_up_score"}
 );

@@ -1,0 +1,253 @@
+"""Registry linkage on small hand-made Chinese data (seeded, built here)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from lowincome.linkage import LINK_COLUMNS, LinkageSettings, link_source, read_review_decisions, write_review_list
+from lowincome.linkage.chinese import person_token
+from lowincome.normalize import make_id_number, normalize_id_numbers, normalize_names, split_region_codes
+
+MONTH = dt.date(2026, 8, 1)
+SURNAMES = list("王李张刘陈杨赵黄周吴徐孙")
+GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国红玉兰")
+VILLAGES = [f"62010{c}{t:03d}{v:03d}" for c in (2, 3) for t in (1, 2, 3) for v in (1, 2)]
+
+
+def _std(raw: dict, source: str) -> pl.DataFrame:
+    n = len(raw["name"])
+    cols = {
+        "month": [MONTH] * n,
+        "source": [source] * n,
+        "source_file": [f"{source}.csv"] * n,
+        "source_row": list(range(1, n + 1)),
+    }
+    df = pl.DataFrame(cols)
+    df = pl.concat([df, normalize_names(pl.Series(raw["name"], dtype=pl.String))], how="horizontal")
+    df = pl.concat([df, normalize_id_numbers(pl.Series(raw["id"], dtype=pl.String))], how="horizontal")
+    if "region" in raw:
+        df = pl.concat([df, split_region_codes(pl.Series(raw["region"], dtype=pl.String))], how="horizontal")
+    for k in ("birth_date", "sex", "household_id", "rr_household_id"):
+        if k in raw:
+            df = df.with_columns(pl.Series(k, raw[k]))
+    if source == "registry":
+        df = df.with_columns(
+            person_key=pl.coalesce(pl.col("id_number"), pl.concat_str([pl.col("household_id"), pl.lit("|"), pl.col("name")]))
+        )
+    return df
+
+
+@pytest.fixture(scope="module")
+def world():
+    rng = np.random.default_rng(7)
+    reg = {"household_id": [], "name": [], "id": [], "region": [], "birth_date": [], "sex": []}
+    seq = 100
+    for h in range(150):
+        village = VILLAGES[h % len(VILLAGES)]
+        surname = SURNAMES[rng.integers(len(SURNAMES))]
+        for m in range(int(rng.integers(1, 5))):
+            seq += 1
+            given = "".join(rng.choice(GIVEN, int(rng.integers(1, 3))))
+            birth = dt.date(1940, 1, 1) + dt.timedelta(days=int(rng.integers(0, 25000)))
+            male = bool(rng.integers(2))
+            s3 = (seq % 500) * 2 + (1 if male else 0)
+            reg["household_id"].append(f"H{h:04d}")
+            reg["name"].append(surname + given)
+            reg["id"].append(make_id_number(village[:6], birth, s3 % 1000))
+            reg["region"].append(village)
+            reg["birth_date"].append(birth)
+            reg["sex"].append("男" if male else "女")
+    # two same-name people in one township (different villages), and one person without an ID
+    for i, v in enumerate(("620102001001", "620102001002")):
+        reg["household_id"].append(f"HS{i}")
+        reg["name"].append("欧阳子墨")
+        reg["id"].append(make_id_number("620102", dt.date(1970 + i, 3, 3), 11 + 2 * i))
+        reg["region"].append(v)
+        reg["birth_date"].append(dt.date(1970 + i, 3, 3))
+        reg["sex"].append("男")
+    registry = _std(reg, "registry")
+    return rng, reg, registry
+
+
+def _records(world):
+    """Health-insurance-like records with known truth (registry_row or None)."""
+    rng, reg, registry = world
+    n = registry.height
+    rec = {"name": [], "id": [], "region": [], "birth_date": [], "sex": []}
+    truth = []
+
+    def add(i, name=None, id_=None, region=None, birth="same"):
+        rec["name"].append(name if name is not None else reg["name"][i])
+        rec["id"].append(id_)
+        rec["region"].append(region if region is not None else reg["region"][i])
+        rec["birth_date"].append(reg["birth_date"][i] if birth == "same" else birth)
+        rec["sex"].append(reg["sex"][i])
+        truth.append(i + 1)
+
+    people = rng.permutation(n - 2)
+    for i in people[:200]:  # exact IDs, messy formats
+        idv = reg["id"][i]
+        fmt = int(rng.integers(4))
+        idv = [idv, idv[:6] + " " + idv[6:], idv.lower(), "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in idv)][fmt]
+        add(i, id_=idv, name=reg["name"][i] if i % 3 else " " + reg["name"][i])
+    for i in people[200:215]:  # one-digit typo (invalid check digit)
+        idv = reg["id"][i]
+        p = 8 + int(rng.integers(6))
+        add(i, id_=idv[:p] + str((int(idv[p]) + 1) % 10) + idv[p + 1 :])
+    for i in people[215:230]:  # adjacent transposition
+        idv = reg["id"][i]
+        p = next((k for k in range(10, 16) if idv[k] != idv[k + 1]), 10)
+        add(i, id_=idv[:p] + idv[p + 1] + idv[p] + idv[p + 2 :])
+    for i in people[230:250]:  # ID lost (Excel-mangled / blank), birth date and region kept
+        add(i, id_=["6.20102198E+17", None][i % 2])
+    for i in people[250:260]:  # traditional / homophone name with a valid ID
+        nm = reg["name"][i].replace("陈", "陳").replace("国", "國").replace("华", "華")
+        add(i, name=nm[:-1] + ("小" if nm[-1] != "小" else "晓"), id_=reg["id"][i])
+    # a valid ID of a registry person, but a completely different name -> review
+    i = int(people[260])
+    add(i, name="司马相如", id_=reg["id"][i])
+    conflict_row = len(truth)
+    # outsiders with valid IDs (not in the registry)
+    for k in range(8):
+        rec["name"].append("诸葛" + GIVEN[k])
+        rec["id"].append(make_id_number("620105", dt.date(1980, 1, 1 + k), 201 + 2 * k))
+        rec["region"].append("620105001001")
+        rec["birth_date"].append(dt.date(1980, 1, 1 + k))
+        rec["sex"].append("男")
+        truth.append(None)
+    # same name, same township, no ID and no birth date -> not linked
+    rec["name"].append("欧阳子墨")
+    rec["id"].append(None)
+    rec["region"].append("620102001000")
+    rec["birth_date"].append(None)
+    rec["sex"].append("男")
+    truth.append(None)
+    ambiguous_row = len(truth)
+    records = _std(rec, "health_insurance")
+    return records, truth, conflict_row, ambiguous_row
+
+
+def test_chinese_linkage_end_to_end(world, tmp_path):
+    _, _, registry = world
+    records, truth, conflict_row, ambiguous_row = _records(world)
+    res = link_source(registry, records, "health_insurance", LinkageSettings())
+    links = res.links
+    assert links.columns == list(LINK_COLUMNS)
+    assert links.height == records.height
+    assert links["match_score"].is_between(0, 1).all()
+    assert set(links["method"].unique()) <= {"exact_id", "probabilistic", "clerical"}
+
+    t = pl.DataFrame({"source_row": list(range(1, len(truth) + 1)), "truth": truth}, schema={"source_row": pl.Int32, "truth": pl.Int32})
+    j = links.join(t, on="source_row")
+    acc = j.filter(pl.col("decision") == "accept")
+    tp = int((acc["registry_row"] == acc["truth"]).fill_null(False).sum())
+    precision = tp / max(acc.height, 1)
+    recall = tp / int(t["truth"].is_not_null().sum() - 1)  # the conflict record goes to review by design
+    assert precision == 1.0, acc.filter(pl.col("registry_row") != pl.col("truth"))
+    assert recall >= 0.98, j.filter(pl.col("truth").is_not_null() & (pl.col("decision") != "accept"))
+
+    conflict = links.filter(pl.col("source_row") == conflict_row).row(0, named=True)
+    assert (conflict["method"], conflict["decision"]) == ("exact_id", "review")
+    amb = links.filter(pl.col("source_row") == ambiguous_row).row(0, named=True)
+    assert amb["decision"] != "accept"
+    # typo'd and transposed IDs are found probabilistically
+    typo = j.filter(pl.col("source_row").is_between(201, 230))
+    assert (typo["method"] == "probabilistic").all()
+    assert (typo["registry_row"] == typo["truth"]).all()
+
+    m = res.metrics
+    assert m["exact"] + m["probabilistic"] + m["clerical"] + m["review"] + m["unmatched"] == records.height
+    assert m["exact"] >= 200 and m["candidate_pairs"] > 0
+    # candidates stay few per record that needed the probabilistic stage
+    assert m["candidate_pairs"] / max(records.height - m["exact"], 1) < 50
+
+    # review list round trip -> clerical decisions applied on rerun
+    path = write_review_list(links, registry, records, tmp_path / "2026-08" / "review_decisions_health_insurance.xlsx")
+    assert path is not None
+    sheet = pl.read_excel(path, sheet_name="待复核匹配")
+    assert "人工判定" in sheet.columns and "记录身份证号" in sheet.columns
+    ids = sheet["记录身份证号"].drop_nulls()
+    assert ids.str.contains(r"^\w{6}\*+\w{4}$").all()
+    # the clerk says the conflict record is the same person
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path)
+    ws = wb["待复核匹配"]
+    hdr = [c.value for c in ws[1]]
+    for r in range(2, ws.max_row + 1):
+        if ws.cell(r, hdr.index("来源行号") + 1).value == conflict_row:
+            ws.cell(r, hdr.index("人工判定") + 1).value = "同一人"
+    wb.save(path)
+    decisions = read_review_decisions(tmp_path)
+    assert decisions.height == 1 and decisions["decision"][0] == "match"
+    res2 = link_source(registry, records, "health_insurance", LinkageSettings(), clerical=decisions)
+    row = res2.links.filter(pl.col("source_row") == conflict_row).row(0, named=True)
+    assert (row["method"], row["decision"]) == ("clerical", "accept")
+    assert res2.metrics["clerical"] == 1
+
+    # a later month: same record (other source_row) still takes the clerical decision
+    later = records.with_columns(month=pl.lit(dt.date(2026, 9, 1)), source_row=pl.col("source_row") + 1000)
+    res3 = link_source(registry, later, "health_insurance", LinkageSettings(), clerical=decisions)
+    row = res3.links.filter(pl.col("source_row") == conflict_row + 1000).row(0, named=True)
+    assert (row["method"], row["decision"]) == ("clerical", "accept")
+
+    # a non-match decision removes the pair
+    nm = decisions.with_columns(decision=pl.lit("non_match"))
+    res4 = link_source(registry, records, "health_insurance", LinkageSettings(), clerical=nm)
+    row = res4.links.filter(pl.col("source_row") == conflict_row).row(0, named=True)
+    assert row["decision"] != "accept" or row["registry_person_key"] is None or person_token(row["registry_person_key"]) != decisions["registry_person_key"][0]
+
+
+def test_household_context_strengthens_weak_member(world):
+    """A member whose ID is lost and whose region is only the township (weak
+    evidence: name + township) scores higher, and is linked, because the rest of
+    its 监测户 links to the same registry household."""
+    _, reg, registry = world
+    frame = pl.DataFrame(reg).with_row_index("i")
+    sizes = frame.group_by("household_id").agg(pl.col("i"), pl.len().alias("n")).sort("household_id")
+    target = sizes.filter(pl.col("n") >= 3).row(0, named=True)
+    rec = {"name": [], "id": [], "region": [], "rr_household_id": []}
+    for h in sizes.filter(pl.col("household_id") != target["household_id"]).head(60).iter_rows(named=True):
+        for i in h["i"]:
+            rec["name"].append(reg["name"][i])
+            rec["id"].append(reg["id"][i])
+            rec["region"].append(reg["region"][i])
+            rec["rr_household_id"].append("RR" + h["household_id"])
+    idx = target["i"]
+    for k, i in enumerate(idx):
+        weak = k == len(idx) - 1
+        nm = reg["name"][i]
+        rec["name"].append(nm)
+        rec["id"].append(None if weak else reg["id"][i])
+        rec["region"].append(reg["region"][i][:9] + "000" if weak else reg["region"][i])
+        rec["rr_household_id"].append("RR-TARGET")
+    records = _std(rec, "rural_revitalization")
+    weak_row_no = records.height
+    res = link_source(registry, records, "rural_revitalization", LinkageSettings())
+    with_ctx = res.links.filter(pl.col("source_row") == weak_row_no).row(0, named=True)
+    assert with_ctx["registry_row"] == idx[-1] + 1
+    assert with_ctx["decision"] == "accept"
+    assert '"household":2' in with_ctx["detail"]
+    no_ctx = link_source(registry, records, "rural_revitalization", LinkageSettings(household_factor=1.0))
+    row = no_ctx.links.filter(pl.col("source_row") == weak_row_no).row(0, named=True)
+    assert with_ctx["match_score"] > row["match_score"]
+
+
+def test_empty_records(world):
+    _, _, registry = world
+    empty = registry.head(0).select("month", "source", "source_file", "source_row", "name", "name_raw", "name_pinyin",
+                                    "id_number", "id_number_raw", "id_invalid_reason", "id_birth_date", "id_sex")
+    res = link_source(registry, empty, "human_resources", LinkageSettings())
+    assert res.links.height == 0 and res.links.columns == list(LINK_COLUMNS)
+    assert res.metrics["unmatched"] == 0
+
+
+def test_settings_from_env(monkeypatch):
+    monkeypatch.setenv("LINKAGE_ACCEPT", "0.95")
+    monkeypatch.setenv("LINKAGE_CLASSIFIER", "ecm")
+    s = LinkageSettings.from_env()
+    assert s.accept == 0.95 and s.classifier == "ecm" and s.review == LinkageSettings().review
