@@ -96,6 +96,7 @@ def test_every_delivered_row_is_loaded_or_quarantined(sample):
 
 def test_sensor_requests_only_complete_months(sample, tmp_path):
     inbox = tmp_path / "inbox"
+    inbox.mkdir()
     for month in ("2026-07", "2026-08"):
         (inbox / month).symlink_to(sample / "inbox" / month)
     # September without a manifest and with only the registry: not complete.
