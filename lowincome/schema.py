@@ -167,7 +167,7 @@ SOURCES: dict[str, SourceSpec] = {
         DISPOSITIONS,
         (
             Column("flag_id", "标记编号", "text", required_value=True),
-            Column("disposition", "处置结果", "enum", required_value=True, allowed=DISPOSITION_VALUES),
+            Column("disposition", "处置结果", "enum", allowed=DISPOSITION_VALUES),  # blank = not handled yet
             Column("disposed_on", "处置日期", "date"),
             Column("handled_by", "经办人", "text", required_column=False),
             Column("note", "备注", "text", required_column=False),

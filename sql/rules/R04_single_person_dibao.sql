@@ -1,0 +1,42 @@
+-- R04 单人保候选: 救助类别 = 低保边缘 and a member (in M's registry) has 残疾等级
+-- 一级/二级, or 三级 with 残疾类别 智力/精神, or a linked member has a major-disease
+-- claim (主诊断编码 starting with a configured prefix) in the trailing 12 months.
+WITH disabled AS (
+    SELECT household_id, source_row, name, disability_grade, disability_type
+    FROM rule_registry
+    WHERE disability_grade IN (1, 2) OR (disability_grade = 3 AND disability_type IN ('智力', '精神'))
+), major AS (
+    SELECT l.household_id, l.name, h.month, h.source_row, h.diagnosis_icd10, h.settled_on
+    FROM std.health_insurance h
+    JOIN rule_links l ON l.source = 'health_insurance' AND l.month = h.month AND l.source_row = h.source_row
+    WHERE h.month BETWEEN (SELECT win12_start FROM rule_ctx) AND (SELECT month FROM rule_ctx)
+      AND EXISTS (SELECT 1 FROM rule_icd_prefixes p WHERE starts_with(upper(h.diagnosis_icd10), p.prefix))
+), reasons AS (
+    SELECT household_id, rec('registry', (SELECT month FROM rule_ctx), source_row) AS r,
+           '成员' || coalesce(name, '') || '残疾等级' || ['一级', '二级', '三级', '四级'][disability_grade]
+               || coalesce('（' || disability_type || '）', '') AS what,
+           source_row AS k1, 0 AS k0
+    FROM disabled
+    UNION ALL
+    SELECT household_id, rec('health_insurance', month, source_row),
+           '成员' || coalesce(name, '') || '近12个月重病就诊 ' || diagnosis_icd10 || '（' || strftime(settled_on, '%Y-%m-%d') || '）',
+           source_row, 1
+    FROM major
+), agg AS (
+    SELECT household_id, list(r) AS recs,
+           string_agg(what, '；' ORDER BY k0, what, k1) AS whats,
+           count(*) FILTER (WHERE k0 = 0) AS n_disabled, count(*) FILTER (WHERE k0 = 1) AS n_major
+    FROM reasons
+    GROUP BY household_id
+)
+SELECT
+    hh.household_id AS household_key,
+    list_concat([rec('registry', c.month, hh.hh_row)], agg.recs) AS records,
+    to_json({'category': hh.category, 'severely_disabled_members': agg.n_disabled,
+             'major_disease_claims_12m': agg.n_major}) AS figures,
+    '救助类别为低保边缘；' || agg.whats AS evidence_text,
+    '重残重病参照单人户纳入低保' AS recommended_action
+FROM agg
+JOIN rule_households hh USING (household_id)
+CROSS JOIN rule_ctx c
+WHERE hh.category = '低保边缘'

@@ -1,0 +1,48 @@
+-- R05 失业或断缴: a working-age (16..59 on the last day of M) linked member has
+-- 失业登记 in M, or had 社保缴费 in M-1 and has neither 社保缴费 nor 就业登记 in M.
+-- Identity across months: the registry person_key of the linked person.
+WITH hr AS (
+    SELECT h.month, h.source_row, h.record_type, l.person_key
+    FROM std.human_resources h
+    JOIN rule_links l ON l.source = 'human_resources' AND l.month = h.month AND l.source_row = h.source_row
+    WHERE h.month IN ((SELECT month FROM rule_ctx), (SELECT prev_month FROM rule_ctx))
+), c AS (SELECT * FROM rule_ctx),
+unemployed AS (
+    SELECT person_key, list(rec('human_resources', hr.month, hr.source_row)) AS recs, 'unemployed' AS why
+    FROM hr, c WHERE hr.month = c.month AND record_type = '失业登记'
+    GROUP BY person_key
+), still_working AS (
+    SELECT DISTINCT person_key FROM hr, c WHERE hr.month = c.month AND record_type IN ('社保缴费', '就业登记')
+), lapsed AS (
+    SELECT person_key, list(rec('human_resources', hr.month, hr.source_row)) AS recs, 'lapsed' AS why
+    FROM hr, c WHERE hr.month = c.prev_month AND record_type = '社保缴费'
+      AND person_key NOT IN (SELECT person_key FROM still_working)
+    GROUP BY person_key
+), cand AS (
+    SELECT * FROM unemployed UNION ALL SELECT * FROM lapsed
+), hit AS (
+    SELECT r.household_id, r.source_row, r.name, r.age, cand.why, cand.recs
+    FROM cand
+    JOIN rule_registry r USING (person_key)
+    WHERE r.age BETWEEN 16 AND 59
+), agg AS (
+    SELECT household_id,
+           flatten(list(list_concat([rec('registry', (SELECT month FROM rule_ctx), source_row)], recs))) AS recs,
+           string_agg('成员' || coalesce(name, '') || '（' || age || '岁）'
+                      || CASE WHEN why = 'unemployed' THEN ym((SELECT month FROM rule_ctx)) || '失业登记'
+                              ELSE ym((SELECT prev_month FROM rule_ctx)) || '有社保缴费，' || ym((SELECT month FROM rule_ctx))
+                                   || '无社保缴费或就业登记' END,
+                      '；' ORDER BY why DESC, source_row) AS whats,
+           count(DISTINCT source_row) FILTER (WHERE why = 'unemployed') AS n_unemployed,
+           count(DISTINCT source_row) FILTER (WHERE why = 'lapsed') AS n_lapsed
+    FROM hit
+    GROUP BY household_id
+)
+SELECT
+    hh.household_id AS household_key,
+    agg.recs AS records,
+    to_json({'unemployed_members': agg.n_unemployed, 'lapsed_members': agg.n_lapsed}) AS figures,
+    agg.whats AS evidence_text,
+    '就业救助' AS recommended_action
+FROM agg
+JOIN rule_households hh USING (household_id)

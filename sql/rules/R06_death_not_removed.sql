@@ -1,0 +1,50 @@
+-- R06 死亡未销户: a registry member of H (M's registry, by person_key) has a linked
+-- 死亡火化 event in any usable civil_affairs month ≤ M, dated on or before the end
+-- of M. Evidence lists 低保金发放 / 特困供养金发放 to that person dated after death.
+WITH c AS (SELECT * FROM rule_ctx),
+deaths AS (
+    SELECT l.person_key, min(e.event_date) AS death_date,
+           list(rec('civil_affairs', e.month, e.source_row)) AS recs
+    FROM std.civil_affairs e
+    JOIN rule_links l ON l.source = 'civil_affairs' AND l.month = e.month AND l.source_row = e.source_row
+    CROSS JOIN c
+    WHERE e.event_type = '死亡火化' AND e.month <= c.month
+      AND (e.event_date IS NULL OR e.event_date <= c.month_end)
+    GROUP BY l.person_key
+), paid AS (
+    SELECT l.person_key, count(*) AS n_paid, sum(e.amount) AS amount_paid,
+           list(rec('civil_affairs', e.month, e.source_row)) AS recs
+    FROM std.civil_affairs e
+    JOIN rule_links l ON l.source = 'civil_affairs' AND l.month = e.month AND l.source_row = e.source_row
+    JOIN deaths d ON d.person_key = l.person_key
+    CROSS JOIN c
+    WHERE e.event_type IN ('低保金发放', '特困供养金发放') AND e.month <= c.month
+      AND e.event_date > d.death_date
+    GROUP BY l.person_key
+), hit AS (
+    SELECT r.household_id, r.source_row, r.name, d.death_date,
+           list_concat([rec('registry', (SELECT month FROM c), r.source_row)], d.recs, coalesce(p.recs, [])) AS recs,
+           coalesce(p.n_paid, 0) AS n_paid, coalesce(p.amount_paid, 0) AS amount_paid
+    FROM deaths d
+    JOIN rule_registry r USING (person_key)
+    LEFT JOIN paid p USING (person_key)
+), agg AS (
+    SELECT household_id, flatten(list(recs)) AS recs,
+           string_agg('成员' || coalesce(name, '') || '已死亡火化（' || coalesce(strftime(death_date, '%Y-%m-%d'), '日期不详')
+                      || '），仍在低收入人口数据库中'
+                      || CASE WHEN n_paid > 0 THEN '；死亡后仍发放低保金/特困供养金 ' || n_paid || ' 笔共 ' || yuan(amount_paid) || ' 元'
+                              ELSE '' END, '；' ORDER BY source_row) AS whats,
+           count(*) AS n_dead, sum(n_paid) AS n_paid, sum(amount_paid) AS amount_paid,
+           min(death_date) AS death_date
+    FROM hit
+    GROUP BY household_id
+)
+SELECT
+    hh.household_id AS household_key,
+    agg.recs AS records,
+    to_json({'deceased_members': agg.n_dead, 'death_date': agg.death_date,
+             'payments_after_death': agg.n_paid, 'amount_after_death': agg.amount_paid}) AS figures,
+    agg.whats AS evidence_text,
+    CASE WHEN agg.n_paid > 0 THEN '核实销户并停发；追回死亡后发放的资金' ELSE '核实销户并停发' END AS recommended_action
+FROM agg
+JOIN rule_households hh USING (household_id)

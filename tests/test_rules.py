@@ -1,0 +1,479 @@
+"""Rules R01–R11, lifecycle, dispositions and skipped sources, on small hand-built
+warehouses (tests/test_rules_fixtures.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import pytest
+
+from lowincome.params import ParamsError, load_params, params_from_dict
+from lowincome.rules import RULES, flag_id, run_rules
+from lowincome.warehouse import Warehouse, query_pl
+from test_rules_fixtures import M1, M2, M3, PARAMS, Fixture, month_end, years_before
+
+S, EDGE = 560, 840  # rural standard of 620102 in PARAMS, and 1.5 × S
+
+
+@pytest.fixture()
+def wh(tmp_path):
+    return Warehouse(tmp_path / "w.duckdb")
+
+
+def flags(con, month, fired_only=True):
+    where = "AND fired" if fired_only else ""
+    frame = query_pl(con, f"SELECT * FROM flags.risk_flags WHERE month = ? {where}", [month])
+    return {(r["household_key"], r["rule_code"]): r for r in frame.iter_rows(named=True)}
+
+
+def fired_rules(con, month, household):
+    return {rule for (hh, rule), r in flags(con, month).items() if hh == household}
+
+
+def months_back(m: dt.date, n: int) -> dt.date:
+    y, mm = divmod(m.year * 12 + m.month - 1 - n, 12)
+    return dt.date(y, mm + 1, 1)
+
+
+# ---------------------------------------------------------------- parameters
+def test_load_params_sample_and_validation(tmp_path):
+    p = load_params("data_samples/params.yaml")
+    assert p.standard("620102", urban=False) == 560 and p.standard("620199", urban=True) == 700
+    assert p.edge_multiplier == 1.5 and p.temp_assistance_count == 2 and "N18.5" in p.major_disease_icd10_prefixes
+    with pytest.raises(ParamsError, match="default"):
+        params_from_dict({"dibao_standard": {"620102": {"urban": 1, "rural": 1}}})
+    with pytest.raises(ParamsError, match="edge_multiplier"):
+        params_from_dict({"dibao_standard": {"default": {"urban": 1, "rural": 1}}, "edge_multiplier": 0.5})
+    with pytest.raises(ParamsError, match="unknown"):
+        params_from_dict({"dibao_standard": {"default": {"urban": 1, "rural": 1}}, "edgemultiplier": 2})
+    bad = tmp_path / "p.yaml"
+    bad.write_text("dibao_standard: [", encoding="utf-8")
+    with pytest.raises(ParamsError):
+        load_params(bad)
+
+
+# ---------------------------------------------------------------- R01
+def test_r01_fires_above_income_not_at_equality_and_window(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a, b, c, d = fx.person("甲一"), fx.person("乙二"), fx.person("丙三"), fx.person("丁四")
+        m12, m11 = months_back(M1, 12), months_back(M1, 11)
+        for m in (m12, m11, M1):
+            fx.loaded(m)
+            fx.household(m, "H1", [a], income=21600)
+            fx.household(m, "H2", [b], income=21600)
+            fx.household(m, "H3", [c], income=21600)
+            fx.household(m, "H4", [d], income=21600)
+        fx.claim(M1, a, 21601)                       # > income: fires
+        fx.claim(m11, b, 12000)
+        fx.claim(M1, b, 9600)                        # = income over 12 months: no
+        fx.claim(m12, c, 30000)                      # outside the window: no
+        fx.claim(m11, d, 20000)
+        fx.claim(M1, d, 1601.5)                      # M-11 is inside the window: fires
+        run_rules(con, M1, PARAMS)
+        got = flags(con, M1)
+        assert ("H1", "R01") in got and ("H4", "R01") in got
+        assert ("H2", "R01") not in got and ("H3", "R01") not in got
+        r = got[("H1", "R01")]
+        assert "近12个月个人自付医疗费用 21,601 元" in r["evidence_text"] and "家庭年收入 21,600 元" in r["evidence_text"]
+        assert r["recommended_action"] == "医疗救助；评估支出型困难或单人保" and r["severity"] == "高"
+        ev = json.loads(got[("H4", "R01")]["evidence"])
+        assert {(x["source"], x["month"]) for x in ev["records"]} == {
+            ("health_insurance", str(m11)), ("health_insurance", str(M1)), ("registry", str(M1))}
+        assert ev["figures"]["out_of_pocket_12m"] == 21601.5
+
+
+def test_review_and_unmatched_links_raise_nothing(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        a, b = fx.person("甲一"), fx.person("乙二")
+        fx.household(M1, "H1", [a], income=12000)
+        fx.household(M1, "H2", [b], income=12000)
+        fx.claim(M1, a, 50000, decision="review")
+        fx.claim(M1, b, 50000, decision="none")
+        fx.civil(M1, a, "受灾救助", 2000, decision="review")
+        run_rules(con, M1, PARAMS)
+        assert not {k for k in flags(con, M1) if k[1] in ("R01", "R11")}
+
+
+# ---------------------------------------------------------------- R02 / R03
+@pytest.mark.parametrize(
+    "pc, category, expected",
+    [
+        (S - 1, "其他", {"R02"}),
+        (S, "其他", {"R03"}),           # pc = S: R03, not R02
+        (EDGE - 1, "支出型困难", {"R03"}),
+        (EDGE, "其他", set()),          # pc = edge × S: neither
+        (S - 1, "低保", set()),
+        (S - 1, "特困", set()),
+        (S - 1, "低保边缘", {"R02"}),
+        (S + 1, "低保边缘", set()),
+    ],
+)
+def test_r02_r03_boundaries(wh, pc, category, expected):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        fx.household(M1, "H1", [fx.person("甲"), fx.person("乙"), fx.person("丙")], income=pc * 3 * 12, category=category)
+        run_rules(con, M1, PARAMS)
+        assert fired_rules(con, M1, "H1") == expected
+
+
+def test_r02_uses_urban_standard_and_default_county(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        fx.household(M1, "U1", [fx.person("甲")], income=750 * 12, urban_rural="城市")  # 620102 urban S = 760
+        fx.household(M1, "U2", [fx.person("乙")], income=750 * 12, urban_rural="城市", region="620104001001")  # S = 700
+        run_rules(con, M1, PARAMS)
+        assert fired_rules(con, M1, "U1") == {"R02"}
+        assert fired_rules(con, M1, "U2") == {"R03"}
+        assert "低于低保标准 760 元" in flags(con, M1)[("U1", "R02")]["evidence_text"]
+
+
+# ---------------------------------------------------------------- R04
+@pytest.mark.parametrize(
+    "disability, icd, category, fires",
+    [
+        ((2, "肢体"), None, "低保边缘", True),
+        ((1, "视力"), None, "低保边缘", True),
+        ((3, "智力"), None, "低保边缘", True),
+        ((3, "精神"), None, "低保边缘", True),
+        ((3, "肢体"), None, "低保边缘", False),
+        ((4, "智力"), None, "低保边缘", False),
+        (None, "C34.9", "低保边缘", True),
+        (None, "N18.5", "低保边缘", True),
+        (None, "N18.4", "低保边缘", False),
+        ((1, "视力"), None, "低保", False),
+    ],
+)
+def test_r04(wh, disability, icd, category, fires):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        a, b = fx.person("甲"), fx.person("乙")
+        fx.household(M1, "H1", [a, b], income=1.25 * S * 2 * 12, category=category,
+                     disability={1: disability} if disability else None)
+        if icd:
+            fx.claim(M1, b, 900, icd=icd)
+        run_rules(con, M1, PARAMS)
+        assert (("H1", "R04") in flags(con, M1)) is fires
+        if fires:
+            assert flags(con, M1)[("H1", "R04")]["evidence_text"].startswith("救助类别为低保边缘；成员乙")
+
+
+# ---------------------------------------------------------------- R05
+def test_r05_working_age_boundaries_and_lapse(wh):
+    end = month_end(M2)
+    with wh.writer() as con:
+        fx = Fixture(con)
+        people = {
+            "age16": fx.person("十六", years_before(end, 16)),                                  # 16 on the last day
+            "age15": fx.person("十五", years_before(end + dt.timedelta(days=1), 16)),          # turns 16 the day after
+            "age59": fx.person("五九", years_before(end + dt.timedelta(days=1), 60)),          # still 59
+            "age60": fx.person("六十", years_before(end, 60)),
+            "lapsed": fx.person("断缴"),
+            "employed": fx.person("就业"),
+            "paying": fx.person("续缴"),
+        }
+        for m in (M1, M2):
+            fx.loaded(m)
+            for k, p in people.items():
+                fx.household(m, f"H_{k}", [p], income=2 * S * 12)
+        for k in ("age16", "age15", "age59", "age60"):
+            fx.hr(M2, people[k], "失业登记")
+        for k in ("lapsed", "employed", "paying"):
+            fx.hr(M1, people[k], "社保缴费", wage=3000)
+        fx.hr(M2, people["employed"], "就业登记")
+        fx.hr(M2, people["paying"], "社保缴费", wage=3000)
+        res1 = run_rules(con, M1, PARAMS)
+        assert "R05" in res1.skipped and "human_resources 2026-06" in res1.skipped["R05"]
+        run_rules(con, M2, PARAMS)
+        got = {hh for hh, rule in flags(con, M2) if rule == "R05"}
+        assert got == {"H_age16", "H_age59", "H_lapsed"}
+        assert "2026年7月有社保缴费，2026年8月无社保缴费或就业登记" in flags(con, M2)[("H_lapsed", "R05")]["evidence_text"]
+        assert "（16岁）2026年8月失业登记" in flags(con, M2)[("H_age16", "R05")]["evidence_text"]
+
+
+# ---------------------------------------------------------------- R06
+def test_r06_death_until_removed_with_payments_after_death(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a, b, c = fx.person("逝者"), fx.person("家属"), fx.person("别户")
+        for m in (M1, M2, M3):
+            fx.loaded(m)
+        fx.household(M1, "H1", [a, b], income=S * 0.8 * 24, category="低保")
+        fx.household(M1, "H2", [c], income=S * 0.8 * 12, category="低保")
+        fx.civil(M1, a, "死亡火化", date=dt.date(2026, 7, 3))
+        fx.civil(M1, c, "死亡火化", date=dt.date(2026, 7, 9))
+        fx.household(M2, "H1", [a, b], income=S * 0.8 * 24, category="低保")
+        fx.civil(M2, a, "低保金发放", 600, date=dt.date(2026, 8, 5))
+        fx.household(M3, "H1", [b], income=S * 0.8 * 24, category="低保")   # removed in M3
+        for m in (M1, M2, M3):
+            run_rules(con, m, PARAMS)
+        assert ("H1", "R06") in flags(con, M1) and ("H2", "R06") in flags(con, M1)
+        r = flags(con, M2)[("H1", "R06")]
+        assert r["state"] == "持续" and "死亡后仍发放低保金/特困供养金 1 笔共 600 元" in r["evidence_text"]
+        assert r["recommended_action"].startswith("核实销户并停发")
+        assert ("H1", "R06") not in flags(con, M3)
+        assert flags(con, M3, fired_only=False)[("H1", "R06")]["state"] == "已清零"
+        assert ("H2", "R06") not in flags(con, M2)  # H2 left the registry
+
+
+# ---------------------------------------------------------------- R07
+@pytest.mark.parametrize("pc, event, fires", [(EDGE - 1, "低保停发", True), (EDGE, "低保停发", False),
+                                              (1.3 * S, "特困终止", True), (1.3 * S, "低保金发放", False)])
+def test_r07(wh, pc, event, fires):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        a = fx.person("甲")
+        fx.household(M1, "H1", [a], income=pc * 12, category="低保边缘")
+        fx.civil(M1, a, event, 500 if event == "低保金发放" else None)
+        run_rules(con, M1, PARAMS)
+        assert (("H1", "R07") in flags(con, M1)) is fires
+
+
+# ---------------------------------------------------------------- R08
+def test_r08_unlinked_open_monitored_households(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        reg = fx.person("在册")
+        fx.household(M1, "H1", [reg], income=2 * S * 12, category="防返贫监测")
+        out1, out2, out3, out4, out5 = (fx.person(n) for n in ("外一", "外二", "外三", "外四", "外五"))
+        fx.rr(M1, out1, "RR001", cleared=False, region="620103002004")          # fires
+        fx.rr(M1, out2, "RR001", cleared=False, region="620103002004")
+        fx.rr(M1, out3, "RR002", cleared=True)                                   # cleared: no
+        fx.rr(M1, reg, "RR003", cleared=False)                                   # one member linked: no
+        fx.rr(M1, out4, "RR003", cleared=False)
+        fx.rr(M1, out5, "RR004", cleared=False, decision="review")               # review is not a link: fires
+        run_rules(con, M1, PARAMS)
+        got = {hh: r for (hh, rule), r in flags(con, M1).items() if rule == "R08"}
+        assert set(got) == {"RR:RR001", "RR:RR004"}
+        r = got["RR:RR001"]
+        assert (r["county_code"], r["township_code"], r["village_code"]) == ("620103", "620103002", "620103002004")
+        assert r["flag_id"] == f"202607-R08-{hashlib.sha1(b'RR:RR001').hexdigest()[:8].upper()}"
+        assert "2 人" in r["evidence_text"]
+
+
+# ---------------------------------------------------------------- R09
+@pytest.mark.parametrize("wage, category, fires", [(S * 3 + 1, "低保", True), (S * 3, "低保", False),
+                                                  (S * 3 + 100, "低保边缘", False)])
+def test_r09(wh, wage, category, fires):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        a, b, c = fx.person("甲"), fx.person("乙"), fx.person("丙")
+        fx.household(M1, "H1", [a, b, c], income=0.8 * S * 3 * 12, category=category)
+        fx.hr(M1, a, "社保缴费", wage=wage - 1000)
+        fx.hr(M1, b, "社保缴费", wage=1000)
+        fx.hr(M1, c, "养老金发放")
+        run_rules(con, M1, PARAMS)
+        assert (("H1", "R09") in flags(con, M1)) is fires
+        if fires:
+            assert flags(con, M1)[("H1", "R09")]["recommended_action"] == "启动救助渐退期（6个月）"
+
+
+# ---------------------------------------------------------------- R10
+@pytest.mark.parametrize("first_back, category, fires", [(5, "其他", True), (6, "其他", False), (0, "特困", False)])
+def test_r10_six_month_window(wh, first_back, category, fires):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a, b = fx.person("甲"), fx.person("乙")
+        first = months_back(M1, first_back)
+        for m in {first, M1}:
+            fx.loaded(m)
+            fx.household(m, "H1", [a, b], income=2 * S * 24, category=category)
+        fx.civil(first, a, "临时救助", 1000)
+        fx.civil(M1, b, "临时救助", 1500)
+        run_rules(con, M1, PARAMS)
+        assert (("H1", "R10") in flags(con, M1)) is fires
+        if fires:
+            assert "近6个月临时救助 2 次（共 2,500 元）" in flags(con, M1)[("H1", "R10")]["evidence_text"]
+
+
+# ---------------------------------------------------------------- R11
+def test_r11_disaster_relief_or_rr_disaster_risk(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        a, b, c, d = fx.person("甲"), fx.person("乙"), fx.person("丙"), fx.person("丁")
+        for i, p in enumerate((a, b, c, d)):
+            fx.household(M1, f"H{i}", [p], income=2 * S * 12, category="防返贫监测")
+        fx.civil(M1, a, "受灾救助", 3000)             # fires
+        fx.rr(M1, b, "RR1", risk="因意外事故")         # fires
+        fx.rr(M1, c, "RR2", risk="因灾", cleared=True)  # cleared: no
+        fx.rr(M1, d, "RR3", risk="因病")               # other risk: no
+        run_rules(con, M1, PARAMS)
+        got = {hh for hh, rule in flags(con, M1) if rule == "R11"}
+        assert got == {"H0", "H1"}
+        assert flags(con, M1)[("H0", "R11")]["recommended_action"] == "临时救助（急难）"
+
+
+# ---------------------------------------------------------------- lifecycle
+def _r02_household(fx, m, pc, category="其他", hid="H1"):
+    return fx.household(m, hid, [fx_person_cache(fx, hid)], income=pc * 12, category=category)
+
+
+def fx_person_cache(fx, hid):
+    cache = fx.__dict__.setdefault("_people", {})
+    if hid not in cache:
+        cache[hid] = fx.person(f"户{hid}")
+    return cache[hid]
+
+
+def test_lifecycle_three_months_history_and_rerun(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        for m in (M1, M2, M3):
+            fx.loaded(m)
+        _r02_household(fx, M1, S - 100)
+        _r02_household(fx, M2, S - 100)
+        _r02_household(fx, M3, 2 * S)            # income re-assessed: stops firing
+        _r02_household(fx, M2, S - 50, hid="H2")  # new in M2, continues in M3
+        _r02_household(fx, M3, S - 50, hid="H2")
+        for m in (M1, M2, M3):
+            run_rules(con, m, PARAMS)
+        assert flags(con, M1)[("H1", "R02")]["state"] == "新增"
+        r2 = flags(con, M2)[("H1", "R02")]
+        assert r2["state"] == "持续" and r2["episode_start"] == M1 and r2["months_open"] == 1
+        r3 = flags(con, M3, fired_only=False)[("H1", "R02")]
+        assert (r3["state"], r3["fired"], r3["closed_by"], r3["months_open"]) == ("已清零", False, "未再触发", 2)
+        assert r3["flag_id"] == flag_id(M3, "R02", "H1")
+        assert r3["evidence_text"].startswith("本月未再触发")
+        assert flags(con, M3)[("H2", "R02")]["state"] == "持续"
+        hist = query_pl(con, "SELECT month, household_key, to_state, reason, months_open FROM flags.flag_history "
+                             "WHERE rule_code = 'R02' ORDER BY month, household_key")
+        assert hist.rows() == [(M1, "H1", "新增", "触发", 0), (M2, "H2", "新增", "触发", 0), (M3, "H1", "已清零", "未再触发", 2)]
+        ttc = query_pl(con, "SELECT cleared, mean_months_open FROM flags.time_to_clear WHERE month = ? AND rule_code = 'R02'", [M3])
+        assert ttc.rows() == [(1, 2.0)]
+        # a cleared flag is written once: nothing for H1 in M4
+        M4 = dt.date(2026, 10, 1)
+        fx.loaded(M4)
+        _r02_household(fx, M4, 2 * S)
+        _r02_household(fx, M4, S - 50, hid="H2")
+        run_rules(con, M4, PARAMS)
+        assert ("H1", "R02") not in flags(con, M4, fired_only=False)
+        # reruns are identical, row for row
+        tables = ("risk_flags", "flag_history", "rule_runs", "summary_village", "summary_township", "summary_county")
+        before = {t: query_pl(con, f"SELECT * FROM flags.{t} ORDER BY ALL") for t in tables}
+        ordered = query_pl(con, "SELECT flag_id FROM flags.risk_flags WHERE month = ?", [M2])
+        for m in (M2, M3):
+            run_rules(con, m, PARAMS)
+        for t in tables:
+            assert query_pl(con, f"SELECT * FROM flags.{t} ORDER BY ALL").equals(before[t]), t
+        assert query_pl(con, "SELECT flag_id FROM flags.risk_flags WHERE month = ?", [M2]).equals(ordered)
+
+
+def test_disposition_included_closes_and_mismatch_suppresses_until_evidence_changes(wh):
+    M4 = dt.date(2026, 10, 1)
+    with wh.writer() as con:
+        fx = Fixture(con)
+        for m in (M1, M2, M3, M4):
+            fx.loaded(m)
+        for m in (M1, M2, M3, M4):
+            _r02_household(fx, m, S - 100, hid="INC")      # keeps firing (registry lags)
+            _r02_household(fx, m, S - 100, hid="MIS")
+            _r02_household(fx, m, S - 100, hid="WAIT")
+        _r02_household(fx, M4, S - 90, hid="MIS0")          # unrelated
+        run_rules(con, M1, PARAMS)
+        run_rules(con, M2, PARAMS)
+        fx.disposition(M3, flag_id(M2, "R02", "INC"), "已纳入救助")
+        fx.disposition(M3, flag_id(M2, "R02", "MIS"), "核实不符")
+        fx.disposition(M3, flag_id(M2, "R02", "WAIT"), "已核实待救助")
+        run_rules(con, M3, PARAMS)
+        got = flags(con, M3)
+        inc, mis, wait = got[("INC", "R02")], got[("MIS", "R02")], got[("WAIT", "R02")]
+        assert (inc["state"], inc["suppressed"], inc["closed_by"]) == ("已清零", True, "已纳入救助")
+        assert (mis["state"], mis["suppressed"], mis["closed_by"]) == ("已清零", True, "核实不符")
+        assert mis["disposition_flag_id"] == flag_id(M2, "R02", "MIS")
+        assert (wait["state"], wait["suppressed"]) == ("持续", False)
+        hist = query_pl(con, "SELECT household_key, reason FROM flags.flag_history WHERE month = ? AND to_state = '已清零' ORDER BY 1", [M3])
+        assert hist.rows() == [("INC", "已纳入救助"), ("MIS", "核实不符")]
+        run_rules(con, M4, PARAMS)
+        got = flags(con, M4)
+        assert got[("MIS", "R02")]["suppressed"] and got[("MIS", "R02")]["state"] == "已清零"  # evidence unchanged
+        # MIS's income changes in M5: evidence changed, the flag is raised again
+        M5 = dt.date(2026, 11, 1)
+        fx.loaded(M5)
+        _r02_household(fx, M5, S - 200, hid="MIS")
+        _r02_household(fx, M5, S - 100, hid="INC")
+        run_rules(con, M5, PARAMS)
+        got = flags(con, M5)
+        assert (got[("MIS", "R02")]["state"], got[("MIS", "R02")]["suppressed"]) == ("新增", False)
+        assert got[("INC", "R02")]["suppressed"]
+        # the caseworker list (active flags) never shows the suppressed ones
+        active = query_pl(con, "SELECT household_key FROM flags.risk_flags WHERE month = ? AND state IN ('新增','持续')", [M4])
+        assert set(active["household_key"]) == {"WAIT", "MIS0"}
+
+
+def test_disposition_closing_a_flag_that_stopped(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        for m in (M1, M2):
+            fx.loaded(m)
+        _r02_household(fx, M1, S - 100)
+        _r02_household(fx, M2, S - 100, category="低保")   # now enrolled: R02 stops
+        run_rules(con, M1, PARAMS)
+        fx.disposition(M2, flag_id(M1, "R02", "H1"), "已纳入救助")
+        run_rules(con, M2, PARAMS)
+        r = flags(con, M2, fired_only=False)[("H1", "R02")]
+        assert (r["state"], r["fired"], r["closed_by"]) == ("已清零", False, "已纳入救助")
+
+
+# ---------------------------------------------------------------- unusable sources
+def test_absent_human_resources_skips_r05_r09_without_storm(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        people = [fx.person(f"人{i}") for i in range(6)]
+        for m in (M1, M2, M3):
+            fx.loaded(m)
+            for i, p in enumerate(people):
+                fx.household(m, f"H{i}", [p], income=0.8 * S * 12, category="低保")
+        fx.con.execute("DELETE FROM ops.load_audit WHERE month = ? AND source = 'human_resources'", [M2])
+        fx.loaded(M2, ["human_resources"], status="missing")
+        for m in (M1, M3):
+            for p in people:
+                fx.hr(m, p, "社保缴费", wage=S + 100)     # R09 for every household in M1 and M3
+        fx.hr(M2, people[0], "社保缴费", wage=S + 100)     # would-be record of a missing month (never loaded)
+        run_rules(con, M1, PARAMS)
+        res2 = run_rules(con, M2, PARAMS)
+        assert set(res2.skipped) == {"R05", "R09"} and "missing" in res2.skipped["R05"]
+        assert not [k for k in flags(con, M2, fired_only=False) if k[1] in ("R05", "R09")]  # no 已清零 storm either
+        runs = query_pl(con, "SELECT rule_code, status, reason FROM flags.rule_runs WHERE month = ? AND status = 'skipped'", [M2])
+        assert set(runs["rule_code"]) == {"R05", "R09"} and all(runs["reason"])
+        res3 = run_rules(con, M3, PARAMS)
+        assert "R05" in res3.skipped  # needs human_resources of M-1
+        assert res3.counts_by_rule["R09"] == 6
+        assert {r["state"] for k, r in flags(con, M3).items() if k[1] == "R09"} == {"持续"}  # compared with M1
+
+
+def test_critical_dq_failure_rejects_source(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        a = fx.person("甲")
+        fx.household(M1, "H1", [a], income=12000)
+        fx.claim(M1, a, 50000)
+        fx.critical(M1, "health_insurance")
+        res = run_rules(con, M1, PARAMS)
+        assert {"R01", "R04"} <= set(res.skipped) and "critical" in res.skipped["R01"]
+        assert ("H1", "R01") not in flags(con, M1)
+
+
+def test_registry_unusable_withholds_the_month(wh):
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        fx.household(M1, "H1", [fx.person("甲")], income=100 * 12)
+        assert run_rules(con, M1, PARAMS).counts_by_rule["R02"] == 1
+        fx.critical(M1, "registry")
+        res = run_rules(con, M1, PARAMS)
+        assert res.withheld and "registry" in res.withheld_reason and set(res.skipped) == set(RULES)
+        assert not flags(con, M1, fired_only=False)
+        status = query_pl(con, "SELECT published, reason FROM flags.month_status WHERE month = ?", [M1])
+        assert status.rows()[0][0] is False and status.rows()[0][1]
