@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
 from lowincome import monthly
-from lowincome.schema import ALL_SOURCES, SOURCE_LABELS
+from lowincome.schema import ALL_SOURCES, EXTRACT_SOURCES, SOURCE_LABELS
 from lowincome.warehouse import month_of
 from pipelines.resources import MonitorConfig
 from assets import quality_checks as dq
@@ -34,7 +34,7 @@ def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
         warehouse = monitor.open_warehouse()
         result = monthly.ingest_source(warehouse, monitor.inbox_path, source, month)
         audit = result.audit
-        if result.status != "loaded":
+        if result.status == "rejected" or (result.status == "missing" and source in EXTRACT_SOURCES):
             context.log.warning(f"{source} {month:%Y-%m}: {result.status} — {audit['error']}")
         if audit["unknown_columns"]:
             context.log.info(f"{source}: unknown columns kept out of the model: {audit['unknown_columns']}")

@@ -25,7 +25,7 @@ def _month(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"month must look like YYYY-MM, got {text!r}") from None
 
 
-def run_month(month: dt.date, **paths: str | None):
+def run_month(month: dt.date, log_level: str = "INFO", **paths: str | None):
     """Execute the monthly job for one partition in this process.
 
     Options override the environment. Returns the Dagster execution result.
@@ -39,7 +39,12 @@ def run_month(month: dt.date, **paths: str | None):
     defs = build_definitions(MonitorConfig(**values))
     job = defs.resolve_job_def("monthly_monitoring")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
-    return job.execute_in_process(partition_key=f"{month:%Y-%m-01}", instance=instance, raise_on_error=False)
+    return job.execute_in_process(
+        partition_key=f"{month:%Y-%m-01}",
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
 
 
 def _cmd_run(args) -> int:
@@ -50,7 +55,8 @@ def _cmd_run(args) -> int:
         print(f"{args.month:%Y-%m}: no delivery folder {folder}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    result = run_month(args.month, inbox=args.inbox, warehouse=args.warehouse, exports=args.exports, params=args.params)
+    result = run_month(args.month, log_level=args.log_level, inbox=args.inbox, warehouse=args.warehouse,
+                       exports=args.exports, params=args.params)
     seconds = time.perf_counter() - started
     if not result.success:
         failed = [e.step_key for e in result.all_events if e.is_step_failure]
@@ -88,7 +94,7 @@ def _cmd_demo(args) -> int:
     ok = True
     for month in [_month(str(m)) for m in summary.months]:
         t0 = time.perf_counter()
-        result = run_month(month, **{k: str(v) for k, v in paths.items()})
+        result = run_month(month, log_level="WARNING", **{k: str(v) for k, v in paths.items()})
         ok &= result.success
         print(f"  {month:%Y-%m}: {'ok' if result.success else 'FAILED'} in {time.perf_counter() - t0:.1f} s")
     total = time.perf_counter() - started
@@ -107,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--month", type=_month, required=True, help="YYYY-MM")
     for name, env in OPTION_ENV.items():
         run.add_argument(f"--{name}", help=f"overrides ${env}")
+    run.add_argument("--log-level", default="INFO", help="Dagster console log level (DEBUG shows every event)")
     run.set_defaults(func=_cmd_run)
 
     for name, func in (("demo", _cmd_demo), ("generate", _cmd_generate)):
