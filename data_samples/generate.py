@@ -316,6 +316,7 @@ class _World:
             np.char.add("1", np.char.zfill(rng.integers(3 * 10**9, 10**10 - 1, P).astype(str), 10)),
             "",
         )
+        self.no_id = np.zeros(P, bool)  # outsiders whose agency records never carry an ID
         self.death_t = np.full(P, 99)
         self.death_date = np.full(P, np.datetime64("NaT"), dtype="datetime64[D]")
         self.removed_t = np.full(P, 99)
@@ -785,9 +786,18 @@ def _plant_rules(w: _World, n: int, nm: int) -> None:
                 _rr_household(w, h, [False] * K, "因病")
             else:
                 _rr_household(w, h, [True] * K, "因灾")
-    for h in cand[k8 + 1: k8 + 1 + nm]:  # disaster relief to outsiders
+    for j, h in enumerate(cand[k8 + 1: k8 + 1 + nm]):  # disaster relief to outsiders
         w.planted[h] = True
-        _ca(w, tb, int(w.mem(int(h))[0]), "受灾救助", 2000)
+        p = int(w.mem(int(h))[0])
+        src = reg_by_town.get(w.township[h])
+        if j % 2 == 0 and src is not None and len(src):
+            # namesake of a registry person of the same village (else township), delivered
+            # without an ID: name + region alone must not link it (no R11 for the namesake)
+            near = src[w.region[w.p_hh[src]] == w.region[h]]
+            q = int(rng.choice(near if len(near) else src))
+            w.name[p], w.male[p] = w.name[q], w.male[q]
+            w.no_id[p] = True
+        _ca(w, tb, p, "受灾救助", 2000)
 
 
 def _registry_by_township(w: _World) -> dict[str, np.ndarray]:
@@ -1332,8 +1342,7 @@ def _render(w: _World, source: str, df: pl.DataFrame, st: _Style, rng, reg_pids_
                     c.text[junk] = ""
         return cols
 
-    allow_lost = ~in_reg if source == "human_resources" else np.ones(n, bool)
-    ids, num = _ids(w, pids, allow_lost, st, rng, ag_rates)
+    ids, num = _agency_ids(w, source, df, pids, in_reg, st, rng, ag_rates)
     names = _names(w, pids, rng, {"space": 0.02, "fw": 0.006, "trad": 0.02, "homo": 0.015, "dot": 0.4})
     cols.append(_Col("name", names))
     cols.append(_Col("id_number", ids, "id", None, num))
@@ -1373,6 +1382,61 @@ def _render(w: _World, source: str, df: pl.DataFrame, st: _Style, rng, reg_pids_
         cols.append(_Col("risk_cleared", np.where(df["cleared"].to_numpy(), "是", "否").astype(object)))
         cols.append(date_col("identified_on", df["identified"]))
     return cols
+
+
+# Registry persons' agency records without any identity evidence (ID lost, no birth date,
+# no household members linkable by ID): genuinely undecidable, the pipeline must review
+# them. At most this share of a delivery's registry-person records, only civil_affairs
+# payments (no rule reads them) of non-planted households.
+UNDECIDABLE_SHARE = 0.001
+_PAYMENTS = ("低保金发放", "特困供养金发放")
+
+
+def _agency_ids(w: _World, source: str, df: pl.DataFrame, pids: np.ndarray, in_reg: np.ndarray, st: _Style, rng,
+                rates: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Rendered IDs of an agency delivery; a registry person's record keeps identity evidence.
+
+    Outsiders lose IDs (blank / Excel-mangled / lossy xlsx numbers) at the full rates.
+    Registry persons: health_insurance may lose them (the birth-date field is evidence);
+    rural_revitalization only when another registry member of the same 监测户 keeps a
+    linkable ID (household evidence); human_resources and civil_affairs never, except a
+    few civil_affairs payments (UNDECIDABLE_SHARE) that are left without any evidence.
+    """
+    n = len(pids)
+    allow_lost = ~in_reg if source in ("human_resources", "civil_affairs") else np.ones(n, bool)
+    ids, num = _ids(w, pids, allow_lost, st, rng, rates)
+    clean = w.id18[pids].astype(object)
+    gone = w.no_id[pids] & ~in_reg
+    ids[gone], num[gone] = "", False
+    lost = num & (np.char.str_len(clean.astype("U18")) == 18)  # 18 digits stored as an xlsx number: lossy
+    for i in np.flatnonzero(ids != clean):
+        lost[i] = not _id_linkable(str(ids[i]), str(clean[i]))
+    if source == "rural_revitalization" and n:
+        # a lost registry member needs another registry member of its 监测户 with a linkable ID
+        f = pl.DataFrame({"g": df["rr_hid"], "reg": in_reg, "kept": in_reg & ~lost})
+        kept_in_group = f.select(pl.col("kept").sum().over("g")).to_series().to_numpy()
+        restore = in_reg & lost & (kept_in_group < 1)
+        ids[restore], num[restore] = clean[restore], False
+    if source == "civil_affairs" and n:
+        eligible = in_reg & df["event_type"].is_in(list(_PAYMENTS)).to_numpy() & ~w.planted[w.p_hh[pids]] \
+            & (w.death_t[pids] == 99)
+        k = int(UNDECIDABLE_SHARE * in_reg.sum())
+        idx = np.flatnonzero(eligible)
+        if k and len(idx):
+            pick = rng.choice(idx, min(k, len(idx)), replace=False)
+            ids[pick], num[pick] = "", False
+    return ids, num
+
+
+def _id_linkable(rendered: str, true18: str) -> bool:
+    """A rendered ID that still gives ID evidence: the ID after normalisation, or one typo away."""
+    s = rendered.translate(_FW_BACK).replace(" ", "").replace("-", "").upper()
+    if len(s) == 15 and s.isdigit():
+        return s == true18[:6] + true18[8:17]
+    return len(s) == 18 and sum(a != b for a, b in zip(s, true18)) <= 1
+
+
+_FW_BACK = str.maketrans("０１２３４５６７８９Ｘ", "0123456789X")
 
 
 # ---------------------------------------------------------------- writing

@@ -225,7 +225,7 @@ def _write_township(path: Path, month: dt.date, township: str, flags: pl.DataFra
 def _summary_wide(con: duckdb.DuckDBPyConnection, month: dt.date, level: str, keys: list[str]) -> pl.DataFrame:
     long = query_pl(con, f"SELECT * FROM flags.summary_{level} WHERE month = ?", [month])
     if long.height == 0:
-        return pl.DataFrame({k: [] for k in keys}, schema={k: pl.Utf8 for k in keys})
+        return pl.DataFrame(schema={**{k: pl.Utf8 for k in keys}, "registry_households": pl.Int32})
     reg = long.group_by(keys, maintain_order=True).agg(pl.col("registry_households").first())
     wide = reg
     for code in sorted(long["rule_code"].unique().to_list(), key=lambda c: (c == "合计", c)):
@@ -286,6 +286,9 @@ def write_caseworker_workbooks(
     """One workbook per township with active flags under exports_dir/<YYYY-MM>/,
     named `<township code>_<name>.xlsx`, plus 汇总表.xlsx. Returns the paths."""
     month = dt.date(month.year, month.month, 1)
+    published = con.execute("SELECT published FROM flags.month_status WHERE month = ?", [month]).fetchall()
+    if not published or not published[0][0]:
+        return []  # withheld (or never evaluated): nothing goes out to caseworkers; the DQ report says why
     out_dir = Path(exports_dir) / f"{month:%Y-%m}"
     out_dir.mkdir(parents=True, exist_ok=True)
     names = township_names or {}

@@ -150,10 +150,9 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     result = link(registry, records, source, clerical=clerical)
     with warehouse.writer() as con:
         replace_many(con, [("linkage.links", result.links, "month = ? AND source = ?", [month, source])])
-    review_path = write_review_list(
-        result.links, registry, records,
-        Path(exports) / f"{month:%Y-%m}" / "review" / f"review_decisions_{source}_{month:%Y-%m}.xlsx",
-    )
+    review_path = Path(exports) / f"{month:%Y-%m}" / "review" / f"review_decisions_{source}_{month:%Y-%m}.xlsx"
+    review_path.unlink(missing_ok=True)  # a rerun with nothing to review leaves no stale list
+    review_path = write_review_list(result.links, registry, records, review_path)
     return result, review_path
 
 
@@ -169,6 +168,10 @@ def evaluate_rules(warehouse: Warehouse, params_path: Path, month: dt.date):
 def export_workbooks(warehouse: Warehouse, exports: Path, month: dt.date) -> list[Path]:
     from lowincome.exports import write_caseworker_workbooks
 
+    # A rerun replaces the month's workbooks: none of an earlier run may linger
+    # (e.g. a township without flags now, or a month whose flags are withheld).
+    for stale in (Path(exports) / f"{month:%Y-%m}").glob("*.xlsx"):
+        stale.unlink()
     with warehouse.reader() as con:
         return write_caseworker_workbooks(con, month, Path(exports))
 

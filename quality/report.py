@@ -2,7 +2,7 @@
 Simplified Chinese (plotly.js embedded inline, so it opens from disk offline).
 
 Reads only (a read-only connection is enough): dq.results, ops.load_audit,
-ops.source_status, ops.quarantine, linkage.links, flags.rule_runs (optional).
+ops.source_status, ops.quarantine, linkage.links, flags.rule_runs.
 """
 
 from __future__ import annotations
@@ -33,14 +33,6 @@ def _label(source: str) -> str:
 
 def _source_order(source: str) -> int:
     return EXTRACT_SOURCES.index(source) if source in EXTRACT_SOURCES else len(EXTRACT_SOURCES)
-
-
-def _table_exists(con, schema: str, name: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
-        ).fetchone()[0]
-    )
 
 
 def _records(con, sql: str, params: list) -> list[dict]:
@@ -194,12 +186,10 @@ def _quarantine_section(con, month: dt.date) -> list[dict]:
 
 
 def _rules_section(con, month: dt.date) -> dict:
-    if not _table_exists(con, "flags", "rule_runs"):
-        return {"available": False, "rows": []}
     rows = _records(con, "SELECT * FROM flags.rule_runs WHERE month = ? ORDER BY rule_code", [month])
     for r in rows:
         r["status_label"] = RULE_STATUS_LABELS.get(r.get("status"), r.get("status"))
-    return {"available": True, "rows": rows, "skipped": [r for r in rows if r.get("status") != "ran"]}
+    return {"rows": rows, "skipped": [r for r in rows if r.get("status") != "ran"]}
 
 
 # --- trends -----------------------------------------------------------------------------------

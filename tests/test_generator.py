@@ -288,24 +288,70 @@ def test_cli(tmp_path, capsys):
     assert "truth flags per rule" in capsys.readouterr().out
 
 
-def test_registry_persons_stay_linkable(small):
-    """Every agency record of a registry person keeps an ID (exact or one typo) or name + region/birth date."""
-    links = pl.read_csv(small.truth_dir / "links.csv", infer_schema=False)
-    persons = pl.read_csv(small.truth_dir / "persons.csv", infer_schema=False)
+def _linkable_check(summary):
+    """Every agency record of a registry person keeps identity evidence: its ID (exact,
+    or one character off), a birth date (health_insurance) or, in rural_revitalization,
+    another registry member of its 监测户 with such an ID. Records without any (genuinely
+    undecidable, the pipeline reviews them) are civil_affairs payments only and at most
+    0.2 % of a delivery's registry-person records."""
+    links = pl.read_csv(summary.truth_dir / "links.csv", infer_schema=False)
+    persons = pl.read_csv(summary.truth_dir / "persons.csv", infer_schema=False)
     true_id = dict(zip(persons["person_id"], persons["id_number"]))
-    for month in small.months:
-        for source, path in small.files[month].items():
+    seen = {"lost": 0, "household": 0, "birth": 0, "undecidable": 0}
+    for month in summary.months:
+        for source, path in summary.files[month].items():
             if source in ("registry", "dispositions"):
                 continue
             df = canon(read_text(path), source)
             lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == source)).sort(pl.col("source_row").cast(pl.Int64))
-            other = "birth_date" if source == "health_insurance" else "region_code"
-            for i, (raw, person, rrow) in enumerate(zip(df["id_number"], lk["person_id"], lk["registry_row"])):
-                if rrow is None:
-                    continue
+            id_ok = []
+            for raw, person in zip(df["id_number"], lk["person_id"]):
                 got, want = norm_id(raw), true_id[person]
-                id_ok = got == want or (len(got) == 18 and sum(a != b for a, b in zip(got, want)) == 1)
-                if source == "human_resources":
-                    assert id_ok, (month, source, i, raw)
-                elif not id_ok:
-                    assert df["name"][i] and df[other][i], (month, source, i)
+                id_ok.append(got == want or (len(got) == 18 and sum(a != b for a, b in zip(got, want)) == 1))
+            in_reg = lk["registry_row"].is_not_null().to_list()
+            kept_members: dict = {}
+            if source == "rural_revitalization":
+                for g, ok, reg in zip(df["rr_household_id"], id_ok, in_reg):
+                    kept_members[g] = kept_members.get(g, 0) + int(ok and reg)
+            n_reg = sum(in_reg)
+            undecidable = 0
+            for i, (ok, reg) in enumerate(zip(id_ok, in_reg)):
+                if not reg or ok:
+                    continue
+                seen["lost"] += 1
+                assert source != "human_resources", (month, i)
+                if source == "health_insurance" and df["birth_date"][i]:
+                    seen["birth"] += 1
+                elif source == "rural_revitalization" and kept_members.get(df["rr_household_id"][i], 0) >= 1:
+                    seen["household"] += 1
+                else:
+                    assert source == "civil_affairs" and df["event_type"][i] in ("低保金发放", "特困供养金发放"), (month, source, i)
+                    undecidable += 1
+            assert undecidable <= 0.002 * n_reg, (month, source, undecidable, n_reg)
+            seen["undecidable"] += undecidable
+    return seen
+
+
+def test_registry_persons_stay_linkable(small, default):
+    for s in (small, default):
+        seen = _linkable_check(s)
+        # lost IDs of registry persons do occur, and are covered by birth dates / households
+        assert seen["birth"] > 0 and seen["household"] > 0, seen
+    assert seen["undecidable"] > 0  # a few undecidable records at the default size
+
+
+def test_id_less_namesakes_of_registry_persons(default):
+    """Outsiders sharing name and village with a registry person, delivered without an ID."""
+    links = pl.read_csv(default.truth_dir / "links.csv", infer_schema=False)
+    persons = pl.read_csv(default.truth_dir / "persons.csv", infer_schema=False)
+    reg_names = set(zip(persons.filter(pl.col("registry_household") == "1")["name"],
+                        persons.filter(pl.col("registry_household") == "1")["region_code"]))
+    found = 0
+    for month in default.months:
+        df = canon(read_text(default.files[month]["civil_affairs"]), "civil_affairs")
+        lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == "civil_affairs")).sort(pl.col("source_row").cast(pl.Int64))
+        p = persons.join(lk.select("person_id", "registry_row"), on="person_id", how="right")
+        for (name, region, rrow), raw in zip(p.select("name", "region_code", "registry_row").iter_rows(), df["id_number"]):
+            if rrow is None and norm_id(raw) == "" and (name, region) in reg_names:
+                found += 1
+    assert found >= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import polars as pl
@@ -251,3 +252,50 @@ def test_settings_from_env(monkeypatch):
     monkeypatch.setenv("LINKAGE_CLASSIFIER", "ecm")
     s = LinkageSettings.from_env()
     assert s.accept == 0.95 and s.classifier == "ecm" and s.review == LinkageSettings().review
+
+
+def test_same_name_same_village_needs_identity_evidence(world):
+    """Name + village alone never makes a link: an outsider sharing the name and
+    village of a registry person, delivered without ID and birth date (civil_affairs
+    has no birth-date field), is at most reviewed; the registry person's own record
+    with a one-digit typo in the ID is accepted on the ID evidence."""
+    _, reg, _ = world
+    reg = {k: list(v) for k, v in reg.items()}
+    village = "620103002001"
+    birth = dt.date(1966, 5, 17)
+    own_id = make_id_number(village[:6], birth, 37)
+    reg["household_id"].append("HTWIN")
+    reg["name"].append("上官婉儿")
+    reg["id"].append(own_id)
+    reg["region"].append(village)
+    reg["birth_date"].append(birth)
+    reg["sex"].append("女")
+    registry = _std(reg, "registry")
+    twin_row = registry.height
+    rec = {"name": [], "id": [], "region": []}
+    for i in range(120):  # ordinary exact-ID records: the classifier's training seeds
+        rec["name"].append(reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["region"].append(reg["region"][i])
+    typo = own_id[:10] + str((int(own_id[10]) + 3) % 10) + own_id[11:]
+    cases = {"outsider_blank": (None, village), "outsider_mangled": ("6.20103197E+17", village), "typo": (typo, village)}
+    rows = {}
+    for key, (idv, region) in cases.items():
+        rec["name"].append("上官婉儿")
+        rec["id"].append(idv)
+        rec["region"].append(region)
+        rows[key] = len(rec["name"])
+    records = _std(rec, "civil_affairs")
+    links = link_source(registry, records, "civil_affairs", LinkageSettings()).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    for key in ("outsider_blank", "outsider_mangled"):
+        r = by_row[rows[key]]
+        assert r["decision"] in ("review", "none"), (key, r)
+        assert r["method"] == "probabilistic"
+    t = by_row[rows["typo"]]
+    assert (t["decision"], t["registry_row"], t["method"]) == ("accept", twin_row, "probabilistic")
+    assert "id" in json.loads(t["detail"])["evidence"]
+    # an evidence-free candidate still scores like a match: review, not silently dropped
+    blank = by_row[rows["outsider_blank"]]
+    assert blank["decision"] == "review" and blank["registry_row"] == twin_row
+    assert json.loads(blank["detail"])["evidence"] == []

@@ -40,6 +40,7 @@ def linked(samples):
     rows = []
     metrics = {}
     twins = []  # registry rows sharing (township, name) with another registry person
+    namesakes = []  # agency records without an ID sharing (village, name) with a registry person
     for mdir in _month_dirs(samples):
         month = dt.date(int(mdir.name[:4]), int(mdir.name[5:7]), 1)
         registry = ingest.load_delivery(ingest.find_delivery(mdir, "registry"), "registry", month).data
@@ -54,6 +55,12 @@ def linked(samples):
                 continue
             records = ingest.load_delivery(path, source, month).data
             res = link_source(registry, records, source, LinkageSettings())
+            if "village_code" in records.columns:
+                namesakes.append(
+                    records.filter(pl.col("id_number").is_null())
+                    .join(registry.select("name", "village_code").unique(), on=["name", "village_code"])
+                    .select(pl.lit(month).alias("month"), pl.lit(source).alias("source"), pl.col("source_row").cast(pl.Int32))
+                )
             assert res.links.height == records.height
             metrics[(month, source)] = res.metrics
             t = truth.filter((pl.col("month") == month) & (pl.col("source") == source)).select(
@@ -61,12 +68,12 @@ def linked(samples):
             )
             # inner join: only records present in std (quarantined rows are excluded)
             rows.append(res.links.join(t, on="source_row", how="left"))
-    return pl.concat(rows), metrics, pl.concat(twins)
+    return pl.concat(rows), metrics, pl.concat(twins), pl.concat(namesakes)
 
 
 @pytest.mark.parametrize("source", AGENCY_SOURCES)
 def test_precision_recall_per_source(linked, source):
-    links, _, _ = linked
+    links, _, _, _ = linked
     j = links.filter(pl.col("source") == source)
     assert j.height > 0
     acc = j.filter(pl.col("decision") == "accept")
@@ -81,7 +88,7 @@ def test_precision_recall_per_source(linked, source):
 
 
 def test_links_contract_and_metrics(linked):
-    links, metrics, _ = linked
+    links, metrics, _, _ = linked
     assert links["match_score"].is_between(0.0, 1.0).all()
     assert set(links["method"].unique()) <= {"exact_id", "probabilistic", "clerical"}
     assert set(links["decision"].unique()) <= {"accept", "review", "none"}
@@ -99,7 +106,7 @@ def test_links_contract_and_metrics(linked):
 def test_same_name_same_township_needs_id_or_birth_evidence(linked):
     """A registry person who shares name and township with another registry person
     is never linked probabilistically on name + region alone."""
-    links, _, twins = linked
+    links, _, twins, _ = linked
     assert twins.height > 0  # the samples do contain such people
     prob = links.filter((pl.col("method") == "probabilistic") & (pl.col("decision") == "accept"))
     dtype = pl.Struct({"id": pl.String, "birth": pl.String, "runner_up_score": pl.Float64})
@@ -107,5 +114,29 @@ def test_same_name_same_township_needs_id_or_birth_evidence(linked):
     weak = prob.filter(
         pl.col("d").struct.field("id").is_in(["missing", "disagree"])
         & pl.col("d").struct.field("birth").is_in(["missing", "disagree"])
+        & ~pl.col("detail").str.contains('"household"', literal=True)  # other members linked by ID: allowed
     )
     assert weak.join(twins, on=["month", "registry_row"]).height == 0
+
+
+def test_every_probabilistic_accept_has_identity_evidence(linked):
+    links, _, _, namesakes = linked
+    prob = links.filter((pl.col("method") == "probabilistic") & (pl.col("decision") == "accept"))
+    assert prob.height > 0
+    ev = prob["detail"].str.json_decode(pl.Struct({"evidence": pl.List(pl.String)})).struct.field("evidence")
+    assert (ev.list.len() > 0).all()
+    # household evidence only where the source has households
+    hh = prob.filter(ev.list.contains("household"))
+    assert set(hh["source"].unique()) <= {"rural_revitalization"}
+
+
+def test_id_less_namesakes_in_the_village_are_not_linked(linked):
+    """Records without an ID whose name and village equal a registry person's: those
+    of outsiders (the sample plants some in civil_affairs, no birth-date field) are
+    never accepted; they are reviewed or left unlinked."""
+    links, _, _, namesakes = linked
+    j = links.join(namesakes, on=["month", "source", "source_row"])
+    outsiders = j.filter(pl.col("true_row").is_null())
+    assert outsiders.filter(pl.col("source") == "civil_affairs").height > 0
+    assert outsiders.filter(pl.col("decision") == "accept").height == 0
+    assert outsiders.filter(pl.col("source") == "civil_affairs")["decision"].is_in(["review", "none"]).all()

@@ -122,3 +122,36 @@ def test_options_override_environment(sample, monkeypatch):
     monkeypatch.setenv("MONITOR_WAREHOUSE", str(sample / "env.duckdb"))
     config = build_definitions(MonitorConfig(**paths(sample, "opt"))).resources["monitor"]
     assert config.warehouse.endswith("opt.duckdb")
+
+
+def test_registry_critical_failure_withholds_the_months_flags(sample, tmp_path):
+    """A registry file that does not match its manifest is a critical finding:
+    the month's flags are not published, Dagster shows the failed checks, and the
+    auditor's report says why."""
+    import shutil
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(sample / "inbox" / "2026-07", inbox / "2026-07")
+    registry = next((inbox / "2026-07").glob("registry.*"))
+    with registry.open("ab") as f:  # bytes no longer match the manifest's sha256
+        f.write(b"\n")
+    p = {**paths(sample, "withheld"), "inbox": str(inbox), "exports": str(tmp_path / "exports")}
+    result = run_month(JULY, **p)
+    assert result.success  # reported, not crashed on
+
+    checks = {
+        (e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
+            e.asset_check_evaluation_data.passed
+        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
+    assert checks[("std/registry", "critical_expectations")] is False
+    assert checks[("flags/risk_flags", "flags_published")] is False
+    with Warehouse(p["warehouse"]).reader() as con:
+        assert con.execute("SELECT count(*) FROM flags.risk_flags WHERE month = ?", [JULY]).fetchone()[0] == 0
+        failed = [r[0] for r in con.execute(
+            "SELECT expectation FROM dq.results WHERE month = ? AND source = 'registry' AND NOT success "
+            "AND severity = 'critical'", [JULY]).fetchall()]
+    assert "manifest_sha256_match" in failed
+    assert not list((tmp_path / "exports" / "2026-07").glob("*.xlsx"))  # no caseworker list goes out
+    report = next((tmp_path / "exports" / "2026-07" / "dq").glob("*.html")).read_text(encoding="utf-8")
+    assert "暂缓发布" in report and "manifest_sha256_match" in report

@@ -123,9 +123,9 @@ def test_registry_critical_failure_withholds_flags(tmp_path):
     bad_registry = load_row("registry", MONTH, N, manifest_rows=N * 3, manifest_sha256="ff" * 32)
     with wh.writer() as con:
         _month(con, MONTH, registry_load=bad_registry)
-        con.execute("CREATE TABLE IF NOT EXISTS flags.rule_runs (month DATE, rule_code VARCHAR, status VARCHAR, reason VARCHAR)")
-        con.execute("INSERT INTO flags.rule_runs VALUES (?, 'R01', 'skipped', '低收入人口数据库本月不可用'), "
-                    "(?, 'R08', 'ran', NULL)", [MONTH, MONTH])
+        con.execute("INSERT INTO flags.rule_runs (month, rule_code, rule_name, status, reason, flags, active) VALUES "
+                    "(?, 'R01', '医疗支出型困难', 'skipped', '低收入人口数据库本月不可用', 0, 0), "
+                    "(?, 'R08', '防返贫监测未入库', 'ran', NULL, 3, 3)", [MONTH, MONTH])
     with wh.reader() as con:
         withheld, why = flags_withheld(con, MONTH)
         usable = dict(con.execute("SELECT source, usable FROM ops.source_status WHERE month = ?", [MONTH]).fetchall())
@@ -147,7 +147,7 @@ def test_rejected_agency_source_is_reported(tmp_path):
     with wh.reader() as con:
         assert flags_withheld(con, MONTH) == (False, None)
         page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
-    assert "本月预警正常发布" in page and "规则执行记录（flags.rule_runs）尚未生成" in page
+    assert "本月预警正常发布" in page and "本月无规则执行记录" in page
     section = page.split('id="summary"')[1].split('id="load"')[0]
     assert "医保结算" in section and "缺少必需列: 个人自付" in section
 

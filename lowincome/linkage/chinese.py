@@ -22,7 +22,14 @@ Stages (link_source):
 3. household context (rural_revitalization): the odds of a member's candidate
    are multiplied (divided) by `household_factor` when the other members of its
    监测户 link to the same (another) registry household.
-4. clerical decisions from returned review lists override the above.
+4. identity evidence: a probabilistic `accept` needs (a) the record's ID (valid,
+   or the raw digits of a bad 18/15-char ID) within one substitution or adjacent
+   transposition of the registry ID, (b) equal birth dates (record field, else from
+   its ID), or (c) for rural_revitalization, another member of its 监测户 linked
+   by (a)/(b) or exact ID to the same registry household; otherwise `review`.
+   Name + region alone never links (same-name people of one village). The
+   evidence used is listed in `detail.evidence`.
+5. clerical decisions from returned review lists override the above.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 from rapidfuzz import process
-from rapidfuzz.distance import JaroWinkler, Levenshtein
+from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 from lowincome.linkage.engine import BlockRule, Comparison, GroupContext, LinkConfig, Step, decide, score_pairs
 
@@ -150,6 +157,8 @@ def prepare(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("name_pinyin").cast(pl.String).alias("pinyin"),
         _col(df, "id_number").alias("id_valid"),
         id18.alias("id18"),
+        # a legacy 15-digit ID that did not normalise (bad birth date): its digits as delivered
+        pl.when(_col(df, "id_number").is_null() & raw.str.contains(r"^\d{15}$")).then(raw).alias("id15_raw"),
         _ymd(birth).alias("birth"),
         birth.dt.year().cast(pl.String).alias("birth_year"),
         sex.alias("sex"),
@@ -338,6 +347,7 @@ def link_source(
         if forbidden.height:
             scored = scored.join(forbidden, on=["left_idx", "right_idx"], how="anti")
     d = decide(scored, s.accept, s.review, s.ambiguity_margin)
+    d = _require_identity_evidence(d, ex_accept.select("left_idx", "right_idx"), lp, rp, source == "rural_revitalization")
 
     # ---- assemble -----------------------------------------------------------
     base = pl.DataFrame({"left_idx": np.arange(n, dtype=np.int64)})
@@ -348,7 +358,7 @@ def link_source(
         pl.struct(
             [pl.col(c).alias(c[4:]) for c in lvl_cols]
             + ([pl.col("group_support").alias("household")] if "group_support" in prob.columns else [])
-            + [pl.col("ambiguous"), pl.col("second_score").round(4).alias("runner_up_score")]
+            + [pl.col("ambiguous"), pl.col("second_score").round(4).alias("runner_up_score"), pl.col("evidence")]
         )
         .struct.json_encode()
         .alias("detail"),
@@ -426,6 +436,87 @@ def link_source(
         "classifier": result.classifier,
     }
     return LinkResult(links, metrics)
+
+
+def _osa_le1(a: pl.Series, b: pl.Series) -> np.ndarray:
+    """a and b (aligned, nullable strings) within one substitution / adjacent transposition."""
+    known = (a.is_not_null() & b.is_not_null()).to_numpy()
+    out = np.zeros(len(a), dtype=bool)
+    if known.any():
+        ka = a.filter(pl.Series(known)).to_list()
+        kb = b.filter(pl.Series(known)).to_list()
+        out[known] = process.cpdist(ka, kb, scorer=OSA.distance, workers=1) <= 1
+    return out
+
+
+def identity_evidence(pairs: pl.DataFrame, lp: pl.DataFrame, rp: pl.DataFrame) -> pl.DataFrame:
+    """ID / birth-date evidence of (left_idx, right_idx) pairs of prepared frames.
+
+    ev_id: the record's ID (valid, or the raw digits of a bad-check-digit 18-char /
+    bad 15-char ID) is within one substitution or adjacent transposition of the
+    registry ID. ev_birth: the record's birth date (field, else from its ID) equals
+    the registry person's.
+    """
+    li, ri = pairs["left_idx"], pairs["right_idx"]
+    ev_id = _osa_le1(lp["id18"].gather(li), rp["id18"].gather(ri))
+    reg15 = rp["id18"].gather(ri)
+    reg15 = pl.DataFrame({"x": reg15}).select(pl.concat_str([pl.col("x").str.slice(0, 6), pl.col("x").str.slice(8, 9)])).to_series()
+    ev_id |= _osa_le1(lp["id15_raw"].gather(li), reg15)
+    ev_birth = (lp["birth"].gather(li) == rp["birth"].gather(ri)).fill_null(False).to_numpy()
+    return pairs.with_columns(ev_id=pl.Series(ev_id, dtype=pl.Boolean), ev_birth=pl.Series(ev_birth, dtype=pl.Boolean))
+
+
+def _require_identity_evidence(
+    d: pl.DataFrame, exact: pl.DataFrame, lp: pl.DataFrame, rp: pl.DataFrame, households: bool
+) -> pl.DataFrame:
+    """A probabilistic `accept` needs identity evidence, else it becomes `review`.
+
+    Evidence: ID (ev_id), birth date (ev_birth) or, with `households`
+    (rural_revitalization), another member of the record's 监测户 linked by ID or
+    birth-date evidence (exact-ID accepts included) to the candidate's registry
+    household. Adds `evidence` (list of "id" / "birth" / "household").
+    """
+    d = identity_evidence(d, lp, rp)
+    ev_household = pl.lit(False)
+    if households:
+        lg, rg = lp["group"], rp["group"]
+        strong = pl.concat(
+            [
+                exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)),
+                d.filter((pl.col("decision") == "accept") & (pl.col("ev_id") | pl.col("ev_birth"))).select(
+                    pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)
+                ),
+            ]
+        )
+        strong = strong.with_columns(lgroup=lg.gather(strong["left_idx"]), rgroup=rg.gather(strong["right_idx"]))
+        votes = (
+            strong.drop_nulls(["lgroup", "rgroup"])
+            .group_by("lgroup", "rgroup")
+            .agg(pl.col("left_idx").alias("voters"), pl.len().alias("n_votes"))
+        )
+        d = d.with_columns(lgroup=lg.gather(d["left_idx"]), rgroup=rg.gather(d["right_idx"])).join(
+            votes, on=["lgroup", "rgroup"], how="left"
+        )
+        # other members only (leave the record's own link out)
+        d = d.with_columns(
+            ev_household=(
+                pl.col("n_votes") - pl.col("voters").list.contains(pl.col("left_idx")).cast(pl.UInt32)
+            ).fill_null(0)
+            >= 1
+        ).drop("lgroup", "rgroup", "voters", "n_votes")
+        ev_household = pl.col("ev_household")
+    has = pl.col("ev_id") | pl.col("ev_birth") | ev_household
+    evidence = pl.concat_list(
+        [
+            pl.when(pl.col("ev_id")).then(pl.lit("id")),
+            pl.when(pl.col("ev_birth")).then(pl.lit("birth")),
+            pl.when(ev_household).then(pl.lit("household")),
+        ]
+    ).list.drop_nulls()
+    return d.with_columns(
+        decision=pl.when((pl.col("decision") == "accept") & ~has).then(pl.lit("review")).otherwise(pl.col("decision")),
+        evidence=evidence,
+    ).drop([c for c in ("ev_id", "ev_birth", "ev_household") if c in d.columns])
 
 
 def _clerical_pairs(
