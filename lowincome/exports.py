@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 import xlsxwriter
 
+from lowincome.privacy import mask_id_expr, mask_phone_expr
 from lowincome.schema import DISPOSITION_VALUES, SOURCES
 from lowincome.warehouse import query_pl
 
@@ -70,21 +71,6 @@ LEVELS = {
 }
 
 
-def mask_id(expr: pl.Expr) -> pl.Expr:
-    """身份证号 → first 6 + '*' … + last 4 (短于 10 位的全部遮蔽)."""
-    n = expr.str.len_chars()
-    return (
-        pl.when(expr.is_null()).then(None)
-        .when(n >= 10).then(expr.str.slice(0, 6) + pl.lit("*").repeat_by(n - 10).list.join("") + expr.str.slice(-4))
-        .otherwise(pl.lit("*").repeat_by(n).list.join(""))
-    )
-
-
-def _mask_phone(expr: pl.Expr) -> pl.Expr:
-    n = expr.str.len_chars()
-    return pl.when(n >= 7).then(expr.str.slice(0, 3) + pl.lit("****") + expr.str.slice(-4)).otherwise(expr)
-
-
 # ---------------------------------------------------------------- data
 def _flags(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
     return query_pl(con, """
@@ -130,8 +116,8 @@ def _members(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
     grades = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}
     return (
         frame.with_columns(
-            id_masked=mask_id(pl.col("id_number")),
-            phone_masked=_mask_phone(pl.col("phone").cast(pl.Utf8)),
+            id_masked=mask_id_expr(pl.col("id_number")),
+            phone_masked=mask_phone_expr(pl.col("phone")),
             age=age,
             disability=pl.col("disability_grade").replace_strict(grades, default=None, return_dtype=pl.Utf8),
             head_rank=(pl.col("relation") != "户主").fill_null(True),

@@ -7,21 +7,14 @@ import json
 import re
 from typing import Any
 
+from lowincome.privacy import mask_id, mask_phone  # noqa: F401  (one masking rule for every output)
+
 ID_KEYS = {"身份证号", "id_number", "id_number_raw", "person_key"}
 NAME_KEYS = {"姓名", "name", "name_raw", "name_pinyin"}
 PHONE_KEYS = {"联系电话", "phone"}
 
 _ID_LIKE = re.compile(r"[0-9０-９][0-9０-９Xx\-\s.E+]{13,}[0-9０-９Xx]")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf·•．・]{2,}")
-
-
-def mask_id(value: Any) -> Any:
-    if value is None:
-        return None
-    s = str(value)
-    if len(s) <= 10:
-        return "*" * len(s)
-    return s[:6] + "*" * (len(s) - 10) + s[-4:]
 
 
 def mask_name(value: Any) -> Any:
@@ -31,15 +24,6 @@ def mask_name(value: Any) -> Any:
     if not s:
         return s
     return s[0] + "*" * max(len(s) - 1, 1)
-
-
-def mask_phone(value: Any) -> Any:
-    if value is None:
-        return None
-    s = str(value)
-    if len(s) < 7:
-        return "*" * len(s)
-    return s[:3] + "*" * (len(s) - 7) + s[-4:]
 
 
 def mask_value(value: Any) -> Any:

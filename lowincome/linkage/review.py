@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from lowincome.linkage.chinese import _person_tokens, _record_tokens
+from lowincome.privacy import mask_id_expr
 from lowincome.schema import SOURCE_LABELS
 
 DECISION_MATCH = "同一人"
@@ -51,17 +52,6 @@ _REASONS = {
 }
 
 
-def mask_id(e: pl.Expr) -> pl.Expr:
-    """First 6 + last 4 characters, the middle as asterisks."""
-    s = e.cast(pl.String)
-    n = s.str.len_chars()
-    return (
-        pl.when(n > 10)
-        .then(pl.concat_str([s.str.slice(0, 6), pl.lit("*").repeat_by(n - 10).list.join(""), s.str.slice(-4, 4)]))
-        .otherwise(s)
-    )
-
-
 def _col(df: pl.DataFrame, name: str) -> pl.Expr:
     return pl.col(name) if name in df.columns else pl.lit(None, dtype=pl.String)
 
@@ -87,7 +77,7 @@ def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFra
     rec = records.with_columns(record_key=_record_tokens(records, source)).select(
         pl.col("source_row").cast(pl.Int32),
         pl.col("name").alias("rec_name"),
-        mask_id(pl.coalesce(_col(records, "id_number"), _col(records, "id_number_raw"))).alias("rec_id"),
+        mask_id_expr(pl.coalesce(_col(records, "id_number"), _col(records, "id_number_raw"))).alias("rec_id"),
         pl.coalesce(_col(records, "birth_date").cast(pl.String), _col(records, "id_birth_date").cast(pl.String)).alias("rec_birth"),
         pl.coalesce(_col(records, "region_code"), _col(records, "insured_region")).cast(pl.String).alias("rec_region"),
         "record_key",
@@ -96,7 +86,7 @@ def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFra
         pl.col("source_row").cast(pl.Int32).alias("registry_row"),
         pl.col("household_id").cast(pl.String).alias("reg_household"),
         pl.col("name").alias("reg_name"),
-        mask_id(pl.coalesce(_col(registry, "id_number"), _col(registry, "id_number_raw"))).alias("reg_id"),
+        mask_id_expr(pl.coalesce(_col(registry, "id_number"), _col(registry, "id_number_raw"))).alias("reg_id"),
         pl.coalesce(_col(registry, "birth_date").cast(pl.String), _col(registry, "id_birth_date").cast(pl.String)).alias("reg_birth"),
         pl.col("region_code").cast(pl.String).alias("reg_region"),
         "person_token",
