@@ -59,7 +59,7 @@ def main() -> int:
         for month in summary.months:
             month = month if not isinstance(month, str) else __import__("datetime").date.fromisoformat(month[:7] + "-01")
             t1 = time.perf_counter()
-            result = run_month(month, **paths)
+            result = run_month(month, log_level="WARNING", **paths)
             wall = time.perf_counter() - t1
             steps = step_seconds(result)
             for k, v in steps.items():
