@@ -14,7 +14,7 @@ from lowincome.ingest import load_delivery
 from lowincome.rules import flag_id, run_rules
 from lowincome.schema import DISPOSITION_VALUES
 from lowincome.warehouse import Warehouse, query_pl
-from test_rules_fixtures import M1, M2, PARAMS, Fixture
+from rules_fixtures import M1, M2, PARAMS, Fixture
 
 S = 560
 

@@ -1,5 +1,5 @@
 """Rules R01–R11, lifecycle, dispositions and skipped sources, on small hand-built
-warehouses (tests/test_rules_fixtures.py)."""
+warehouses (tests/rules_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from lowincome.params import ParamsError, load_params, params_from_dict
 from lowincome.rules import RULES, flag_id, run_rules
 from lowincome.warehouse import Warehouse, query_pl
-from test_rules_fixtures import M1, M2, M3, PARAMS, Fixture, month_end, years_before
+from rules_fixtures import M1, M2, M3, PARAMS, Fixture, month_end, years_before
 
 S, EDGE = 560, 840  # rural standard of 620102 in PARAMS, and 1.5 × S
 
