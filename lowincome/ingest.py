@@ -74,15 +74,16 @@ class LoadResult:
 
 
 def find_delivery(month_dir: Path, source: str) -> Path | None:
-    """The file `<source>.<ext>` in the month's folder, any supported extension
-    (case-insensitive). When several exist, prefer the order of EXTENSIONS."""
+    """The file `<source>.<ext>` in the month's folder (case-insensitive). When
+    several exist, prefer the order of EXTENSIONS; a file of another type is
+    still returned, so that it is rejected with a reason instead of ignored."""
     if not month_dir.is_dir():
         return None
     candidates = {p.suffix.lower(): p for p in month_dir.iterdir() if p.is_file() and p.stem.lower() == source}
     for ext in EXTENSIONS:
         if ext in candidates:
             return candidates[ext]
-    return None
+    return next(iter(sorted(candidates.values())), None)
 
 
 def read_manifest(month_dir: Path) -> dict | None:

@@ -146,6 +146,20 @@ def test_find_delivery_any_extension(tmp_path):
     assert find_delivery(tmp_path, "civil_affairs") is None
 
 
+def test_file_of_an_unsupported_type_is_rejected_not_ignored(tmp_path):
+    (tmp_path / "civil_affairs.xls").write_bytes(b"\xd0\xcf\x11\xe0")
+    path = find_delivery(tmp_path, "civil_affairs")
+    result = load_delivery(path, "civil_affairs", MONTH)
+    assert result.status == "rejected" and ".xls" in result.audit["error"]
+
+
+def test_corrupt_xlsx_is_rejected_with_a_reason(tmp_path):
+    path = tmp_path / "civil_affairs.xlsx"
+    path.write_bytes(b"not a zip file")
+    result = load_delivery(path, "civil_affairs", MONTH)
+    assert result.status == "rejected" and result.audit["error"].startswith("unreadable")
+
+
 def test_ingest_source_writes_the_month_atomically_and_reruns_identically(tmp_path):
     inbox = tmp_path / "inbox"
     folder = inbox / "2026-08"
