@@ -8,7 +8,7 @@ from assets.linkage import links_key
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
 from lowincome import monthly
 from lowincome.schema import AGENCY_SOURCES, ALL_SOURCES
-from lowincome.warehouse import month_of
+from lowincome.months import month_of
 from pipelines.resources import MonitorConfig
 
 RISK_FLAGS = dg.AssetKey(["flags", "risk_flags"])

@@ -10,7 +10,7 @@ import dagster as dg
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
 from lowincome import monthly
 from lowincome.schema import ALL_SOURCES, EXTRACT_SOURCES, SOURCE_LABELS
-from lowincome.warehouse import month_of
+from lowincome.months import month_of
 from pipelines.resources import MonitorConfig
 from assets import quality_checks as dq
 

@@ -9,7 +9,7 @@ from assets.ingestion import std_key
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
 from lowincome import monthly
 from lowincome.schema import AGENCY_SOURCES, REGISTRY, SOURCE_LABELS
-from lowincome.warehouse import month_of
+from lowincome.months import month_of
 from pipelines.resources import MonitorConfig
 
 

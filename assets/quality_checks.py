@@ -11,6 +11,7 @@ import polars as pl
 
 import quality
 from lowincome import monthly
+from lowincome.months import previous_month
 from lowincome.warehouse import Warehouse
 
 CRITICAL = "critical_expectations"
@@ -47,7 +48,7 @@ def _check_result(key: dg.AssetKey, name: str, results: list, severity: dg.Asset
 def run_source_checks(
     warehouse: Warehouse, source: str, month: dt.date, data: pl.DataFrame, audit: dict, key: dg.AssetKey
 ) -> list[dg.AssetCheckResult]:
-    previous = monthly.read_audit(warehouse, source, monthly.previous_month(month))
+    previous = monthly.read_audit(warehouse, source, previous_month(month))
     results = quality.validate_source(source, month, data, audit, previous)
     with warehouse.writer() as con:
         quality.write_results(con, month, source, results)

@@ -7,7 +7,7 @@ import dagster as dg
 from assets.flags import RISK_FLAGS
 from assets.partitions import monthly_partitions
 from lowincome import monthly
-from lowincome.warehouse import month_of
+from lowincome.months import month_of
 from pipelines.resources import MonitorConfig
 
 

@@ -82,10 +82,6 @@ def read_audit(warehouse: Warehouse, source: str, month: dt.date) -> dict | None
     return frame.row(0, named=True) if frame.height else None
 
 
-def previous_month(month: dt.date) -> dt.date:
-    return (month - dt.timedelta(days=1)).replace(day=1)
-
-
 @dataclass
 class DeliveryStatus:
     """What has arrived for a month: used by the sensor."""

@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from lowincome.params import Params, ParamsError, load_params  # noqa: F401  (public API)
+from lowincome.months import add_months, month_end
 from lowincome.warehouse import query_pl
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "sql" / "rules"
@@ -83,15 +84,6 @@ class RuleRunResult:
     @property
     def ran(self) -> list[str]:
         return sorted(self.counts_by_rule)
-
-
-def _add_months(month: dt.date, n: int) -> dt.date:
-    y, m = divmod(month.year * 12 + month.month - 1 + n, 12)
-    return dt.date(y, m + 1, 1)
-
-
-def _month_end(month: dt.date) -> dt.date:
-    return _add_months(month, 1) - dt.timedelta(days=1)
 
 
 # ---------------------------------------------------------------- source usability
@@ -190,8 +182,8 @@ def _setup_context(con: duckdb.DuckDBPyConnection, month: dt.date, params: Param
             ?::DATE AS rep_start, ?::DOUBLE AS edge, ?::DOUBLE AS ratio, ?::INTEGER AS rep_count,
             ?::INTEGER AS rep_months, ?::INTEGER AS exit_months""",
         [
-            month, _month_end(month), _add_months(month, -1), _add_months(month, -11),
-            _add_months(month, -(params.temp_assistance_months - 1)), params.edge_multiplier,
+            month, month_end(month), add_months(month, -1), add_months(month, -11),
+            add_months(month, -(params.temp_assistance_months - 1)), params.edge_multiplier,
             params.medical_burden_ratio, params.temp_assistance_count, params.temp_assistance_months,
             params.gradual_exit_months,
         ],
@@ -201,7 +193,7 @@ def _setup_context(con: duckdb.DuckDBPyConnection, month: dt.date, params: Param
     con.execute("CREATE OR REPLACE TEMP TABLE rule_icd_prefixes (prefix VARCHAR)")
     if params.major_disease_icd10_prefixes:
         con.executemany("INSERT INTO rule_icd_prefixes VALUES (?)", [[p] for p in params.major_disease_icd10_prefixes])
-    _exec(con, _CONTEXT, {"month": month, "month_end": _month_end(month)})
+    _exec(con, _CONTEXT, {"month": month, "month_end": month_end(month)})
     con.execute(_FIRED_DDL)
 
 
@@ -389,7 +381,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
     """Evaluate every rule for `month`, apply the lifecycle and dispositions and
     replace the month's rows of flags.* atomically. See the module docstring."""
     month = dt.date(month.year, month.month, 1)
-    prev = _add_months(month, -1)
+    prev = add_months(month, -1)
     result = RuleRunResult(month)
     status = source_usability(con, [month, prev])
 

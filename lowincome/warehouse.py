@@ -110,12 +110,6 @@ def replace_month(
     return replace_rows(con, table, df, "month = ? AND source = ?", [month, source])
 
 
-def month_of(partition_key: str) -> dt.date:
-    """'2026-08-01' or '2026-08' -> date(2026, 8, 1)."""
-    parts = partition_key.split("-")
-    return dt.date(int(parts[0]), int(parts[1]), 1)
-
-
 def query_pl(con: duckdb.DuckDBPyConnection, sql: str, params: list | tuple = ()) -> pl.DataFrame:
     """Run a query and return a polars frame (DuckDB 2 has no Connection.pl())."""
     return con.sql(sql, params=list(params) if params else None).pl()

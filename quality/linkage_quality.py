@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from lowincome.months import previous_month
 from quality.config import QualityConfig, default_config
 from quality.results import WARNING, ExpectationResult
 
@@ -32,10 +33,6 @@ CATEGORY_LABELS = {
     "review": "待复核",
     "unmatched": "未关联",
 }
-
-
-def previous_month(month: dt.date) -> dt.date:
-    return (month.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
 
 def link_counts(con, first: dt.date, last: dt.date) -> dict[tuple[dt.date, str], dict]:

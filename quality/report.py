@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lowincome.months import add_months
 from lowincome.schema import EXTRACT_SOURCES, REGISTRY, SOURCE_LABELS
 from quality.linkage_quality import CATEGORY_LABELS, link_counts
 from quality.masking import mask_raw
@@ -39,11 +40,6 @@ def _records(con, sql: str, params: list) -> list[dict]:
     cur = con.execute(sql, params)
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, row)) for row in cur.fetchall()]
-
-
-def _month_back(month: dt.date, n: int) -> dt.date:
-    y, m = divmod(month.year * 12 + month.month - 1 - n, 12)
-    return dt.date(y, m + 1, 1)
 
 
 # --- flags publication ----------------------------------------------------------------------
@@ -135,7 +131,7 @@ def _results_section(con, month: dt.date) -> list[dict]:
 
 
 def _linkage_section(con, month: dt.date) -> dict:
-    prev = _month_back(month, 1)
+    prev = add_months(month, -1)
     counts = link_counts(con, prev, month)
     dq = _records(con, "SELECT * FROM dq.results WHERE month = ? AND source LIKE 'linkage:%' ORDER BY source, expectation", [month])
     rows = []
@@ -196,7 +192,7 @@ def _rules_section(con, month: dt.date) -> dict:
 
 
 def _trend_data(con, month: dt.date) -> dict[str, list[dict]]:
-    first = _month_back(month, TREND_MONTHS - 1)
+    first = add_months(month, -(TREND_MONTHS - 1))
     loads = _records(
         con,
         "SELECT month, source, rows_read, rows_loaded, rows_quarantined FROM ops.load_audit "

@@ -18,7 +18,6 @@ warning. Every severity can be overridden in QualityConfig.severity_overrides.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import math
 import time
@@ -26,6 +25,7 @@ from typing import Any, Collection
 
 import polars as pl
 
+from lowincome.months import month_end
 from lowincome.schema import (
     AGENCY_SOURCES,
     DISPOSITIONS,
@@ -54,10 +54,6 @@ FLAG_ID_REGEX = r"^\d{6}-R\d{2}-[0-9A-F]{8}$"
 ICD10_REGEX = r"^[A-Z][0-9]{2}(?:\.[0-9A-Z]{1,4})?$"
 
 LOAD_SUITE = "load"
-
-
-def month_end(month: dt.date) -> dt.date:
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 def _fmt_count(res: dict) -> str:
@@ -432,4 +428,4 @@ def validate_source(
 
 
 __all__ = ["validate_source", "load_checks", "build_checks", "prepare_frame", "required_std_columns",
-           "month_end", "LAST_RUN_SECONDS", "AGENCY_SOURCES"]
+           "LAST_RUN_SECONDS", "AGENCY_SOURCES"]
