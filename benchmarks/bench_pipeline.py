@@ -56,8 +56,7 @@ def main() -> int:
         paths = {"inbox": str(root / "inbox"), "warehouse": str(root / "w.duckdb"),
                  "exports": str(root / "exports"), "params": str(PARAMS)}
         totals: dict[str, float] = {}
-        for month in summary.months:
-            month = month if not isinstance(month, str) else __import__("datetime").date.fromisoformat(month[:7] + "-01")
+        for month in summary.month_dates:
             t1 = time.perf_counter()
             result = run_month(month, log_level="WARNING", **paths)
             wall = time.perf_counter() - t1

@@ -172,6 +172,11 @@ class GenerationSummary:
     flags_per_month_rule: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
+    @property
+    def month_dates(self) -> list[dt.date]:
+        """The months as first-of-month dates (the pipeline's month values)."""
+        return [dt.date.fromisoformat(f"{m[:7]}-01") for m in self.months]
+
 
 # ---------------------------------------------------------------- world model
 class _World:

@@ -33,6 +33,24 @@ QUARANTINE_SCHEMA = {
     "raw": pl.Utf8,
 }
 
+# ops.load_audit, one row per file and month (sql/schema/00_core.sql).
+AUDIT_SCHEMA = {
+    "month": pl.Date,
+    "source": pl.Utf8,
+    "source_file": pl.Utf8,
+    "status": pl.Utf8,
+    "rows_read": pl.Int32,
+    "rows_loaded": pl.Int32,
+    "rows_quarantined": pl.Int32,
+    "encoding": pl.Utf8,
+    "sha256": pl.Utf8,
+    "unknown_columns": pl.List(pl.Utf8),
+    "error": pl.Utf8,
+    "manifest_rows": pl.Int32,
+    "manifest_sha256": pl.Utf8,
+    "optional_nulled": pl.Utf8,
+}
+
 
 class DeliveryError(Exception):
     """The file cannot be used at all (unreadable, or a required column missing)."""
@@ -68,6 +86,9 @@ class LoadResult:
     @property
     def rows_read(self) -> int:
         return self.audit["rows_read"]
+
+    def audit_frame(self) -> pl.DataFrame:
+        return pl.DataFrame([self.audit], schema=AUDIT_SCHEMA)
 
 
 # --- finding files -------------------------------------------------------------------
@@ -252,10 +273,6 @@ def map_headers(spec: SourceSpec, headers: list[str]) -> tuple[dict[str, str], l
 # --- standardising -------------------------------------------------------------------
 
 
-def _blank(expr: pl.Expr) -> pl.Expr:
-    return expr.is_null() | (expr.cast(pl.Utf8).str.strip_chars() == "")
-
-
 def standardise(
     source: str, raw: RawTable, month: dt.date, source_file: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict, list[str]]:
@@ -298,30 +315,32 @@ def standardise(
         )
 
     # First failing reason per row wins; every row is either loaded or quarantined.
-    reason_code = pl.Series("reason_code", [None] * frame.height, dtype=pl.Utf8)
-    reason = pl.Series("reason", [None] * frame.height, dtype=pl.Utf8)
-    for code, text, mask in problems:
-        take = mask.fill_null(False) & reason_code.is_null()
-        reason_code = pl.select(pl.when(take).then(pl.lit(code)).otherwise(reason_code)).to_series()
-        reason = pl.select(pl.when(take).then(pl.lit(text)).otherwise(reason)).to_series()
-    bad_rows = reason_code.is_not_null()
+    masks = pl.DataFrame({f"p{i}": mask.fill_null(False) for i, (_, _, mask) in enumerate(problems)})
+    reasons = masks.select(
+        pl.coalesce([pl.when(pl.col(f"p{i}")).then(pl.lit(code)) for i, (code, _, _) in enumerate(problems)]
+                    + [pl.lit(None, pl.Utf8)]).alias("reason_code"),
+        pl.coalesce([pl.when(pl.col(f"p{i}")).then(pl.lit(text)) for i, (_, text, _) in enumerate(problems)]
+                    + [pl.lit(None, pl.Utf8)]).alias("reason"),
+    ) if problems else pl.DataFrame({"reason_code": [None] * frame.height, "reason": [None] * frame.height},
+                                    schema={"reason_code": pl.Utf8, "reason": pl.Utf8})
+    bad_rows = reasons["reason_code"].is_not_null()
 
-    typed = [(name, dtype) for name, dtype in std_columns(source)]
-    std_ok = _cast_to_table(std.filter(~bad_rows), typed)
-    raw_json = _rows_as_json(raw.frame.drop("__source_row"))
-    quarantine = pl.DataFrame(
-        {
-            "month": [month] * int(bad_rows.sum()),
-            "source": source,
-            "source_file": source_file,
-            "source_row": raw.frame["__source_row"].filter(bad_rows),
-            "reason_code": reason_code.filter(bad_rows),
-            "reason": reason.filter(bad_rows),
-            "raw": raw_json.filter(bad_rows),
-        },
+    std_ok = _cast_to_table(std.filter(~bad_rows), std_columns(source))
+    rejected = raw.frame.filter(bad_rows)  # JSON of the delivered row only where it is kept in quarantine
+    quarantine = quarantine_frame(month, source, source_file, rejected["__source_row"],
+                                  reasons["reason_code"].filter(bad_rows), reasons["reason"].filter(bad_rows),
+                                  _rows_as_json(rejected.drop("__source_row")))
+    return std_ok, quarantine, nulled, unknown
+
+
+def quarantine_frame(month: dt.date, source: str, source_file: str | None, rows, codes, reasons, raw) -> pl.DataFrame:
+    """ops.quarantine rows; codes / reasons may be one value for every row."""
+    n = len(rows)
+    return pl.DataFrame(
+        {"month": [month] * n, "source": source, "source_file": source_file, "source_row": rows,
+         "reason_code": codes, "reason": reasons, "raw": raw},
         schema=QUARANTINE_SCHEMA,
     )
-    return std_ok, quarantine, nulled, unknown
 
 
 def _parse_column(kind: str, values: pl.Series) -> tuple[dict[str, pl.Series], pl.Series | None]:
@@ -433,34 +452,14 @@ def load_delivery(path: Path | None, source: str, month: dt.date, entry: dict | 
         audit = _audit(month, source, path, "rejected", 0, 0, 0, sha=sha, error=f"{exc.code}: {exc}", entry=entry)
         return LoadResult(source, month, path, "rejected", empty_std(source), empty_q, audit)
 
-    malformed = pl.DataFrame(
-        {
-            "month": [month] * len(raw.malformed),
-            "source": source,
-            "source_file": path.name,
-            "source_row": [m[0] for m in raw.malformed],
-            "reason_code": "malformed_line",
-            "reason": [m[2] for m in raw.malformed],
-            "raw": [m[1] for m in raw.malformed],
-        },
-        schema=QUARANTINE_SCHEMA,
-    )
+    malformed = quarantine_frame(month, source, path.name, [m[0] for m in raw.malformed], "malformed_line",
+                                 [m[2] for m in raw.malformed], [m[1] for m in raw.malformed])
     try:
         std, quarantine, nulled, unknown = standardise(source, raw, month, path.name)
     except DeliveryError as exc:
         # The whole file is rejected: every row is quarantined with the file's reason.
-        rejected = pl.DataFrame(
-            {
-                "month": [month] * raw.frame.height,
-                "source": source,
-                "source_file": path.name,
-                "source_row": raw.frame["__source_row"],
-                "reason_code": "file_rejected",
-                "reason": str(exc),
-                "raw": _rows_as_json(raw.frame.drop("__source_row")),
-            },
-            schema=QUARANTINE_SCHEMA,
-        )
+        rejected = quarantine_frame(month, source, path.name, raw.frame["__source_row"], "file_rejected", str(exc),
+                                    _rows_as_json(raw.frame.drop("__source_row")))
         quarantine = pl.concat([malformed, rejected]).sort("source_row")
         audit = _audit(month, source, path, "rejected", raw.rows_read, 0, quarantine.height, raw.encoding, sha,
                        error=f"{exc.code}: {exc}", entry=entry)

@@ -13,29 +13,12 @@ from pathlib import Path
 
 import polars as pl
 
-from lowincome.ingest import LoadResult, find_delivery, load_delivery, manifest_entry, read_manifest, DeliveryError
+from lowincome.ingest import DeliveryError, LoadResult, find_delivery, load_delivery, manifest_entry, read_manifest
 from lowincome.warehouse import Warehouse, query_pl, replace_many
-
-AUDIT_COLUMNS = (
-    "month", "source", "source_file", "status", "rows_read", "rows_loaded", "rows_quarantined", "encoding",
-    "sha256", "unknown_columns", "error", "manifest_rows", "manifest_sha256", "optional_nulled",
-)
 
 
 def month_dir(inbox: Path, month: dt.date) -> Path:
     return Path(inbox) / f"{month:%Y-%m}"
-
-
-def audit_frame(audit: dict) -> pl.DataFrame:
-    return pl.DataFrame(
-        [{k: audit[k] for k in AUDIT_COLUMNS}],
-        schema={
-            "month": pl.Date, "source": pl.Utf8, "source_file": pl.Utf8, "status": pl.Utf8,
-            "rows_read": pl.Int32, "rows_loaded": pl.Int32, "rows_quarantined": pl.Int32,
-            "encoding": pl.Utf8, "sha256": pl.Utf8, "unknown_columns": pl.List(pl.Utf8), "error": pl.Utf8,
-            "manifest_rows": pl.Int32, "manifest_sha256": pl.Utf8, "optional_nulled": pl.Utf8,
-        },
-    )
 
 
 def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date) -> LoadResult:
@@ -65,7 +48,7 @@ def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date
             [
                 (f"std.{source}", result.data, "month = ?", [month]),
                 ("ops.quarantine", result.quarantine, key, [month, source]),
-                ("ops.load_audit", audit_frame(result.audit), key, [month, source]),
+                ("ops.load_audit", result.audit_frame(), key, [month, source]),
             ],
         )
     return result

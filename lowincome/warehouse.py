@@ -11,6 +11,8 @@ process has the file open for writing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -24,10 +26,26 @@ from lowincome.schema import std_ddl
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "sql" / "schema"
 
 
+@functools.cache
 def schema_sql() -> str:
     """All DDL: sql/schema/*.sql in name order, then the std tables from schema.py."""
     parts = [p.read_text(encoding="utf-8") for p in sorted(SCHEMA_DIR.glob("*.sql"))]
     return "\n".join(parts + [std_ddl()])
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Apply the DDL once per version of it: the warehouse records the hash of
+    the DDL it was built with, so opening a writer costs one small query."""
+    ddl = schema_sql()
+    digest = hashlib.sha256(ddl.encode()).hexdigest()
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops; CREATE TABLE IF NOT EXISTS ops.schema_version (ddl_sha256 VARCHAR)")
+    if con.execute("SELECT ddl_sha256 FROM ops.schema_version").fetchall() == [(digest,)]:
+        return
+    con.execute("BEGIN TRANSACTION")
+    con.execute(ddl)
+    con.execute("DELETE FROM ops.schema_version")
+    con.execute("INSERT INTO ops.schema_version VALUES (?)", [digest])
+    con.execute("COMMIT")
 
 
 class Warehouse:
@@ -41,7 +59,7 @@ class Warehouse:
         with self.lock:
             con = duckdb.connect(str(self.path))
             try:
-                con.execute(schema_sql())
+                ensure_schema(con)
                 yield con
             finally:
                 con.close()

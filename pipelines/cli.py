@@ -92,7 +92,7 @@ def _cmd_demo(args) -> int:
         "params": Path(os.environ.get("MONITOR_PARAMS") or PROJECT_ROOT / "data_samples" / "params.yaml"),
     }
     ok = True
-    for month in [_month(str(m)) for m in summary.months]:
+    for month in summary.month_dates:
         t0 = time.perf_counter()
         result = run_month(month, log_level="WARNING", **{k: str(v) for k, v in paths.items()})
         ok &= result.success

@@ -31,7 +31,7 @@ def run_sample(root: Path, households: int, months: int = 3, omit=None) -> Sampl
     from pipelines.cli import run_month
 
     summary = generate(root, households=households, months=months, start_month="2026-07", omit=omit)
-    dates = [m if isinstance(m, dt.date) else dt.date.fromisoformat(str(m)[:7] + "-01") for m in summary.months]
+    dates = summary.month_dates
     run = SampleRun(root, dates, root / "inbox", root / "truth", root / "warehouse.duckdb", root / "exports", [])
     for month in dates:
         result = run_month(month, inbox=str(run.inbox), warehouse=str(run.warehouse),
