@@ -31,14 +31,13 @@ RISK_FLAGS = dg.AssetKey(["flags", "risk_flags"])
 def risk_flags(context: dg.AssetExecutionContext, monitor: MonitorConfig):
     month = month_of(context.partition_key)
     result = monthly.evaluate_rules(monitor.open_warehouse(), monitor.params, month)
-    skipped = {r: why for r, why in result.skipped.items()}
     if result.withheld:
         context.log.error(f"flags withheld for {month:%Y-%m}: {result.withheld_reason}")
     return dg.MaterializeResult(
         metadata={
             "flags_by_rule": dg.MetadataValue.json(result.counts_by_rule),
             "flags_by_state": dg.MetadataValue.json(result.counts_by_state),
-            "rules_skipped": dg.MetadataValue.json(skipped),
+            "rules_skipped": dg.MetadataValue.json(result.skipped),
             "withheld": result.withheld,
             "withheld_reason": result.withheld_reason or "",
         },

@@ -28,11 +28,7 @@ def print_summary(warehouse_path: Path) -> None:
     with Warehouse(warehouse_path).reader() as con:
         for title, sql in QUERIES.items():
             print(f"\n== {title}")
-            try:
-                rel = con.sql(sql)
-            except Exception as exc:  # a table another part has not created yet
-                print(f"   (not available: {exc.__class__.__name__})")
-                continue
+            rel = con.sql(sql)
             rows = rel.fetchall()
             print("   " + " | ".join(rel.columns))
             for r in rows[:60]:

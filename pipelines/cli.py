@@ -35,7 +35,7 @@ def run_month(month: dt.date, log_level: str = "INFO", **paths: str | None):
     from pipelines.definitions import build_definitions
     from pipelines.resources import MonitorConfig, resolved
 
-    values = {k: str(v) if v else str(resolved(env)) for k, env in OPTION_ENV.items() for v in [paths.get(k)]}
+    values = {k: str(paths.get(k) or resolved(env)) for k, env in OPTION_ENV.items()}
     defs = build_definitions(MonitorConfig(**values))
     job = defs.resolve_job_def("monthly_monitoring")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()

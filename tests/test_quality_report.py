@@ -15,7 +15,7 @@ from lowincome.schema import AGENCY_SOURCES, EXTRACT_SOURCES
 from lowincome.warehouse import Warehouse, replace_month, replace_rows
 from quality import QualityConfig, flags_withheld, linkage_quality, validate_source, write_report, write_results
 from quality.masking import mask_id, mask_name, mask_raw
-from quality.testing import good_frame, load_row
+from quality_fixtures import good_frame, load_row
 
 MONTH = dt.date(2026, 8, 1)
 PREV = dt.date(2026, 7, 1)

@@ -12,7 +12,7 @@ from lowincome.schema import ALL_SOURCES
 from quality import QualityConfig, results_frame, summarize, validate_source
 from quality.results import DQ_RESULTS_SCHEMA
 from quality.suites import required_std_columns
-from quality.testing import good_frame, load_row
+from quality_fixtures import good_frame, load_row
 
 MONTH = dt.date(2026, 8, 1)
 PREV = dt.date(2026, 7, 1)

@@ -1,5 +1,4 @@
-"""Small synthetic std frames and load_audit rows, for the tests of this
-package and for timing the suites. Not used by the pipeline."""
+"""Small synthetic std frames and load_audit rows for the data-quality tests."""
 
 from __future__ import annotations
 
@@ -15,16 +14,14 @@ from lowincome.schema import (
     MONITOR_TYPES,
     RISK_TYPES,
     VISIT_TYPES,
-    std_columns,
 )
+from lowincome.ingest import empty_std
+from lowincome.normalize import id_check_digit
 
-_DUCK_TO_POLARS = {"DATE": pl.Date, "VARCHAR": pl.Utf8, "INTEGER": pl.Int32, "DOUBLE": pl.Float64, "BOOLEAN": pl.Boolean}
-_W = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
-_CHECK = np.array(list("10X98765432"))
 
 
 def std_schema(source: str) -> dict[str, pl.DataType]:
-    return {name: _DUCK_TO_POLARS[typ] for name, typ in std_columns(source)}
+    return dict(empty_std(source).schema)
 
 
 def std_frame(source: str, month: dt.date, columns: dict[str, list]) -> pl.DataFrame:
@@ -47,9 +44,7 @@ def make_ids(n: int, seed: int = 0, region: str = "620102") -> list[str]:
     births = np.datetime64("1940-01-01") + rng.integers(0, 25000, n).astype("timedelta64[D]")
     seq = rng.permutation(n) % 1000
     body = [f"{region}{str(b).replace('-', '')}{s:03d}" for b, s in zip(births, seq)]
-    digits = np.array([[int(ch) for ch in b] for b in body])
-    check = _CHECK[(digits * _W).sum(axis=1) % 11]
-    ids = [b + c for b, c in zip(body, check)]
+    ids = [b + id_check_digit(b) for b in body]
     return list(dict.fromkeys(ids))[:n] if len(set(ids)) == n else make_ids(n, seed + 1, region)
 
 
