@@ -117,10 +117,14 @@ def read_manifest(month_dir: Path) -> dict | None:
         raise DeliveryError("bad_manifest", f"清单文件 {MANIFEST} 无法解析: {exc}") from exc
 
 
-def manifest_entry(manifest: dict | None, path: Path) -> dict | None:
-    if not manifest:
-        return None
-    return (manifest.get("files") or {}).get(path.name)
+def manifest_entry(manifest: dict | None, source: str) -> dict | None:
+    """The manifest's entry for `source` (`<source>.<ext>`), whether or not the
+    file arrived: a listed file that is missing, or that arrived under another
+    extension, then shows up as a manifest mismatch."""
+    for name, entry in ((manifest or {}).get("files") or {}).items():
+        if Path(name).stem.lower() == source:
+            return entry
+    return None
 
 
 def file_sha256(path: Path) -> str:

@@ -33,12 +33,7 @@ def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date
         manifest_error = str(exc)
     else:
         manifest_error = None
-    entry = manifest_entry(manifest, path) if path else None
-    if path is None and manifest:
-        # The manifest promised a file that is not there: that is worth saying.
-        listed = [name for name in (manifest.get("files") or {}) if Path(name).stem.lower() == source]
-        entry = (manifest.get("files") or {}).get(listed[0]) if listed else None
-    result = load_delivery(path, source, month, entry)
+    result = load_delivery(path, source, month, manifest_entry(manifest, source))
     if manifest_error:
         result.audit["error"] = "; ".join(filter(None, [result.audit["error"], manifest_error]))
     key = "month = ? AND source = ?"
