@@ -16,6 +16,7 @@ import duckdb
 import polars as pl
 import xlsxwriter
 
+from lowincome.months import month_end
 from lowincome.privacy import mask_id_expr, mask_phone_expr
 from lowincome.schema import DISPOSITION_VALUES, SOURCES
 from lowincome.warehouse import query_pl
@@ -108,7 +109,7 @@ def _members(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
         WHERE r.month = ?
     """
     frame = query_pl(con, sql, [month, month, month])
-    end = (dt.date(month.year + month.month // 12, month.month % 12 + 1, 1) - dt.timedelta(days=1))
+    end = month_end(month)
     birth = pl.col("birth")
     age = (pl.lit(end.year) - birth.dt.year() - pl.when(
         pl.lit(end.month * 100 + end.day) < birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day().cast(pl.Int32)
@@ -143,6 +144,14 @@ def _household_members(members: pl.DataFrame) -> pl.DataFrame:
 
 
 # ---------------------------------------------------------------- writing
+def _workbook(path: Path, title: str) -> xlsxwriter.Workbook:
+    """A workbook that writes text as text (IDs, codes) with fixed metadata."""
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
+                                         "strings_to_urls": False})
+    wb.set_properties({"created": _CREATED, "title": title})
+    return wb
+
+
 def _formats(wb: xlsxwriter.Workbook) -> dict:
     return {
         "header": wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "vcenter"}),
@@ -177,9 +186,7 @@ def _write_table(ws, fmt: dict, spec, frame: pl.DataFrame, wrap_cols=()) -> None
 
 def _write_township(path: Path, month: dt.date, township: str, flags: pl.DataFrame, members: pl.DataFrame,
                     cleared: pl.DataFrame) -> None:
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
-                                         "strings_to_urls": False})
-    wb.set_properties({"created": _CREATED, "title": f"{month:%Y年%m月} 低收入人口风险预警清单（{township}）"})
+    wb = _workbook(path, f"{month:%Y年%m月} 低收入人口风险预警清单（{township}）")
     fmt = _formats(wb)
     ws = wb.add_worksheet("预警清单")
     _write_table(ws, fmt, FLAG_SHEET, flags, wrap_cols=("members", "evidence_text", "recommended_action"))
@@ -222,9 +229,7 @@ def _summary_wide(con: duckdb.DuckDBPyConnection, month: dt.date, level: str, ke
 
 
 def _write_summary(path: Path, con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
-                                         "strings_to_urls": False})
-    wb.set_properties({"created": _CREATED, "title": f"{month:%Y年%m月} 风险预警汇总表"})
+    wb = _workbook(path, f"{month:%Y年%m月} 风险预警汇总表")
     fmt = _formats(wb)
     names = dict(query_pl(con, "SELECT DISTINCT rule_code, rule_name FROM flags.rule_runs WHERE month = ?", [month]).iter_rows())
     names["合计"] = "全部规则"

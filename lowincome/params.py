@@ -79,25 +79,25 @@ def params_from_dict(raw: dict, source_path: str | None = None) -> Params:
         if not isinstance(row, dict) or set(row) != {"urban", "rural"}:
             raise ParamsError(f"dibao_standard[{county}]: needs exactly 'urban' and 'rural'")
         standards[county] = {k: _positive(f"dibao_standard[{county}].{k}", row[k]) for k in ("urban", "rural")}
-    edge = _positive("edge_multiplier", raw.get("edge_multiplier", 1.5))
+    edge = _positive("edge_multiplier", raw.get("edge_multiplier", Params.edge_multiplier))
     if edge < 1:
         raise ParamsError(f"edge_multiplier: must be ≥ 1, got {edge}")
     prefixes = raw.get("major_disease_icd10_prefixes", list(Params.major_disease_icd10_prefixes))
     if not isinstance(prefixes, (list, tuple)) or not all(isinstance(p, str) and p.strip() for p in prefixes):
         raise ParamsError("major_disease_icd10_prefixes: a list of non-empty strings is required")
-    rep = raw.get("temp_assistance_repeat", {"count": 2, "months": 6})
+    rep = raw.get("temp_assistance_repeat", {})
     if not isinstance(rep, dict) or set(rep) - {"count", "months"}:
         raise ParamsError("temp_assistance_repeat: a mapping {count, months} is required")
-    months = _positive("temp_assistance_repeat.months", rep.get("months", 6), int)
+    months = _positive("temp_assistance_repeat.months", rep.get("months", Params.temp_assistance_months), int)
     if months > 12:
         raise ParamsError("temp_assistance_repeat.months: at most 12")
     return Params(
         dibao_standard=standards,
         edge_multiplier=edge,
-        medical_burden_ratio=_positive("medical_burden_ratio", raw.get("medical_burden_ratio", 1.0)),
-        gradual_exit_months=_positive("gradual_exit_months", raw.get("gradual_exit_months", 6), int),
+        medical_burden_ratio=_positive("medical_burden_ratio", raw.get("medical_burden_ratio", Params.medical_burden_ratio)),
+        gradual_exit_months=_positive("gradual_exit_months", raw.get("gradual_exit_months", Params.gradual_exit_months), int),
         major_disease_icd10_prefixes=tuple(sorted({p.strip().upper() for p in prefixes})),
-        temp_assistance_count=_positive("temp_assistance_repeat.count", rep.get("count", 2), int),
+        temp_assistance_count=_positive("temp_assistance_repeat.count", rep.get("count", Params.temp_assistance_count), int),
         temp_assistance_months=months,
         source_path=source_path,
     )

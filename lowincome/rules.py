@@ -22,7 +22,7 @@ import polars as pl
 
 from lowincome.params import Params, ParamsError, load_params  # noqa: F401  (public API)
 from lowincome.months import add_months, month_end
-from lowincome.warehouse import query_pl
+from lowincome.warehouse import query_pl, replace_many
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "sql" / "rules"
 
@@ -60,10 +60,6 @@ RULES: dict[str, Rule] = {
         Rule("R11", "突发灾害意外", "高", ("civil_affairs", "rural_revitalization")),
     )
 }
-
-ACTIVE_STATES = ("新增", "持续")
-CLOSING_DISPOSITIONS = ("已纳入救助", "核实不符")
-
 
 def flag_id(month: dt.date, rule_code: str, household_key: str) -> str:
     """docs/CONTRACTS.md: the same for the same (month, household, rule)."""
@@ -197,7 +193,7 @@ def _setup_context(con: duckdb.DuckDBPyConnection, month: dt.date, params: Param
     con.execute(_FIRED_DDL)
 
 
-def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> int:
+def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> None:
     sql = rule.sql_path.read_text(encoding="utf-8").strip().rstrip(";")
     con.execute(f"CREATE OR REPLACE TEMP TABLE rule_out AS {sql}")
     cols = {c[0] for c in con.execute("DESCRIBE rule_out").fetchall()}
@@ -214,7 +210,6 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> int:
         FROM rule_out o {join}""",
         [rule.code],
     )
-    return con.execute("SELECT count(*) FROM rule_out").fetchone()[0]
 
 
 # ---------------------------------------------------------------- lifecycle
@@ -275,15 +270,14 @@ WITH j AS (
     SELECT *,
         fired AND disposition_applies AND (c).evidence_hash = (d).flag_hash AS is_suppressed
     FROM j
+    -- a suppressed flag is written while it stays suppressed; a flag that stops
+    -- firing is written once (the month it clears)
     WHERE fired OR prev_active
 ), t AS (
     SELECT *,
         CASE WHEN fired AND NOT is_suppressed THEN CASE WHEN prev_active THEN '持续' ELSE '新增' END
              ELSE '已清零' END AS state
     FROM s
-    -- a suppressed flag is written while it stays suppressed; a flag that stops
-    -- firing is written once (the month it clears)
-    WHERE fired OR prev_active
 )
 SELECT
     $month::DATE AS month,
@@ -364,10 +358,30 @@ _FLAG_COLUMNS = (
 )
 
 
+_MONTH_TABLES = ("risk_flags", "flag_history", "rule_runs", "month_status",
+                 "summary_village", "summary_township", "summary_county")
+
+
 def _delete_month(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
-    for table in ("risk_flags", "flag_history", "rule_runs", "month_status",
-                  "summary_village", "summary_township", "summary_county"):
+    for table in _MONTH_TABLES:
         con.execute(f"DELETE FROM flags.{table} WHERE month = ?", [month])
+
+
+def _rule_runs(month: dt.date, status: list[str], reason: list[str | None],
+               fired: dict[str, tuple[int, int]]) -> pl.DataFrame:
+    """flags.rule_runs rows of `month`, one per catalogue rule; fired: rule -> (flags, active)."""
+    return pl.DataFrame(
+        {
+            "month": [month] * len(RULES),
+            "rule_code": list(RULES),
+            "rule_name": [r.name for r in RULES.values()],
+            "status": status,
+            "reason": reason,
+            "flags": [fired.get(c, (0, 0))[0] for c in RULES],
+            "active": [fired.get(c, (0, 0))[1] for c in RULES],
+        },
+        schema_overrides={"month": pl.Date, "flags": pl.Int32, "active": pl.Int32, "reason": pl.Utf8},
+    )
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
@@ -390,24 +404,15 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
         result.withheld = True
         result.withheld_reason = f"低收入人口数据库不可用，本月预警暂缓发布：{registry_problem}"
         result.skipped = {code: result.withheld_reason for code in RULES}
-        runs = pl.DataFrame(
-            {"month": [month] * len(RULES), "rule_code": list(RULES), "rule_name": [r.name for r in RULES.values()],
-             "status": ["withheld"] * len(RULES), "reason": [result.withheld_reason] * len(RULES),
-             "flags": [0] * len(RULES), "active": [0] * len(RULES)},
-            schema_overrides={"month": pl.Date, "flags": pl.Int32, "active": pl.Int32},
+        runs = _rule_runs(month, ["withheld"] * len(RULES), [result.withheld_reason] * len(RULES), {})
+        month_status = pl.DataFrame(
+            {"month": [month], "published": [False], "reason": [result.withheld_reason],
+             "params_path": [params.source_path]},
+            schema={"month": pl.Date, "published": pl.Boolean, "reason": pl.Utf8, "params_path": pl.Utf8},
         )
-        con.execute("BEGIN TRANSACTION")
-        try:
-            _delete_month(con, month)
-            con.register("rule_runs_in", runs.to_arrow())
-            con.execute("INSERT INTO flags.rule_runs SELECT * FROM rule_runs_in")
-            con.unregister("rule_runs_in")
-            con.execute("INSERT INTO flags.month_status VALUES (?, false, ?, ?)",
-                        [month, result.withheld_reason, params.source_path])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+        inserts = {"rule_runs": runs, "month_status": month_status}
+        replace_many(con, [(f"flags.{t}", inserts.get(t, pl.DataFrame()), "month = ?", [month])
+                           for t in _MONTH_TABLES])
         return result
 
     try:
@@ -426,28 +431,16 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
         catalogue = ", ".join(f"('{r.code}', '{r.name}', '{r.severity}', {r.severity_rank})" for r in RULES.values())
         _exec(con, _LIFECYCLE.replace("{catalogue}", catalogue), {"month": month})
         _exec(con, _SUMMARY)
-        summaries = {lvl: f"CREATE OR REPLACE TEMP TABLE rule_summary_{lvl} AS {_summary_sql(lvl)}" for lvl in
-                     ("village", "township", "county")}
-        for sql in summaries.values():
-            con.execute(sql, {"month": month})
+        for lvl in ("village", "township", "county"):
+            con.execute(f"CREATE OR REPLACE TEMP TABLE rule_summary_{lvl} AS {_summary_sql(lvl)}", {"month": month})
 
         counts = query_pl(con, """
             SELECT rule_code, count(*) FILTER (WHERE fired) AS fired,
                    count(*) FILTER (WHERE state IN ('新增', '持续')) AS active
             FROM rule_new_flags GROUP BY rule_code""")
         fired = {r: (f, a) for r, f, a in counts.iter_rows()}
-        runs = pl.DataFrame(
-            {
-                "month": [month] * len(RULES),
-                "rule_code": list(RULES),
-                "rule_name": [r.name for r in RULES.values()],
-                "status": ["ran" if c in ran else "skipped" for c in RULES],
-                "reason": [result.skipped.get(c) for c in RULES],
-                "flags": [fired.get(c, (0, 0))[0] for c in RULES],
-                "active": [fired.get(c, (0, 0))[1] for c in RULES],
-            },
-            schema_overrides={"month": pl.Date, "flags": pl.Int32, "active": pl.Int32, "reason": pl.Utf8},
-        )
+        runs = _rule_runs(month, ["ran" if c in ran else "skipped" for c in RULES],
+                          [result.skipped.get(c) for c in RULES], fired)
         con.register("rule_runs_in", runs.to_arrow())
         con.execute("BEGIN TRANSACTION")
         try:
@@ -475,9 +468,11 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
 
         result.counts_by_rule = {c: fired.get(c, (0, 0))[0] for c in ran}
         result.active_by_rule = {c: fired.get(c, (0, 0))[1] for c in ran}
-        states = query_pl(con, "SELECT state, count(*) AS n FROM rule_new_flags GROUP BY state ORDER BY state")
-        result.counts_by_state = {s: n for s, n in states.iter_rows()}
-        result.suppressed = con.execute("SELECT count(*) FROM rule_new_flags WHERE suppressed").fetchone()[0]
+        states = query_pl(con, """
+            SELECT state, count(*) AS n, count(*) FILTER (WHERE suppressed) AS suppressed
+            FROM rule_new_flags GROUP BY state ORDER BY state""")
+        result.counts_by_state = dict(zip(states["state"].to_list(), states["n"].to_list()))
+        result.suppressed = int(states["suppressed"].sum())
         return result
     finally:
         _drop_temp(con)

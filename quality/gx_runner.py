@@ -82,20 +82,14 @@ def _default_observed(result: dict) -> str:
     return ""
 
 
-def _mask_example(value: Any) -> Any:
-    from quality.masking import mask_value
-
-    return mask_value(value)
-
-
 def _mask_deep(value: Any) -> Any:
+    from quality.masking import mask_record, mask_value
+
     if isinstance(value, list):
         return [_mask_deep(v) for v in value]
     if isinstance(value, dict):  # a record (compound-key examples): mask by column name
-        from quality.masking import mask_record
-
         return mask_record(value)
-    return _mask_example(value)
+    return mask_value(value)
 
 
 def _clean(value: Any) -> Any:

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import time
-from typing import Any, Collection
+from typing import Collection
 
 import polars as pl
 
 from lowincome.months import month_end
 from lowincome.schema import (
-    AGENCY_SOURCES,
     DISPOSITIONS,
     EXTRACT_SOURCES,
     HEALTH_INSURANCE,
@@ -39,9 +37,6 @@ from lowincome.schema import (
 from quality.config import QualityConfig, default_config
 from quality.gx_runner import GxCheck, gx_modules, run_checks
 from quality.results import CRITICAL, WARNING, ExpectationResult
-
-# Seconds spent in GX per source in this process (last run), for logs / reports.
-LAST_RUN_SECONDS: dict[str, float] = {}
 
 # Date columns that must lie in the delivered month (minus a configured lag).
 IN_MONTH_DATES = {("civil_affairs", "event_date"), ("health_insurance", "settled_on")}
@@ -410,7 +405,6 @@ def validate_source(
     data = data if data is not None else pl.DataFrame()
     results = load_checks(source, month, load or {}, data.height if status == "loaded" else None, cfg)
     if status != "loaded":
-        LAST_RUN_SECONDS[source] = 0.0
         return results
 
     _, gxe = gx_modules()
@@ -419,13 +413,11 @@ def validate_source(
     rc_checks, rc_fixed = row_count_results(source, frame.height, previous, cfg, gxe)
     checks += rc_checks
     if only is not None:
-        checks = [c for c in checks if c.name in set(only)]
-        rc_fixed = [r for r in rc_fixed if r.expectation in set(only)]
-    started = time.perf_counter()
+        only = set(only)
+        checks = [c for c in checks if c.name in only]
+        rc_fixed = [r for r in rc_fixed if r.expectation in only]
     gx_results, _ = run_checks(f"dq_{source}", frame.to_pandas(), checks)
-    LAST_RUN_SECONDS[source] = time.perf_counter() - started
     return results + gx_results + rc_fixed
 
 
-__all__ = ["validate_source", "load_checks", "build_checks", "prepare_frame", "required_std_columns",
-           "LAST_RUN_SECONDS", "AGENCY_SOURCES"]
+__all__ = ["validate_source", "load_checks", "build_checks", "prepare_frame", "required_std_columns"]

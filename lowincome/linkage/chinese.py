@@ -34,10 +34,9 @@ Stages (link_source):
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import functools
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -49,18 +48,6 @@ from rapidfuzz.distance import OSA, JaroWinkler, Levenshtein
 
 from lowincome.linkage.engine import BlockRule, Comparison, GroupContext, LinkConfig, Step, decide, score_pairs
 
-LINK_COLUMNS = (
-    "month",
-    "source",
-    "source_row",
-    "registry_row",
-    "registry_household_id",
-    "registry_person_key",
-    "match_score",
-    "method",
-    "decision",
-    "detail",
-)
 LINK_SCHEMA = {
     "month": pl.Date,
     "source": pl.String,
@@ -73,6 +60,7 @@ LINK_SCHEMA = {
     "decision": pl.String,
     "detail": pl.String,
 }
+LINK_COLUMNS = tuple(LINK_SCHEMA)
 
 
 def _env_float(name: str, default: float) -> float:
@@ -178,6 +166,10 @@ def prepare(df: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(year_if_no_region=pl.when(pl.col("county").is_null()).then(pl.col("birth_year")))
 
 
+def _as_is(df: pl.DataFrame) -> pl.DataFrame:
+    return df
+
+
 def registry_config(settings: LinkageSettings, source: str) -> LinkConfig:
     s = settings
     comparisons = (
@@ -260,18 +252,17 @@ def _names_agree(a: pl.Series, b: pl.Series, pa: pl.Series, pb: pl.Series, s: Li
     return same | (lev >= s.name_close) | (jw >= s.pinyin_close)
 
 
+def _token(prefix: str, key: str) -> str:
+    return prefix + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
 def person_token(person_key: str) -> str:
     """Masked stand-in for a registry person_key (which may hold an ID number)."""
-    return "h:" + hashlib.sha1(person_key.encode("utf-8")).hexdigest()[:16]
-
-
-def record_token(source: str, name: str | None, id_raw: str | None) -> str:
-    """Stable key of an agency record across months: source + name + ID as delivered."""
-    key = f"{source}|{name or ''}|{id_raw or ''}"
-    return "r:" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+    return _token("h:", person_key)
 
 
 def _record_tokens(records: pl.DataFrame, source: str) -> pl.Series:
+    """Stable key of each agency record across months: source + name + ID as delivered, hashed."""
     raw = records["id_number_raw"] if "id_number_raw" in records.columns else pl.Series([None] * records.height)
     keys = (
         pl.DataFrame({"n": records["name"], "i": raw.cast(pl.String)})
@@ -279,7 +270,7 @@ def _record_tokens(records: pl.DataFrame, source: str) -> pl.Series:
         .to_series()
     )
     uniq = keys.unique()
-    mapping = {k: "r:" + hashlib.sha1(k.encode("utf-8")).hexdigest()[:16] for k in uniq.to_list()}
+    mapping = {k: _token("r:", k) for k in uniq.to_list()}
     return keys.replace_strict(mapping, return_dtype=pl.String)
 
 
@@ -302,8 +293,6 @@ def link_source(
     config = registry_config(s, source)
     n = records.height
     month = records["month"][0] if n and "month" in records.columns else None
-    reg = registry.with_row_index("_ri")
-    rec = records.with_row_index("_li")
     lp = prepare(records)
     rp = prepare(registry)
 
@@ -335,7 +324,9 @@ def link_source(
     # ---- stage 2: probabilistic ------------------------------------------
     decided = set(anchors) | set(ex_review["left_idx"].to_list())
     residual = np.setdiff1d(np.arange(n), np.fromiter(decided, dtype=np.int64, count=len(decided)))
-    result = score_pairs(config, records, registry, left_subset=residual, anchors=anchors)
+    # the frames are prepared once, here: the engine gets them as they are
+    prepared = dataclasses.replace(config, prepare_left=_as_is, prepare_right=_as_is)
+    result = score_pairs(prepared, lp, rp, left_subset=residual, anchors=anchors)
     scored = result.pairs
 
     # ---- clerical decisions -----------------------------------------------
@@ -559,7 +550,3 @@ def _clerical_pairs(
     matches = both.filter(pl.col("decision") == "match").unique("left_idx", keep="last").select("left_idx", "right_idx")
     forbidden = both.filter(pl.col("decision") == "non_match").select("left_idx", "right_idx")
     return matches, forbidden
-
-
-def link_detail(d: dict) -> str:
-    return json.dumps(d, ensure_ascii=False)

@@ -127,8 +127,21 @@ class LinkConfig:
 # comparisons (vectorised)
 
 
-def _test_vector(t: Step, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(passes, known) boolean arrays for one test over aligned value arrays."""
+_SCORERS = {
+    "jarowinkler": JaroWinkler.normalized_similarity,  # similarity >= threshold
+    "levenshtein": Levenshtein.normalized_similarity,  # similarity >= threshold
+    "osa": OSA.distance,  # distance <= threshold
+}
+
+
+def _test_vector(
+    t: Step, a: np.ndarray, b: np.ndarray, cache: dict | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(passes, known) boolean arrays for one test over aligned value arrays.
+
+    `cache` (per cascade) keeps the scores of (method, left, right) so a cascade
+    testing one column pair at several thresholds scores the pairs once.
+    """
     known = ~(pd.isna(a) | pd.isna(b))
     passes = np.zeros(len(a), dtype=bool)
     if not known.any():
@@ -136,20 +149,17 @@ def _test_vector(t: Step, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.
     ka, kb = a[known], b[known]
     if t.method == "exact":
         passes[known] = ka == kb
-    else:
-        sa = [str(x) for x in ka]
-        sb = [str(x) for x in kb]
-        if t.method == "jarowinkler":
-            s = process.cpdist(sa, sb, scorer=JaroWinkler.normalized_similarity, workers=1)
-            passes[known] = s >= t.threshold
-        elif t.method == "levenshtein":
-            s = process.cpdist(sa, sb, scorer=Levenshtein.normalized_similarity, workers=1)
-            passes[known] = s >= t.threshold
-        elif t.method == "osa":
-            d = process.cpdist(sa, sb, scorer=OSA.distance, workers=1)
-            passes[known] = d <= t.threshold
-        else:  # pragma: no cover - config error
-            raise ValueError(f"unknown comparison method {t.method!r}")
+        return passes, known
+    scorer = _SCORERS.get(t.method)
+    if scorer is None:  # pragma: no cover - config error
+        raise ValueError(f"unknown comparison method {t.method!r}")
+    key = (t.method, t.left, t.right_col)
+    s = None if cache is None else cache.get(key)
+    if s is None:
+        s = process.cpdist([str(x) for x in ka], [str(x) for x in kb], scorer=scorer, workers=1)
+        if cache is not None:
+            cache[key] = s
+    passes[known] = s <= t.threshold if t.method == "osa" else s >= t.threshold
     return passes, known
 
 
@@ -159,8 +169,9 @@ def _levels(c: Comparison, a_cols: dict[str, np.ndarray], b_cols: dict[str, np.n
     level = np.full(n, -1, dtype=np.int16)
     any_known = np.zeros(n, dtype=bool)
     undecided = np.ones(n, dtype=bool)
+    scores: dict = {}
     for i, t in enumerate(c.tests):
-        passes, known = _test_vector(t, a_cols[t.left], b_cols[t.right_col])
+        passes, known = _test_vector(t, a_cols[t.left], b_cols[t.right_col], scores)
         any_known |= known
         hit = undecided & passes
         level[hit] = i

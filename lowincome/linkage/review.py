@@ -11,13 +11,11 @@ record key: source + name + ID as delivered, hashed).
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from pathlib import Path
 
 import polars as pl
 
-from lowincome.linkage.chinese import _person_tokens, _record_tokens
+from lowincome.linkage.chinese import _col, _person_tokens, _record_tokens
 from lowincome.privacy import mask_id_expr
 from lowincome.schema import SOURCE_LABELS
 
@@ -50,10 +48,6 @@ _REASONS = {
     "id_equal_name_conflict": "身份证号相同但姓名不符",
     "id_duplicated_in_registry": "身份证号在数据库中重复",
 }
-
-
-def _col(df: pl.DataFrame, name: str) -> pl.Expr:
-    return pl.col(name) if name in df.columns else pl.lit(None, dtype=pl.String)
 
 
 def _reason(detail: pl.Expr) -> pl.Expr:
@@ -165,9 +159,9 @@ def read_review_decisions(path_or_dir: Path | str) -> pl.DataFrame:
     p = Path(path_or_dir)
     files = sorted(p.rglob("review_decisions*.xlsx")) if p.is_dir() else ([p] if p.exists() else [])
     frames = []
+    inv = {v: k for k, v in HEADERS.items()}
     for f in files:
         df = pl.read_excel(f, sheet_name="待复核匹配", infer_schema_length=0)
-        inv = {v: k for k, v in HEADERS.items()}
         df = df.rename({c: inv[c] for c in df.columns if c in inv})
         if "decision" not in df.columns:
             continue
