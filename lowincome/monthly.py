@@ -123,7 +123,14 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     clerical = pl.concat(decisions) if decisions else None
     result = link(registry, records, source, clerical=clerical)
     with warehouse.writer() as con:
-        replace_many(con, [("linkage.links", result.links, "month = ? AND source = ?", [month, source])])
+        key = "month = ? AND source = ?"
+        replace_many(
+            con,
+            [
+                ("linkage.links", result.links, key, [month, source]),
+                ("linkage.model_runs", pl.DataFrame([result.model_run | {"month": month, "source": source}]), key, [month, source]),
+            ],
+        )
     review_path = Path(exports) / f"{month:%Y-%m}" / "review" / f"review_decisions_{source}_{month:%Y-%m}.xlsx"
     review_path.unlink(missing_ok=True)  # a rerun with nothing to review leaves no stale list
     review_path = write_review_list(result.links, registry, records, review_path)

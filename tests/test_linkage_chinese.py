@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from lowincome.linkage import LINK_COLUMNS, LinkageSettings, link_source, read_review_decisions, write_review_list
-from lowincome.linkage.chinese import person_token
+from lowincome.linkage.clerical import person_token
 from lowincome.normalize import make_id_number, normalize_id_numbers, normalize_names, split_region_codes
 
 MONTH = dt.date(2026, 8, 1)

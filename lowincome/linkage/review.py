@@ -15,7 +15,8 @@ from pathlib import Path
 
 import polars as pl
 
-from lowincome.linkage.chinese import _col, _person_tokens, _record_tokens
+from lowincome.linkage.clerical import person_tokens, record_tokens
+from lowincome.linkage.features import col
 from lowincome.privacy import mask_id_expr
 from lowincome.schema import SOURCE_LABELS
 
@@ -68,20 +69,20 @@ def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFra
     if rv.height == 0:
         return pl.DataFrame()
     source = rv["source"][0]
-    rec = records.with_columns(record_key=_record_tokens(records, source)).select(
+    rec = records.with_columns(record_key=record_tokens(records, source)).select(
         pl.col("source_row").cast(pl.Int32),
         pl.col("name").alias("rec_name"),
-        mask_id_expr(pl.coalesce(_col(records, "id_number"), _col(records, "id_number_raw"))).alias("rec_id"),
-        pl.coalesce(_col(records, "birth_date").cast(pl.String), _col(records, "id_birth_date").cast(pl.String)).alias("rec_birth"),
-        pl.coalesce(_col(records, "region_code"), _col(records, "insured_region")).cast(pl.String).alias("rec_region"),
+        mask_id_expr(pl.coalesce(col(records, "id_number"), col(records, "id_number_raw"))).alias("rec_id"),
+        pl.coalesce(col(records, "birth_date").cast(pl.String), col(records, "id_birth_date").cast(pl.String)).alias("rec_birth"),
+        pl.coalesce(col(records, "region_code"), col(records, "insured_region")).cast(pl.String).alias("rec_region"),
         "record_key",
     )
-    reg = registry.with_columns(person_token=_person_tokens(registry["person_key"].cast(pl.String))).select(
+    reg = registry.with_columns(person_token=person_tokens(registry["person_key"].cast(pl.String))).select(
         pl.col("source_row").cast(pl.Int32).alias("registry_row"),
         pl.col("household_id").cast(pl.String).alias("reg_household"),
         pl.col("name").alias("reg_name"),
-        mask_id_expr(pl.coalesce(_col(registry, "id_number"), _col(registry, "id_number_raw"))).alias("reg_id"),
-        pl.coalesce(_col(registry, "birth_date").cast(pl.String), _col(registry, "id_birth_date").cast(pl.String)).alias("reg_birth"),
+        mask_id_expr(pl.coalesce(col(registry, "id_number"), col(registry, "id_number_raw"))).alias("reg_id"),
+        pl.coalesce(col(registry, "birth_date").cast(pl.String), col(registry, "id_birth_date").cast(pl.String)).alias("reg_birth"),
         pl.col("region_code").cast(pl.String).alias("reg_region"),
         "person_token",
     )

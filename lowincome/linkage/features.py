@@ -1,0 +1,77 @@
+"""Comparison fields of std tables (registry or agency) for the registry linkage.
+
+Vectorised polars over the whole frame; anything that needs Python per value
+(the pinyin of a surname) runs on unique values only.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import polars as pl
+
+
+@functools.cache
+def _first_pinyin(char: str) -> str:
+    from pypinyin import lazy_pinyin
+
+    return "".join(lazy_pinyin(char)).lower()
+
+
+def _surname_pinyin(names: pl.Series) -> pl.Series:
+    first = names.str.slice(0, 1)
+    mapping = {c: _first_pinyin(c) for c in first.unique().drop_nulls().to_list() if c}
+    return first.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+
+def col(df: pl.DataFrame, name: str, dtype=pl.String) -> pl.Expr:
+    """The column, or NULLs when the source does not deliver it."""
+    return pl.col(name) if name in df.columns else pl.lit(None, dtype=dtype).alias(name)
+
+
+def id_digits(df: pl.DataFrame) -> pl.Expr:
+    """The delivered ID's digits (and X), whatever it looked like: NFKC, upper case,
+    separators dropped; an Excel-mangled `6.20121196E+17` keeps its significant digits."""
+    raw = col(df, "id_number_raw").cast(pl.String).str.normalize("NFKC").str.to_uppercase()
+    mantissa = raw.str.extract(r"^\s*(\d)\.(\d+)E\+?\d+\s*$", 1) + raw.str.extract(r"^\s*(\d)\.(\d+)E\+?\d+\s*$", 2)
+    return pl.coalesce(mantissa, raw.str.replace_all(r"[^0-9X]", ""))
+
+
+def prepare(df: pl.DataFrame) -> pl.DataFrame:
+    """Std registry or agency table -> the fields the linkage settings name."""
+    digits = id_digits(df)
+    id18 = pl.coalesce(col(df, "id_number"), pl.when(digits.str.contains(r"^\d{17}[\dX]$")).then(digits))
+    raw_birth = id18.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
+    raw_birth = pl.when(raw_birth.dt.year().is_between(1900, 2030)).then(raw_birth)
+    birth = pl.coalesce(
+        col(df, "birth_date", pl.Date).cast(pl.Date), col(df, "id_birth_date", pl.Date).cast(pl.Date), raw_birth
+    )
+    sex_digit = id18.str.slice(16, 1).cast(pl.Int32, strict=False)
+    raw_sex = pl.when(sex_digit % 2 == 1).then(pl.lit("男")).when(sex_digit.is_not_null()).then(pl.lit("女"))
+    out = df.select(
+        pl.col("name").cast(pl.String),
+        pl.col("name_pinyin").cast(pl.String).alias("pinyin"),
+        col(df, "id_number").alias("id_valid"),
+        id18.alias("id18"),
+        # a legacy 15-digit ID that did not normalise (bad birth date): its digits as delivered
+        pl.when(col(df, "id_number").is_null() & digits.str.contains(r"^\d{15}$")).then(digits).alias("id15_raw"),
+        # the birth region survives in any ID with at least its first 6 digits (mangled, typo'd, 15-digit)
+        pl.when(digits.str.contains(r"^\d{6}")).then(digits.str.slice(0, 6)).alias("id_region"),
+        birth.dt.strftime("%Y%m%d").alias("birth"),
+        birth.dt.year().cast(pl.String).alias("birth_year"),
+        pl.coalesce(col(df, "sex"), col(df, "id_sex"), raw_sex).alias("sex"),
+        # residence county only when delivered (an ID's region is the birthplace)
+        col(df, "county_code").alias("county"),
+        col(df, "township_code").alias("township"),
+        col(df, "village_code").alias("village"),
+        pl.coalesce(col(df, "household_id"), col(df, "rr_household_id")).alias("group"),
+    )
+    return out.with_columns(
+        surname_py=_surname_pinyin(out["name"]),
+        # one substitution or adjacent transposition anywhere leaves one slice intact:
+        # edits in chars 0-6 -> id_b; 6-13 -> id_c; 13-17 -> id_a
+        id_a=pl.col("id18").str.slice(0, 13),
+        id_b=pl.col("id18").str.slice(7, 11),
+        id_c=pl.concat_str([pl.col("id18").str.slice(0, 6), pl.col("id18").str.slice(14, 4)]),
+        county=pl.when(pl.col("county").str.len_chars() == 6).then(pl.col("county")),
+    ).with_row_index("idx").with_columns(pl.col("idx").cast(pl.Int64))
