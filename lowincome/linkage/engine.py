@@ -144,15 +144,21 @@ def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> M
             parts_X.append(Xp)
             parts_y.append(np.ones(len(Xp), dtype=int))
     Xt = pd.concat(parts_X, ignore_index=True)
-    yt = np.concatenate(parts_y)
-    Xt.index = pd.MultiIndex.from_arrays([np.arange(len(yt)), np.zeros(len(yt), dtype=int)])
+    Xt["_y"] = np.concatenate(parts_y)
+    # The vectors take few distinct values: fit on each distinct (vector, label)
+    # once, weighted by its count (the same objective as fitting every row).
+    grouped = Xt.groupby(list(Xt.columns), sort=True).size().reset_index(name="_n")
+    yt = grouped.pop("_y").to_numpy()
+    weight = grouped.pop("_n").to_numpy()
     clf = recordlinkage.LogisticRegressionClassifier()
     clf.kernel.set_params(C=10.0, max_iter=2000)
-    clf.fit(Xt, Xt.index[yt == 1])
-    coef = dict(zip(Xt.columns, clf.kernel.coef_[0]))
+    # recordlinkage's fit() passes no sample weights: fit its scikit-learn kernel directly
+    clf.kernel.fit(grouped, yt, sample_weight=weight)
+    coef = dict(zip(grouped.columns, clf.kernel.coef_[0]))
     weights = {c.name: [float(coef[f"{c.name}={lab}"]) for lab in c.labels] for c in settings.comparisons}
     return Model("logistic", float(clf.kernel.intercept_[0]), weights,
-                 {"pairs": int(len(y)), "matches": int(y.sum()), "rows_with_copies": int(len(yt))})
+                 {"pairs": int(len(y)), "matches": int(y.sum()), "rows_with_copies": int(weight.sum()),
+                  "distinct_vectors": int(len(grouped))})
 
 
 def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:

@@ -21,8 +21,9 @@ def identity_evidence(con: duckdb.DuckDBPyConnection, best: pl.DataFrame, left: 
     con.register("_best", best.select("left_idx", "right_idx").to_arrow())
     ev = query_pl(
         con, f"""SELECT b.left_idx, b.right_idx,
-            coalesce(damerau_levenshtein(l.id18, r.id18) <= 1, false)
-            OR coalesce(damerau_levenshtein(l.id15_raw, r.id18[1:6] || r.id18[9:17]) <= 1, false) AS ev_id,
+            coalesce(CASE WHEN hamming(l.id18, r.id18) <= 2 THEN damerau_levenshtein(l.id18, r.id18) <= 1 END, false)
+            OR coalesce(CASE WHEN hamming(l.id15_raw, r.id18[1:6] || r.id18[9:17]) <= 2
+                THEN damerau_levenshtein(l.id15_raw, r.id18[1:6] || r.id18[9:17]) <= 1 END, false) AS ev_id,
             coalesce(l.birth = r.birth, false) AS ev_birth
         FROM _best b JOIN {left} l ON l.idx = b.left_idx JOIN {right} r ON r.idx = b.right_idx"""
     )

@@ -30,41 +30,53 @@ def col(df: pl.DataFrame, name: str, dtype=pl.String) -> pl.Expr:
 
 
 def id_digits(df: pl.DataFrame) -> pl.Expr:
-    """The delivered ID's digits (and X), whatever it looked like: NFKC, upper case,
-    separators dropped; an Excel-mangled `6.20121196E+17` keeps its significant digits."""
-    raw = col(df, "id_number_raw").cast(pl.String).str.normalize("NFKC").str.to_uppercase()
-    mantissa = raw.str.extract(r"^\s*(\d)\.(\d+)E\+?\d+\s*$", 1) + raw.str.extract(r"^\s*(\d)\.(\d+)E\+?\d+\s*$", 2)
+    """The delivered ID's digits (and X), whatever it looked like: NFKC (only where
+    non-ASCII), upper case, separators dropped; an Excel-mangled `6.20121196E+17`
+    keeps its significant digits."""
+    raw = col(df, "id_number_raw").cast(pl.String)
+    raw = pl.when(raw.str.contains(r"[^\x00-\x7F]")).then(raw.str.normalize("NFKC")).otherwise(raw).str.to_uppercase()
+    parts = raw.str.extract_groups(r"^\s*(\d)\.(\d+)E\+?\d+\s*$")
+    mantissa = parts.struct.field("1") + parts.struct.field("2")
     return pl.coalesce(mantissa, raw.str.replace_all(r"[^0-9X]", ""))
 
 
 def prepare(df: pl.DataFrame) -> pl.DataFrame:
-    """Std registry or agency table -> the fields the linkage settings name."""
-    digits = id_digits(df)
-    id18 = pl.coalesce(col(df, "id_number"), pl.when(digits.str.contains(r"^\d{17}[\dX]$")).then(digits))
-    raw_birth = id18.str.slice(6, 8).str.to_date("%Y%m%d", strict=False)
-    raw_birth = pl.when(raw_birth.dt.year().is_between(1900, 2030)).then(raw_birth)
-    birth = pl.coalesce(
-        col(df, "birth_date", pl.Date).cast(pl.Date), col(df, "id_birth_date", pl.Date).cast(pl.Date), raw_birth
-    )
-    sex_digit = id18.str.slice(16, 1).cast(pl.Int32, strict=False)
-    raw_sex = pl.when(sex_digit % 2 == 1).then(pl.lit("男")).when(sex_digit.is_not_null()).then(pl.lit("女"))
-    out = df.select(
+    """Std registry or agency table -> the fields the linkage settings name.
+    Each derived column is computed once (staged with_columns)."""
+    base = df.select(
         pl.col("name").cast(pl.String),
         pl.col("name_pinyin").cast(pl.String).alias("pinyin"),
         col(df, "id_number").alias("id_valid"),
-        id18.alias("id18"),
-        # a legacy 15-digit ID that did not normalise (bad birth date): its digits as delivered
-        pl.when(col(df, "id_number").is_null() & digits.str.contains(r"^\d{15}$")).then(digits).alias("id15_raw"),
-        # the birth region survives in any ID with at least its first 6 digits (mangled, typo'd, 15-digit)
-        pl.when(digits.str.contains(r"^\d{6}")).then(digits.str.slice(0, 6)).alias("id_region"),
-        birth.dt.strftime("%Y%m%d").alias("birth"),
-        birth.dt.year().cast(pl.String).alias("birth_year"),
-        pl.coalesce(col(df, "sex"), col(df, "id_sex"), raw_sex).alias("sex"),
+        id_digits(df).alias("_digits"),
+        col(df, "birth_date", pl.Date).cast(pl.Date).alias("_birth_field"),
+        col(df, "id_birth_date", pl.Date).cast(pl.Date).alias("_id_birth"),
+        pl.coalesce(col(df, "sex"), col(df, "id_sex")).alias("_sex"),
         # residence county only when delivered (an ID's region is the birthplace)
         col(df, "county_code").alias("county"),
         col(df, "township_code").alias("township"),
         col(df, "village_code").alias("village"),
         pl.coalesce(col(df, "household_id"), col(df, "rr_household_id")).alias("group"),
+    )
+    digits = pl.col("_digits")
+    base = base.with_columns(
+        id18=pl.coalesce(pl.col("id_valid"), pl.when(digits.str.contains(r"^\d{17}[\dX]$")).then(digits)),
+        # a legacy 15-digit ID that did not normalise (bad birth date): its digits as delivered
+        id15_raw=pl.when(pl.col("id_valid").is_null() & digits.str.contains(r"^\d{15}$")).then(digits),
+        # the birth region survives in any ID with at least its first 6 digits (mangled, typo'd, 15-digit)
+        id_region=pl.when(digits.str.contains(r"^\d{6}")).then(digits.str.slice(0, 6)),
+    )
+    # birth date and sex from a typo'd ID's digits only where nothing better exists
+    need = pl.col("_birth_field").is_null() & pl.col("_id_birth").is_null() & pl.col("id18").is_not_null()
+    raw_birth = pl.when(need).then(pl.col("id18").str.slice(6, 8)).str.to_date("%Y%m%d", strict=False)
+    raw_birth = pl.when(raw_birth.dt.year().is_between(1900, 2030)).then(raw_birth)
+    sex_digit = pl.when(pl.col("_sex").is_null()).then(pl.col("id18").str.slice(16, 1)).cast(pl.Int32, strict=False)
+    raw_sex = pl.when(sex_digit % 2 == 1).then(pl.lit("男")).when(sex_digit.is_not_null()).then(pl.lit("女"))
+    base = base.with_columns(birth_d=pl.coalesce("_birth_field", "_id_birth", raw_birth), sex=pl.coalesce("_sex", raw_sex))
+    out = base.select(
+        "name", "pinyin", "id_valid", "id18", "id15_raw", "id_region",
+        pl.col("birth_d").dt.strftime("%Y%m%d").alias("birth"),
+        pl.col("birth_d").dt.year().cast(pl.String).alias("birth_year"),
+        "sex", "county", "township", "village", "group",
     )
     return out.with_columns(
         surname_py=_surname_pinyin(out["name"]),

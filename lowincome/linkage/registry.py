@@ -89,6 +89,18 @@ class LinkageSettings:
         )
 
 
+_PREPARED: dict = {}  # one slot: a month's registry is prepared once for all its sources
+
+
+def prepared_registry(registry: pl.DataFrame) -> pl.DataFrame:
+    """prepare(registry), reused while the same registry rows come again."""
+    key = (registry.height, tuple(registry.columns), int(registry.select(pl.all().hash().sum()).sum_horizontal()[0]))
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        _PREPARED[key] = prepare(registry)
+    return _PREPARED[key]
+
+
 @dataclass
 class LinkResult:
     links: pl.DataFrame
@@ -154,7 +166,7 @@ def link_source(
     n = records.height
     month = records["month"][0] if n and "month" in records.columns else None
     lp = prepare(records)
-    rp = prepare(registry)
+    rp = prepared_registry(registry)
     con = open_compute()
     register(con, "l_in", lp)
     register(con, "r_in", rp)
@@ -174,11 +186,11 @@ def link_source(
     if ls.group:
         scored = apply_group(scored, lp["group"], rp["group"], ls.group, ls.accept, anchors)
 
-    rec_tok = record_tokens(records, source)
-    reg_tok = person_tokens(registry["person_key"].cast(pl.String))
     clerical_match = pl.DataFrame(schema={"left_idx": pl.Int64, "right_idx": pl.Int64})
     forbidden = clerical_match
-    if clerical is not None and clerical.height and n:
+    if clerical is not None and clerical.filter(pl.col("source") == source).height and n:
+        rec_tok = record_tokens(records, source)
+        reg_tok = person_tokens(registry["person_key"].cast(pl.String))
         clerical_match, forbidden = clerical_pairs(clerical, records, source, month, rec_tok, reg_tok)
         if forbidden.height:
             scored = scored.join(forbidden, on=["left_idx", "right_idx"], how="anti")
