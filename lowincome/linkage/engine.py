@@ -61,7 +61,7 @@ def level_case(c: Comparison) -> str:
     whens = []
     known_any = []
     for i, lv in enumerate(c.levels):
-        known = " AND ".join(f"{side}.{col} IS NOT NULL" for side, col in lv.columns) or "TRUE"
+        known = lv.known_sql
         whens.append(f"WHEN ({known}) AND ({lv.sql}) THEN {i}")
         known_any.append(f"({known})")
     disagree = len(c.levels)
@@ -129,20 +129,30 @@ def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> M
     """Logistic regression (recordlinkage) on one-hot levels of seed records'
     candidate pairs, with masked and simulated copies (settings.training)."""
     X = _one_hot(levels, settings)
+
+    def masked(frame: pd.DataFrame, names) -> pd.DataFrame:
+        out = frame.copy()
+        for cname in names:
+            out[[f"{cname}={lab}" for lab in settings.comparison(cname).labels]] = 0
+        return out
+
     parts_X, parts_y = [X], [y]
+    variants = [((), X)]  # (masked comparisons, frame)
     for mask in settings.masks:
-        Xm = X.copy()
-        for cname in mask:
-            Xm[[f"{cname}={lab}" for lab in settings.comparison(cname).labels]] = 0
+        Xm = masked(X, mask)
+        variants.append((mask, Xm))
         parts_X.append(Xm)
         parts_y.append(y)
+    # simulated positives, on the frame as it is and on every mask that leaves the comparison known
     for cname, labels in settings.simulate.items():
         for lab in labels:
-            Xp = X[y == 1].copy()
-            Xp[[f"{cname}={x}" for x in settings.comparison(cname).labels]] = 0
-            Xp[f"{cname}={lab}"] = 1
-            parts_X.append(Xp)
-            parts_y.append(np.ones(len(Xp), dtype=int))
+            for mask, frame in variants:
+                if cname in mask:
+                    continue
+                Xp = masked(frame[y == 1], [cname])
+                Xp[f"{cname}={lab}"] = 1
+                parts_X.append(Xp)
+                parts_y.append(np.ones(len(Xp), dtype=int))
     Xt = pd.concat(parts_X, ignore_index=True)
     Xt["_y"] = np.concatenate(parts_y)
     # The vectors take few distinct values: fit on each distinct (vector, label)
@@ -151,7 +161,7 @@ def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> M
     yt = grouped.pop("_y").to_numpy()
     weight = grouped.pop("_n").to_numpy()
     clf = recordlinkage.LogisticRegressionClassifier()
-    clf.kernel.set_params(C=10.0, max_iter=2000)
+    clf.kernel.set_params(C=100.0, max_iter=2000)
     # recordlinkage's fit() passes no sample weights: fit its scikit-learn kernel directly
     clf.kernel.fit(grouped, yt, sample_weight=weight)
     coef = dict(zip(grouped.columns, clf.kernel.coef_[0]))
@@ -200,7 +210,7 @@ def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:
 class EngineResult:
     """Scored candidate pairs of the records to link (left_idx, right_idx = idx)."""
 
-    pairs: pl.DataFrame  # left_idx, right_idx, logit, score, lvl_<comparison>...
+    pairs: pl.DataFrame  # left_idx, right_idx, logit, score, lvl_<comparison>..., adj_<adjustment>...
     candidate_pairs: int
     model: Model
     seconds: float
@@ -260,7 +270,10 @@ def score_pairs(
     cand = candidates_sql(settings, "_lt", right)
     if extras:
         cand += "\nUNION\n" + "\nUNION\n".join(extras)
-    lvl_cols = ", ".join(f"({level_case(c)})::TINYINT AS lvl_{c.name}" for c in settings.comparisons)
+    lvl_cols = ", ".join(
+        [f"({level_case(c)})::TINYINT AS lvl_{c.name}" for c in settings.comparisons]
+        + [f"coalesce(({a.sql}), false) AS adj_{a.name}" for a in settings.adjustments]
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _pairs AS
         WITH cand AS ({cand})
@@ -288,10 +301,13 @@ def score_pairs(
             f"ORDER BY li, ri LIMIT 200000",
         )
         model = fit_ecm(sample.to_numpy(), settings)
-    logit = model.logit_sql(settings, "p")
+    logit = model.logit_sql(settings, "p") + "".join(
+        f" + (CASE WHEN p.adj_{a.name} THEN {a.weight!r} ELSE 0.0 END)" for a in settings.adjustments
+    )
+    out_cols = lvl_names + [f"adj_{a.name}" for a in settings.adjustments]
     pairs = query_pl(
         con,
-        f"""SELECT p.li AS left_idx, p.ri AS right_idx, {logit} AS logit, {', '.join('p.' + c for c in lvl_names)}
+        f"""SELECT p.li AS left_idx, p.ri AS right_idx, {logit} AS logit, {', '.join('p.' + c for c in out_cols)}
         FROM _pairs p WHERE p.li IN (SELECT idx FROM _link_rows) ORDER BY 1, 2""",
     )
     pairs = pairs.with_columns(score=_sigmoid(pl.col("logit")))

@@ -30,6 +30,7 @@ from lowincome.linkage.evidence import require_identity_evidence
 from lowincome.linkage.exact import exact_id_matches
 from lowincome.linkage.features import prepare
 from lowincome.linkage.settings import LinkSettings, load_settings
+from lowincome.warehouse import query_pl
 
 LINK_SCHEMA = {
     "month": pl.Date,
@@ -106,6 +107,7 @@ class LinkResult:
     links: pl.DataFrame
     metrics: dict = field(default_factory=dict)
     model_run: dict = field(default_factory=dict)  # one linkage.model_runs row
+    record_keys: pl.DataFrame | None = None  # (record_key, person_key) of accepted links: linkage.record_history
 
 
 def _group_candidates(lp: pl.DataFrame, rp: pl.DataFrame, residual: np.ndarray, anchors: pl.DataFrame) -> pl.DataFrame:
@@ -120,11 +122,56 @@ def _group_candidates(lp: pl.DataFrame, rp: pl.DataFrame, residual: np.ndarray, 
     )
 
 
+def _name_counts(con, left: str, right: str, out: str) -> None:
+    """`out` = the registry with name_n_<scope>: how many persons hold the exact name in
+    the village / township / county / anywhere -- registry persons plus the
+    delivery's records whose valid ID is not in the registry (other persons)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+        WITH people AS (
+            SELECT name, village, township, county, coalesce(id_valid, 'reg:' || idx) AS pid FROM {right}
+            UNION
+            SELECT name, village, township, county, id_valid FROM {left}
+            WHERE id_valid IS NOT NULL AND id_valid NOT IN (SELECT id_valid FROM {right} WHERE id_valid IS NOT NULL)
+        ),
+        nv AS (SELECT name, village, count(DISTINCT pid) AS n FROM people WHERE village IS NOT NULL GROUP BY ALL),
+        nt AS (SELECT name, township, count(DISTINCT pid) AS n FROM people WHERE township IS NOT NULL GROUP BY ALL),
+        nc AS (SELECT name, county, count(DISTINCT pid) AS n FROM people WHERE county IS NOT NULL GROUP BY ALL),
+        na AS (SELECT name, count(DISTINCT pid) AS n FROM people GROUP BY ALL)
+        SELECT r.*, nv.n AS name_n_village, nt.n AS name_n_township, nc.n AS name_n_county, na.n AS name_n_all
+        FROM {right} r
+        LEFT JOIN nv ON nv.name = r.name AND nv.village = r.village
+        LEFT JOIN nt ON nt.name = r.name AND nt.township = r.township
+        LEFT JOIN nc ON nc.name = r.name AND nc.county = r.county
+        LEFT JOIN na ON na.name = r.name"""
+    )
+
+
+def _record_keys(con, left: str, out: str, source: str, key_columns: list[str], history: pl.DataFrame | None) -> None:
+    """`out` = the records with record_key (md5 of the source's key columns, no ID)
+    and hist_person (the one person that key was linked to in earlier months)."""
+    parts = ", ".join(f"coalesce(CAST(l.{c} AS VARCHAR), '')" for c in key_columns) or "CAST(l.idx AS VARCHAR)"
+    hist = history if history is not None and history.height else pl.DataFrame(
+        schema={"record_key": pl.String, "person_key": pl.String}
+    )
+    hist = hist.group_by("record_key").agg(pl.col("person_key").unique()).filter(pl.col("person_key").list.len() == 1)
+    con.register("_history", hist.with_columns(pl.col("person_key").list.first()).to_arrow())
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT l.*, md5(concat_ws('|', '{source}', {parts})) AS record_key, h.person_key AS hist_person
+        FROM {left} l LEFT JOIN _history h ON h.record_key = md5(concat_ws('|', '{source}', {parts}))"""
+    )
+    con.unregister("_history")
+
+
 def _waterfall(prob: pl.DataFrame, settings: LinkSettings, model, group_factor: float | None) -> pl.DataFrame:
     """Per-link detail: the level of each comparison and its weight (log-odds),
     the prior, household support, ambiguity and identity evidence, as JSON."""
     fields = []
     weights = [pl.lit(round(model.prior, 4)).alias("prior")]
+    for a in settings.adjustments:
+        fields.append(pl.col(f"adj_{a.name}").alias(a.name))
+        weights.append(pl.when(pl.col(f"adj_{a.name}")).then(pl.lit(a.weight)).otherwise(0.0).alias(a.name))
     for c in settings.comparisons:
         lvl = pl.col(f"lvl_{c.name}").cast(pl.Int64)
         labels = {i: lab for i, lab in enumerate(c.labels)} | {MISSING: "missing"}
@@ -158,8 +205,12 @@ def link_source(
     source: str,
     settings: LinkageSettings | None = None,
     clerical: pl.DataFrame | None = None,
+    history: pl.DataFrame | None = None,
 ) -> LinkResult:
-    """Link one month's agency records to the registry: one links row per record."""
+    """Link one month's agency records to the registry: one links row per record.
+
+    history: (record_key, person_key) of accepted links of this source in earlier
+    months (see linkage.record_history); evidence for records seen before."""
     t0 = time.perf_counter()
     knobs = settings or LinkageSettings.from_env()
     ls = knobs.for_source(source)
@@ -168,8 +219,11 @@ def link_source(
     lp = prepare(records)
     rp = prepared_registry(registry)
     con = open_compute()
-    register(con, "l_in", lp)
-    register(con, "r_in", rp)
+    register(con, "l_raw", lp)
+    register(con, "r_raw", rp)
+    _name_counts(con, "l_raw", "r_raw", "r_in")
+    key_columns = (ls.evidence.get("record_key") or {}).get(source, [])
+    _record_keys(con, "l_raw", "l_in", source, key_columns, history)
 
     # ---- exact ID ------------------------------------------------------------
     ex_accept, ex_review = exact_id_matches(con, "l_in", "r_in")
@@ -195,15 +249,15 @@ def link_source(
         if forbidden.height:
             scored = scored.join(forbidden, on=["left_idx", "right_idx"], how="anti")
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
-    groups = (lp["group"], rp["group"]) if ls.group else (None, None)
-    d = require_identity_evidence(con, d, ex_accept, *groups, "l_in", "r_in")
+    pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c == "group_support"]
+    d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
+    d = require_identity_evidence(con, d, ex_accept, ls, source, lp["group"], rp["group"], "l_in", "r_in")
+    record_keys = query_pl(con, "SELECT idx, record_key FROM l_in ORDER BY idx")["record_key"]
     con.close()
     t_prob = time.perf_counter() - t1
 
     # ---- assemble --------------------------------------------------------------
-    lvl_cols = [c for c in scored.columns if c.startswith("lvl_")]
-    extra_cols = ["group_support"] if "group_support" in scored.columns else []
-    prob = d.join(scored.select("left_idx", "right_idx", *lvl_cols, *extra_cols), on=["left_idx", "right_idx"], how="left")
+    prob = d
     detail = _waterfall(prob, ls, result.model, ls.group.factor if ls.group else None)
     prob = prob.select(
         "left_idx", "right_idx", pl.col("score"), pl.lit("probabilistic").alias("method"), "decision"
@@ -289,4 +343,11 @@ def link_source(
         # no timings: a rerun of the month writes the same row
         "counts": json.dumps({k: v for k, v in metrics.items() if k != "classifier" and not k.startswith("seconds")}, sort_keys=True),
     }
-    return LinkResult(links, metrics, model_run)
+    accepted_keys = (
+        pl.DataFrame({"record_key": record_keys, "person_key": links["registry_person_key"], "decision": links["decision"]})
+        .filter((pl.col("decision") == "accept") & pl.col("person_key").is_not_null())
+        .select("record_key", "person_key")
+        .unique()
+        .sort("record_key", "person_key")
+    )
+    return LinkResult(links, metrics, model_run, accepted_keys)

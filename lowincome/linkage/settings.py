@@ -26,11 +26,17 @@ class Level:
 
     label: str
     sql: str
+    zh: str = ""  # how the review list and the report say it (Simplified Chinese)
+    known: str = ""  # when the level can be tested; default: every l./r. column it reads is non-NULL
 
     @property
     def columns(self) -> tuple[tuple[str, str], ...]:
-        """(side, column) pairs the level reads; it is known only when all are non-NULL."""
+        """(side, column) pairs the level reads."""
         return tuple(dict.fromkeys(_COLUMN_REF.findall(self.sql)))
+
+    @property
+    def known_sql(self) -> str:
+        return self.known or " AND ".join(f"{side}.{col} IS NOT NULL" for side, col in self.columns) or "TRUE"
 
 
 @dataclass(frozen=True)
@@ -39,10 +45,21 @@ class Comparison:
 
     name: str
     levels: tuple[Level, ...]
+    zh: str = ""  # the comparison's name in Chinese
+    zh_disagree: str = ""
+    zh_missing: str = ""
 
     @property
     def labels(self) -> list[str]:
         return [lv.label for lv in self.levels] + ["disagree"]
+
+    def zh_label(self, level: int) -> str:
+        """Chinese wording of a level index (-1 missing, len(levels) disagree)."""
+        if level < 0:
+            return self.zh_missing or f"{self.zh or self.name}缺失"
+        if level >= len(self.levels):
+            return self.zh_disagree or f"{self.zh or self.name}不一致"
+        return self.levels[level].zh or f"{self.zh or self.name}：{self.levels[level].label}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,17 @@ class GroupContext:
 
 
 @dataclass(frozen=True)
+class Adjustment:
+    """A fixed log-odds term added to every pair where `sql` holds: a prior that
+    the data says something about (e.g. an event type paid only to enrolled persons)."""
+
+    name: str
+    sql: str
+    weight: float
+    zh: str = ""
+
+
+@dataclass(frozen=True)
 class LinkSettings:
     name: str
     comparisons: tuple[Comparison, ...]
@@ -82,6 +110,8 @@ class LinkSettings:
     simulate: dict[str, tuple[str, ...]] = field(default_factory=dict)
     one_to_one: bool = False
     group: GroupContext | None = None
+    adjustments: tuple[Adjustment, ...] = ()
+    evidence: dict = field(default_factory=dict, hash=False, compare=False)  # read by the caller's stages
 
     @classmethod
     def from_dict(cls, d: dict) -> "LinkSettings":
@@ -91,7 +121,13 @@ class LinkSettings:
         return cls(
             name=d.get("name", "settings"),
             comparisons=tuple(
-                Comparison(c["name"], tuple(Level(lv["label"], lv["sql"]) for lv in c["levels"]))
+                Comparison(
+                    c["name"],
+                    tuple(Level(lv["label"], lv["sql"], lv.get("zh", ""), lv.get("known", "")) for lv in c["levels"]),
+                    c.get("zh", ""),
+                    c.get("zh_disagree", ""),
+                    c.get("zh_missing", ""),
+                )
                 for c in d["comparisons"]
             ),
             blocking=tuple(BlockRule(b["name"], tuple(b["keys"]), b.get("where")) for b in d["blocking"]),
@@ -110,6 +146,10 @@ class LinkSettings:
             )
             if g
             else None,
+            adjustments=tuple(
+                Adjustment(a["name"], a["sql"], float(a["weight"]), a.get("zh", "")) for a in d.get("adjustments", ())
+            ),
+            evidence=d.get("evidence") or {},
         )
 
     def to_dict(self) -> dict:
@@ -127,9 +167,20 @@ class LinkSettings:
             "one_to_one": self.one_to_one,
             "blocking": [{"name": b.name, "keys": list(b.keys), **({"where": b.where} if b.where else {})} for b in self.blocking],
             "comparisons": [
-                {"name": c.name, "levels": [{"label": lv.label, "sql": lv.sql} for lv in c.levels]}
+                {
+                    "name": c.name,
+                    "zh": c.zh,
+                    "zh_disagree": c.zh_disagree,
+                    "zh_missing": c.zh_missing,
+                    "levels": [
+                        {"label": lv.label, "sql": lv.sql, "zh": lv.zh, **({"known": lv.known} if lv.known else {})}
+                        for lv in c.levels
+                    ],
+                }
                 for c in self.comparisons
             ],
+            "adjustments": [dataclasses.asdict(a) for a in self.adjustments],
+            "evidence": self.evidence,
         }
         if self.group:
             d["group"] = dataclasses.asdict(self.group) | {"sources": list(self.group.sources)}

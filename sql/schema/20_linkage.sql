@@ -26,3 +26,13 @@ CREATE TABLE IF NOT EXISTS linkage.model_runs (
     model VARCHAR NOT NULL,            -- JSON: prior (log-odds), weight per comparison level, training counts
     counts VARCHAR NOT NULL            -- JSON: exact / probabilistic / clerical / review / unmatched / candidate_pairs
 );
+
+-- linkage.record_history: per month and source, the record keys (md5 of the
+-- source's key columns, no ID; evidence.record_key in the settings) of accepted
+-- links and the person each went to: link-history evidence for later months.
+CREATE TABLE IF NOT EXISTS linkage.record_history (
+    month DATE NOT NULL,
+    source VARCHAR NOT NULL,
+    record_key VARCHAR NOT NULL,
+    person_key VARCHAR NOT NULL
+);
