@@ -255,13 +255,9 @@ def test_settings_from_env(monkeypatch):
     assert s.accept == 0.95 and s.classifier == "ecm" and s.review == LinkageSettings().review
 
 
-def test_name_and_village_alone_link_only_a_unique_name(world):
-    """Name + village make a link only when the name is unique in the village (in
-    the registry and among the delivery's records with other IDs): with a namesake
-    registered in the same village, a record without ID and birth date (civil_affairs
-    has no birth-date field) goes to review; an Excel-mangled ID whose surviving
-    digits contradict the registry ID is no link; the registry person's own record
-    with a one-digit typo in the ID is accepted on the ID evidence."""
+def _namesakes_in_one_village(world):
+    """Two registered 上官婉儿 in one village; civil_affairs records: ordinary
+    exact-ID ones, one 上官婉儿 without ID, one with the first's ID one digit off."""
     _, reg, _ = world
     reg = {k: list(v) for k, v in reg.items()}
     village = "620103002001"
@@ -293,7 +289,16 @@ def test_name_and_village_alone_link_only_a_unique_name(world):
         rec["id"].append(idv)
         rec["region"].append(region)
         rows[key] = len(rec["name"])
-    records = _std(rec, "civil_affairs")
+    return registry, _std(rec, "civil_affairs"), rows, twin_row
+
+
+def test_name_and_village_alone_link_only_a_unique_name(world):
+    """Name + village make a link only when the name is unique in the village (in
+    the registry and among the delivery's records with other IDs): with a namesake
+    registered in the same village, a record without ID and birth date (civil_affairs
+    has no birth-date field) goes to review; the registry person's own record with
+    a one-digit typo in the ID is accepted on the ID evidence."""
+    registry, records, rows, twin_row = _namesakes_in_one_village(world)
     links = link_source(registry, records, "civil_affairs", LinkageSettings()).links
     by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
     blank = by_row[rows["namesake_blank"]]
@@ -354,3 +359,29 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
     relief = json.loads(by_row[rows["blank_relief"]]["detail"])
     assert pay["weights"]["enrolled_only_event"] == 3.0 and relief["weights"]["enrolled_only_event"] == 0.0
     assert pay["name_rarity"].startswith("unique_")
+
+
+def test_review_list_explains_each_candidate_in_chinese(world, tmp_path):
+    """The review workbook shows each candidate's waterfall in words, and the
+    weights add up to the score: the clerk decides from evidence."""
+    import math
+
+    import openpyxl
+
+    registry, records, _, _ = _namesakes_in_one_village(world)
+    res = link_source(registry, records, "civil_affairs", LinkageSettings())
+    prob_reviews = res.links.filter((pl.col("decision") == "review") & (pl.col("method") == "probabilistic"))
+    assert prob_reviews.height >= 1
+    for row in prob_reviews.iter_rows(named=True):
+        w = json.loads(row["detail"])["weights"]
+        logit = sum(v for v in w.values())
+        assert abs(1 / (1 + math.exp(-logit)) - row["match_score"]) < 1e-3, (w, row["match_score"])
+    path = write_review_list(res.links, registry, records, tmp_path / "review.xlsx")
+    ws = openpyxl.load_workbook(path)["待复核匹配"]
+    header = [c.value for c in ws[1]]
+    col = header.index("匹配依据（对数几率）")
+    texts = [r[col].value for r in ws.iter_rows(min_row=2) if r[col].value]
+    assert texts and all("先验" in t and "；" in t for t in texts)
+    assert any("姓名一致" in t or "姓名同音" in t for t in texts)
+    reasons = [r[header.index("复核原因")].value for r in ws.iter_rows(min_row=2)]
+    assert "匹配证据不足" not in reasons  # the reason says which evidence is missing
