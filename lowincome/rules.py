@@ -73,6 +73,7 @@ class RuleRunResult:
     active_by_rule: dict[str, int] = field(default_factory=dict)  # 新增 + 持续
     counts_by_state: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # rule -> reason
+    held_by_rule: dict[str, int] = field(default_factory=dict)  # held back: absence unknown (review band)
     suppressed: int = 0
     withheld: bool = False
     withheld_reason: str | None = None
@@ -150,6 +151,14 @@ JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
 JOIN rule_usable u ON u.month = l.month AND u.source = l.source
 JOIN rule_usable ur ON ur.month = l.month AND ur.source = 'registry'
 WHERE l.decision = 'accept' AND l.month <= $month AND r.household_id IS NOT NULL;
+
+-- Records waiting for a clerk (review band), with the registry person they may be:
+-- for the rules that read an absence, such a record makes the absence unknown.
+CREATE OR REPLACE TEMP TABLE rule_pending AS
+SELECT l.month, l.source, l.source_row, r.household_id, r.person_key
+FROM linkage.links l
+JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
+WHERE l.decision = 'review' AND l.month <= $month;
 """
 
 _FIRED_DDL = """
@@ -157,6 +166,10 @@ CREATE OR REPLACE TEMP TABLE rule_fired (
     rule_code VARCHAR, household_key VARCHAR, county_code VARCHAR, township_code VARCHAR, village_code VARCHAR,
     category VARCHAR, records STRUCT(source VARCHAR, month DATE, source_row INTEGER)[], figures VARCHAR,
     evidence_text VARCHAR, recommended_action VARCHAR
+);
+CREATE OR REPLACE TEMP TABLE rule_held (
+    rule_code VARCHAR, household_key VARCHAR, county_code VARCHAR, township_code VARCHAR, village_code VARCHAR,
+    records STRUCT(source VARCHAR, month DATE, source_row INTEGER)[], reason VARCHAR
 );
 """
 
@@ -194,20 +207,34 @@ def _setup_context(con: duckdb.DuckDBPyConnection, month: dt.date, params: Param
 
 
 def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> None:
+    """Evaluate one rule into rule_fired. A rule that reads an absence may return
+    `held_reason`: rows where it is set are held back (the absence is unknown while a
+    record waits in the review band) and go to rule_held instead."""
     sql = rule.sql_path.read_text(encoding="utf-8").strip().rstrip(";")
     con.execute(f"CREATE OR REPLACE TEMP TABLE rule_out AS {sql}")
     cols = {c[0] for c in con.execute("DESCRIBE rule_out").fetchall()}
     if "village_code" in cols:  # the rule knows its own regions (R08)
-        region = "o.county_code, o.township_code, o.village_code, NULL"
+        region = "o.county_code, o.township_code, o.village_code"
+        category = "NULL"
         join = ""
     else:
-        region = "hh.county_code, hh.township_code, hh.village_code, hh.category"
+        region = "hh.county_code, hh.township_code, hh.village_code"
+        category = "hh.category"
         join = "JOIN rule_households hh ON hh.household_id = o.household_key"
+    held = "false"
+    if "held_reason" in cols:
+        held = "o.held_reason IS NOT NULL"
+        con.execute(
+            f"""INSERT INTO rule_held
+            SELECT ?, o.household_key, {region}, list_sort(list_distinct(o.records)), o.held_reason
+            FROM rule_out o {join} WHERE {held}""",
+            [rule.code],
+        )
     con.execute(
         f"""INSERT INTO rule_fired
-        SELECT ?, o.household_key, {region}, list_sort(list_distinct(o.records)), o.figures,
+        SELECT ?, o.household_key, {region}, {category}, list_sort(list_distinct(o.records)), o.figures,
                o.evidence_text, o.recommended_action
-        FROM rule_out o {join}""",
+        FROM rule_out o {join} WHERE NOT ({held})""",
         [rule.code],
     )
 
@@ -256,6 +283,7 @@ WITH j AS (
         coalesce(c.rule_code, p.rule_code) AS rule_code,
         c.household_key IS NOT NULL AS fired,
         coalesce(p.state IN ('新增', '持续'), false) AS prev_active,
+        h.reason AS held_reason,
         c, p, d,
         d.flag_id IS NOT NULL AND p.household_key IS NOT NULL AND (
             (p.state IN ('新增', '持续') AND p.episode_start = d.flag_episode)
@@ -263,6 +291,9 @@ WITH j AS (
         ) AS disposition_applies
     FROM rule_current c
     FULL JOIN rule_prev_flags p ON p.household_key = c.household_key AND p.rule_code = c.rule_code
+    LEFT JOIN rule_held h
+        ON h.household_key = coalesce(c.household_key, p.household_key)
+       AND h.rule_code = coalesce(c.rule_code, p.rule_code)
     LEFT JOIN rule_dispositions d
         ON d.household_key = coalesce(c.household_key, p.household_key)
        AND d.rule_code = coalesce(c.rule_code, p.rule_code)
@@ -276,6 +307,8 @@ WITH j AS (
 ), t AS (
     SELECT *,
         CASE WHEN fired AND NOT is_suppressed THEN CASE WHEN prev_active THEN '持续' ELSE '新增' END
+             -- an active flag whose absence is unknown this month is not cleared on it
+             WHEN NOT fired AND held_reason IS NOT NULL AND NOT disposition_applies THEN '持续'
              ELSE '已清零' END AS state
     FROM s
 )
@@ -294,7 +327,8 @@ SELECT
     coalesce((t.c).village_code, (t.p).village_code) AS village_code,
     CASE WHEN t.fired THEN (t.c).category ELSE coalesce(hh.category, (t.p).category) END AS category,
     coalesce((t.c).evidence, (t.p).evidence) AS evidence,
-    CASE WHEN NOT t.fired THEN
+    CASE WHEN t.state = '持续' AND NOT t.fired THEN '【待核实】' || t.held_reason || '；沿用上次预警：' || (t.p).evidence_text
+         WHEN NOT t.fired THEN
              CASE WHEN t.disposition_applies THEN '已处置（' || (t.d).disposition || '），本月未再触发；上次预警：'
                   ELSE '本月未再触发；上次预警：' END || (t.p).evidence_text
          WHEN t.is_suppressed THEN '已处置（' || (t.d).disposition || '），证据未变化，本月不再提示：' || (t.c).evidence_text
@@ -358,7 +392,7 @@ _FLAG_COLUMNS = (
 )
 
 
-_MONTH_TABLES = ("risk_flags", "flag_history", "rule_runs", "month_status",
+_MONTH_TABLES = ("risk_flags", "flag_history", "rule_runs", "month_status", "held_back",
                  "summary_village", "summary_township", "summary_county")
 
 
@@ -456,6 +490,14 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
                 WHERE state = '新增' OR (state = '已清零' AND prev_active)
                 ORDER BY rule_code, household_key""")
             con.execute("INSERT INTO flags.rule_runs SELECT * FROM rule_runs_in")
+            con.execute("""
+                INSERT INTO flags.held_back
+                SELECT $month::DATE, h.rule_code, k.rule_name, h.household_key, h.county_code, h.township_code,
+                       h.village_code, h.reason, to_json(h.records), f.state IS NOT NULL AS carried
+                FROM rule_held h JOIN rule_catalogue k USING (rule_code)
+                LEFT JOIN rule_new_flags f ON f.household_key = h.household_key AND f.rule_code = h.rule_code
+                                          AND f.state = '持续' AND NOT f.fired
+                ORDER BY h.rule_code, h.household_key""", {"month": month})
             con.execute("INSERT INTO flags.month_status VALUES (?, true, NULL, ?)", [month, params.source_path])
             for lvl in ("village", "township", "county"):
                 con.execute(f"INSERT INTO flags.summary_{lvl} SELECT * FROM rule_summary_{lvl}")
@@ -467,6 +509,8 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
             con.unregister("rule_runs_in")
 
         result.counts_by_rule = {c: fired.get(c, (0, 0))[0] for c in ran}
+        held = query_pl(con, "SELECT rule_code, count(*) AS n FROM rule_held GROUP BY rule_code")
+        result.held_by_rule = dict(zip(held["rule_code"].to_list(), held["n"].to_list()))
         result.active_by_rule = {c: fired.get(c, (0, 0))[1] for c in ran}
         states = query_pl(con, """
             SELECT state, count(*) AS n, count(*) FILTER (WHERE suppressed) AS suppressed

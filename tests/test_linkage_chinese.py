@@ -311,9 +311,11 @@ def test_name_and_village_alone_link_only_a_unique_name(world):
 
 def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
     """Evidence the engine reads besides ID and birth date: a name unique in the
-    village links a record without ID; an Excel-mangled ID whose surviving digits
-    disagree with the only namesake's ID does not; a 低保金 payment carries the
-    enrolled-only prior and shows it in its waterfall."""
+    village links a 低保金 payment without ID (paid only to enrolled persons: its
+    population is the registry), not a disaster-relief payment that anyone can
+    receive; an Excel-mangled ID whose surviving digits agree links with the exact
+    name, one whose digits disagree does not; the payment carries the enrolled-only
+    prior and shows it in its waterfall."""
     _, reg, _ = world
     reg = {k: list(v) for k, v in reg.items()}
     village = "620104003002"
@@ -349,14 +351,16 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
     records = _std(rec, "civil_affairs")
     links = link_source(registry, records, "civil_affairs", LinkageSettings()).links
     by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
-    for key in ("blank_payment", "blank_relief", "mangled_right"):
+    for key, kind in (("blank_payment", "unique_name"), ("mangled_right", "id_prefix")):
         r = by_row[rows[key]]
         assert (r["decision"], r["registry_row"]) == ("accept", solo_row), (key, r)
-        assert "unique_name" in json.loads(r["detail"])["evidence"]
+        assert kind in json.loads(r["detail"])["evidence"]
+    relief = by_row[rows["blank_relief"]]
+    assert (relief["decision"], relief["registry_row"]) == ("review", solo_row), relief
     assert by_row[rows["mangled_wrong"]]["decision"] != "accept"
     assert json.loads(by_row[rows["mangled_wrong"]]["detail"])["id"] == "disagree"
     pay = json.loads(by_row[rows["blank_payment"]]["detail"])
-    relief = json.loads(by_row[rows["blank_relief"]]["detail"])
+    relief = json.loads(relief["detail"])
     assert pay["weights"]["enrolled_only_event"] == 3.0 and relief["weights"]["enrolled_only_event"] == 0.0
     assert pay["name_rarity"].startswith("unique_")
 

@@ -10,7 +10,8 @@ evidence, switched on and tuned in the `evidence` section of the settings file:
 - household (乡村振兴): another member of the record's 监测户 linked by exact ID
   or by id/birth evidence to the same registry household;
 - unique_name: an exact name that only this person holds in the scope both
-  sides share (registry persons + the delivery's records with other IDs);
+  sides share (registry persons + the delivery's records with other IDs), for
+  records whose population is the registry (`unique_name_when`);
 - id_prefix: an Excel-mangled ID whose surviving leading digits (>= n) agree,
   with an exact name;
 - history: the same agency record key linked to this person in earlier months.
@@ -47,6 +48,7 @@ def identity_evidence(
         else "false"
     )
     once = (ev.get("one_per_month") or {}).get(source)
+    unique_when = ev.get("unique_name_when") or "TRUE"
     con.register("_best", best.select("left_idx", "right_idx").to_arrow())
     con.register("_exact", exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow())
     claimed = (
@@ -61,13 +63,14 @@ def identity_evidence(
             {ID_WITHIN_ONE if ev.get("id_edits", 1) else "false"} AS ev_id,
             {"coalesce(l.birth = r.birth, false)" if ev.get("birth", True) else "false"} AS ev_birth,
             {prefix} AS ev_id_prefix,
-            {claimed} AS claimed
+            {claimed} AS claimed,
+            coalesce(({unique_when}), false) AS unique_name_counts
         FROM _best b JOIN {left} l ON l.idx = b.left_idx JOIN {right} r ON r.idx = b.right_idx""",
     )
     con.unregister("_best")
     con.unregister("_exact")
     return best.join(out, on=["left_idx", "right_idx"], how="left").with_columns(
-        pl.col("ev_id", "ev_birth", "ev_id_prefix", "claimed").fill_null(False)
+        pl.col("ev_id", "ev_birth", "ev_id_prefix", "claimed", "unique_name_counts").fill_null(False)
     )
 
 
@@ -124,7 +127,9 @@ def require_identity_evidence(
     ev_history = (
         (pl.col("lvl_history") == 0) if ev.get("history_months") and "lvl_history" in d.columns else pl.lit(False)
     )
-    d = d.with_columns(ev_unique_name=ev_unique.fill_null(False), ev_history=ev_history.fill_null(False))
+    d = d.with_columns(
+        ev_unique_name=(ev_unique & pl.col("unique_name_counts")).fill_null(False), ev_history=ev_history.fill_null(False)
+    )
     kinds = ["id", "birth", "household", "unique_name", "id_prefix", "history"]
     has = pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds])
     evidence = pl.concat_list(
@@ -143,4 +148,4 @@ def require_identity_evidence(
     return d.with_columns(
         decision=pl.when(blocked).then(pl.lit("review")).otherwise(pl.col("decision")),
         evidence=evidence,
-    ).drop([f"ev_{k}" for k in kinds] + ["claimed"])
+    ).drop([f"ev_{k}" for k in kinds] + ["claimed", "unique_name_counts"])

@@ -1,12 +1,20 @@
 -- R05 失业或断缴: a working-age (16..59 on the last day of M) linked member has
 -- 失业登记 in M, or had 社保缴费 in M-1 and has neither 社保缴费 nor 就业登记 in M.
 -- Identity across months: the registry person_key of the linked person.
+-- The lapse branch reads an absence: while a human_resources record of M waits in
+-- the review band with this person as its candidate, the absence is unknown and
+-- the household is held back (held_reason), not flagged.
 WITH hr AS (
     SELECT h.month, h.source_row, h.record_type, l.person_key
     FROM std.human_resources h
     JOIN rule_links l ON l.source = 'human_resources' AND l.month = h.month AND l.source_row = h.source_row
     WHERE h.month IN ((SELECT month FROM rule_ctx), (SELECT prev_month FROM rule_ctx))
 ), c AS (SELECT * FROM rule_ctx),
+pending AS (
+    SELECT p.person_key, list(rec('human_resources', p.month, p.source_row)) AS recs
+    FROM rule_pending p, c WHERE p.source = 'human_resources' AND p.month = c.month
+    GROUP BY p.person_key
+),
 unemployed AS (
     SELECT person_key, list(rec('human_resources', hr.month, hr.source_row)) AS recs, 'unemployed' AS why
     FROM hr, c WHERE hr.month = c.month AND record_type = '失业登记'
@@ -19,7 +27,11 @@ unemployed AS (
       AND person_key NOT IN (SELECT person_key FROM still_working)
     GROUP BY person_key
 ), cand AS (
-    SELECT * FROM unemployed UNION ALL SELECT * FROM lapsed
+    SELECT * FROM unemployed
+    UNION ALL
+    SELECT l.person_key, list_concat(l.recs, coalesce(p.recs, [])),
+           CASE WHEN p.person_key IS NULL THEN 'lapsed' ELSE 'lapsed_pending' END
+    FROM lapsed l LEFT JOIN pending p USING (person_key)
 ), hit AS (
     SELECT r.household_id, r.source_row, r.name, r.age, cand.why, cand.recs
     FROM cand
@@ -30,19 +42,25 @@ unemployed AS (
            flatten(list(list_concat([rec('registry', (SELECT month FROM rule_ctx), source_row)], recs))) AS recs,
            string_agg('成员' || coalesce(name, '') || '（' || age || '岁）'
                       || CASE WHEN why = 'unemployed' THEN ym((SELECT month FROM rule_ctx)) || '失业登记'
-                              ELSE ym((SELECT prev_month FROM rule_ctx)) || '有社保缴费，' || ym((SELECT month FROM rule_ctx))
-                                   || '无社保缴费或就业登记' END,
+                              WHEN why = 'lapsed' THEN ym((SELECT prev_month FROM rule_ctx)) || '有社保缴费，'
+                                   || ym((SELECT month FROM rule_ctx)) || '无社保缴费或就业登记'
+                              ELSE ym((SELECT prev_month FROM rule_ctx)) || '有社保缴费，'
+                                   || ym((SELECT month FROM rule_ctx)) || '的人社记录待人工核对匹配' END,
                       '；' ORDER BY why DESC, source_row) AS whats,
            count(DISTINCT source_row) FILTER (WHERE why = 'unemployed') AS n_unemployed,
-           count(DISTINCT source_row) FILTER (WHERE why = 'lapsed') AS n_lapsed
+           count(DISTINCT source_row) FILTER (WHERE why = 'lapsed') AS n_lapsed,
+           count(DISTINCT source_row) FILTER (WHERE why = 'lapsed_pending') AS n_pending
     FROM hit
     GROUP BY household_id
 )
 SELECT
     hh.household_id AS household_key,
     agg.recs AS records,
-    to_json({'unemployed_members': agg.n_unemployed, 'lapsed_members': agg.n_lapsed}) AS figures,
+    to_json({'unemployed_members': agg.n_unemployed, 'lapsed_members': agg.n_lapsed,
+             'pending_members': agg.n_pending}) AS figures,
     agg.whats AS evidence_text,
-    '就业救助' AS recommended_action
+    '就业救助' AS recommended_action,
+    CASE WHEN agg.n_unemployed + agg.n_lapsed = 0
+         THEN '断缴待核实：' || agg.whats END AS held_reason
 FROM agg
 JOIN rule_households hh USING (household_id)

@@ -109,3 +109,20 @@ SELECT month, rule_code, reason, count(*) AS cleared, avg(months_open) AS mean_m
 FROM flags.flag_history
 WHERE to_state = '已清零'
 GROUP BY month, rule_code, reason;
+
+-- Flags held back: a rule that reads an absence (R05's lapse branch, R08) would
+-- fire, but a record of the household waits in the linkage review band, so the
+-- absence is unknown. Not raised; listed for caseworkers as 待核实. A flag that
+-- was active stays 持续 (carried = true) instead of being cleared on an unknown.
+CREATE TABLE IF NOT EXISTS flags.held_back (
+    month DATE NOT NULL,
+    rule_code VARCHAR NOT NULL,
+    rule_name VARCHAR NOT NULL,
+    household_key VARCHAR NOT NULL,
+    county_code VARCHAR,
+    township_code VARCHAR,
+    village_code VARCHAR,
+    reason VARCHAR NOT NULL,             -- in Chinese: which record waits for review
+    records VARCHAR NOT NULL,            -- JSON [{source, month, source_row}] incl. the pending records
+    carried BOOLEAN NOT NULL             -- an active flag kept 持续 this month
+);
