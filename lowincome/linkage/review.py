@@ -80,6 +80,9 @@ def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFra
         return pl.DataFrame()
     source = rv["source"][0]
     settings = LinkageSettings().for_source(source)
+    # only the rows under review: hashing keys of a whole prefecture month costs seconds
+    records = records.filter(pl.col("source_row").cast(pl.Int32).is_in(rv["source_row"].implode()))
+    registry = registry.filter(pl.col("source_row").cast(pl.Int32).is_in(rv["registry_row"].drop_nulls().implode()))
     rec = records.with_columns(record_key=record_tokens(records, source)).select(
         pl.col("source_row").cast(pl.Int32),
         pl.col("name").alias("rec_name"),
