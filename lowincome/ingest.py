@@ -6,6 +6,7 @@ quarantine frame with a reason: rows_read = rows_loaded + rows_quarantined.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import hashlib
@@ -15,7 +16,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from lowincome import normalize as nz
 from lowincome.schema import REGISTRY, SOURCES, SourceSpec, std_columns
@@ -64,9 +67,13 @@ class DeliveryError(Exception):
 class RawTable:
     """The file's data rows as text, before any interpretation."""
 
-    frame: pl.DataFrame  # original headers, every value as delivered (str or native type)
+    frame: pl.DataFrame  # headers as delivered (a repeated one suffixed __dupN), values as delivered
     encoding: str
-    malformed: list[tuple[int, str, str]] = field(default_factory=list)  # (source_row, raw, reason)
+    malformed: list[tuple[int, str, str, str]] = field(default_factory=list)  # (source_row, raw, reason, code)
+    header: list[str] = field(default_factory=list)  # the header row exactly as delivered
+    warnings: list[str] = field(default_factory=list)  # ops.load_audit.warnings codes
+    # (source_row, reason_code, reason) of rows whose delivered values cannot be trusted (xlsx)
+    bad_rows: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def rows_read(self) -> int:
@@ -139,8 +146,9 @@ def file_sha256(path: Path) -> str:
 
 
 def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Decode a CSV whose encoding nobody told us: UTF-8 (with or without BOM) or
-    GB18030/GBK. Strict UTF-8 rarely succeeds on GB text, so try it first."""
+    """Decode a whole small text whose encoding nobody told us: UTF-8 (with or
+    without BOM) or GB18030/GBK. Strict UTF-8 rarely succeeds on GB text, so try
+    it first. (CSV files go through `to_utf8`, which works line by line.)"""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8"), "utf-8-sig"
     try:
@@ -159,43 +167,315 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     return str(best), best.encoding
 
 
-def read_csv_rows(path: Path) -> RawTable:
-    text, encoding = decode_bytes(path.read_bytes())
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise DeliveryError("unreadable", "文件为空，没有表头") from None
-    except csv.Error as exc:
-        raise DeliveryError("unreadable", f"无法解析表头: {exc}") from exc
-    width = len(header)
-    good: list[list[str]] = []
-    malformed: list[tuple[int, str, str]] = []
-    source_row = 0
-    while True:
+# A line longer than this is quarantined on its own (a runaway field), its raw text shortened.
+MAX_LINE_BYTES = 1 << 20
+RAW_TEXT_LIMIT = 4000
+# How many physical lines a quoted field may span (an embedded line break) before
+# an opening quote is taken as unbalanced and its line quarantined alone.
+MAX_RECORD_LINES = 50
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= RAW_TEXT_LIMIT:
+        return text
+    return text[:RAW_TEXT_LIMIT] + f"…[已截断，原行共 {len(text)} 个字符]"
+
+
+def _line_index(newlines: np.ndarray, pos: int) -> int:
+    """0-based physical line holding byte `pos`."""
+    return int(np.searchsorted(newlines, pos, side="left"))
+
+
+def _utf8_bad_lines(data: bytes, newlines: np.ndarray, cap: int) -> list[int] | None:
+    """Physical lines that are not valid UTF-8 (in order), or None when more than
+    `cap` lines fail (then the file is not UTF-8). One pass: each decode runs from
+    the line after the last failure to the next one."""
+    bad: list[int] = []
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
         try:
-            row = next(reader)
-        except StopIteration:
+            codecs.utf_8_decode(view[pos:], "strict", True)
             break
-        except csv.Error as exc:
-            source_row += 1
-            malformed.append((source_row, "", f"CSV 解析错误: {exc}"))
+        except UnicodeDecodeError as exc:
+            line = _line_index(newlines, pos + exc.start)
+            bad.append(line)
+            if len(bad) > cap:
+                return None
+            pos = int(newlines[line]) + 1 if line < len(newlines) else len(data)
+    return bad
+
+
+def to_utf8(data: bytes) -> tuple[bytes, str, dict[int, str]]:
+    """The file as UTF-8 bytes, its encoding, and the physical lines that could
+    not be decoded ({line index: text shown with replacement characters}); the
+    line structure is unchanged (0x0A is never part of a GB18030 character).
+
+    UTF-8 (BOM or not) is used as is, decoded once only to validate it. A file
+    whose failing lines are a handful is UTF-8 with a few bad lines (a GBK line
+    pasted in, a cut character); otherwise it is GB18030, transcoded once."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16").encode("utf-8"), "utf-16", {}
+        except UnicodeDecodeError as exc:
+            raise DeliveryError("unreadable", f"UTF-16 文件无法解码: {exc}") from exc
+    encoding = "utf-8"
+    if data.startswith(b"\xef\xbb\xbf"):
+        data, encoding = data[3:], "utf-8-sig"
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    n_lines = len(newlines) + 1
+    cap = max(5, n_lines // 1000)
+    bad = _utf8_bad_lines(data, newlines, cap)
+    if bad:
+        # A few undecodable lines in a UTF-8 file, or a GB18030 file with little
+        # Chinese? UTF-8 when more non-ASCII lines decode than fail.
+        non_ascii = sum(1 for part in data.split(b"\n") if not part.isascii())
+        if non_ascii - len(bad) <= len(bad) and encoding != "utf-8-sig":
+            bad = None
+    if bad is not None:
+        shown = {i: _line_bytes(data, newlines, i).decode("gb18030", "replace") for i in bad}
+        return data, encoding, shown
+    if encoding == "utf-8-sig":
+        raise DeliveryError("unreadable", "文件带 UTF-8 BOM，但大量行不是有效的 UTF-8")
+    try:
+        return data.decode("gb18030").encode("utf-8"), "gb18030", {}
+    except UnicodeDecodeError:
+        pass
+    parts = data.split(b"\n")
+    out: list[str] = []
+    shown = {}
+    for i, part in enumerate(parts):
+        try:
+            out.append(part.decode("gb18030"))
+        except UnicodeDecodeError:
+            shown[i] = part.decode("gb18030", "replace")
+            out.append("")
+    if len(shown) > cap:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is None:
+            raise DeliveryError("unreadable", "无法识别文件编码（不是 UTF-8 或 GB18030）")
+        return str(best).encode("utf-8"), best.encoding, {}
+    return "\n".join(out).encode("utf-8"), "gb18030", shown
+
+
+def _line_bytes(data: bytes, newlines: np.ndarray, i: int) -> bytes:
+    start = int(newlines[i - 1]) + 1 if i > 0 else 0
+    end = int(newlines[i]) if i < len(newlines) else len(data)
+    return data[start:end]
+
+
+def _lines(data: bytes, blank_out: dict[int, str]) -> tuple[pl.Series, bool, bytes, int]:
+    """Physical lines of UTF-8 bytes as a String series without their line break
+    (a zero-copy split into Arrow, one copy into polars), and whether the last
+    line ends with a line break. Lines in `blank_out` (not decodable) become null.
+    Also the bytes (undecodable lines blanked) and the offset of the second line."""
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    starts = np.concatenate(([0], newlines + 1)).astype(np.int64)
+    terminated = bool(len(data)) and starts[-1] == len(data)
+    if terminated:
+        starts = starts[:-1]
+    offsets = np.append(starts, len(data)).astype(np.int64)
+    if blank_out:  # replace undecodable bytes by spaces (same length) so every value is valid UTF-8
+        buffer = bytearray(data)
+        for i in blank_out:
+            buffer[offsets[i]:offsets[i + 1] - (1 if i < len(newlines) else 0)] = b" " * int(
+                offsets[i + 1] - offsets[i] - (1 if i < len(newlines) else 0))
+        data = bytes(buffer)
+    # The bytes are valid UTF-8 (checked or transcoded by to_utf8): no second validation.
+    arrow = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
+    lines = pl.Series("line", pl.from_arrow(arrow)).str.strip_suffix("\n").str.strip_suffix("\r")
+    if blank_out:
+        lines = lines.scatter(list(blank_out), None)
+    return lines, terminated, data, int(offsets[1]) if len(offsets) > 1 else len(data)
+
+
+# One well-formed CSV line (RFC 4180, no line break inside a field): quoted fields
+# with doubled quotes, or unquoted fields holding no quote.
+_FIELD = r'(?:"(?:[^"]|"")*"|[^,"\r]*)'
+_LINE_RE = rf"^{_FIELD}(?:,{_FIELD})*$"
+_QUOTED_RE = r'"(?:[^"]|"")*"'
+_BLANK_RE = r"^[\s,]*$"
+
+
+def _split_plain(body: pl.Series, data: bytes, body_start: int, plain: np.ndarray, schema: dict) -> pl.DataFrame:
+    """The plain lines (no quote, CR or NUL; right comma count) split into fields.
+    polars' reader without quoting gives one row per physical line here; should
+    it not, the lines are split in polars instead (same result, slower)."""
+    n = len(body)
+    if n and plain.mean() > 0.5:
+        try:
+            rows = pl.read_csv(data[body_start:], has_header=False, quote_char=None, schema=schema,
+                               truncate_ragged_lines=True, empty_string_is_null=False, raise_if_empty=False)
+        except pl.exceptions.PolarsError:
+            rows = None
+        if rows is not None and rows.height == n:
+            return rows.filter(pl.Series(plain))
+    width = len(schema)
+    return body.filter(pl.Series(plain)).str.split_exact(",", width - 1).struct.rename_fields(list(schema)).struct.unnest()
+
+
+def _parse_line(text: str) -> list[list[str]] | None:
+    try:
+        return list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:
+        return None
+
+
+def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
+    """A delivered CSV, read with polars' native reader and exact accounting.
+
+    Fast path: every physical line is checked vectorised (valid UTF-8, RFC 4180
+    shape, field count); the well-formed lines are parsed by polars, all values
+    as strings. Slow path, only for the lines that fail: the csv module on that
+    line (a quoted field may span a few lines); a line that still does not make
+    one record of the header's width is quarantined on its own with its raw
+    text, and every later row keeps its position. Blank lines are not data rows.
+
+    A last line without a line break is quarantined (the transfer may have cut
+    it: `328.00` would load as `3`) unless `trust_last_line` (the file matches
+    its manifest's sha256, so it is complete as sent)."""
+    data, encoding, undecodable = to_utf8(path.read_bytes())
+    if b"\n" not in data and b"\r" in data:
+        data = data.replace(b"\r", b"\n")  # classic Mac line breaks
+    lines, terminated, data, body_start = _lines(data, undecodable)
+    if len(lines) == 0 or (len(lines) == 1 and lines[0] == ""):
+        raise DeliveryError("unreadable", "文件为空，没有表头")
+    header_text = lines[0]
+    header_rows = _parse_line(header_text or "")
+    if 0 in undecodable or not header_rows or len(header_rows) != 1:
+        raise DeliveryError("unreadable", "无法解析表头（第 1 行）")
+    header = header_rows[0]
+    width = len(header)
+    body = lines.slice(1)
+    n = len(body)
+    del lines
+
+    # Plain lines (no quote, CR or NUL) are well-formed when their comma count is
+    # right; only lines with a quote go through the RFC 4180 pattern.
+    line = pl.col("line")
+    classes = pl.DataFrame({"line": body}).select(
+        line.is_null().alias("undecodable"),
+        line.str.contains_any(['"', "\r", "\x00"]).fill_null(True).alias("special"),
+        (line.str.count_matches(",", literal=True) == width - 1).fill_null(False).alias("count_ok"),
+        (line.str.len_bytes() <= MAX_LINE_BYTES).fill_null(False).alias("size_ok"),
+        ~line.str.contains(r"[^\s,]").fill_null(True).alias("blank"),
+    )
+    special = classes["special"].to_numpy()
+    plain = ~special & classes["count_ok"].to_numpy() & classes["size_ok"].to_numpy()
+    quoted_idx = np.flatnonzero(special & classes["size_ok"].to_numpy())
+    quoted = body.gather(quoted_idx)
+    quoted_ok = pl.DataFrame({"line": quoted}).select(
+        line.str.contains(_LINE_RE)
+        & ~line.str.contains("\x00", literal=True)
+        & (line.str.replace_all(_QUOTED_RE, "").str.count_matches(",", literal=True) == width - 1)
+    ).to_series().fill_null(False).to_numpy()
+    ok_quoted = np.zeros(n, dtype=bool)
+    ok_quoted[quoted_idx[quoted_ok]] = True
+    ok = plain | ok_quoted
+    undecodable_mask = classes["undecodable"].to_numpy()
+    blank = classes["blank"].to_numpy() & ~undecodable_mask
+    ok &= ~blank
+    plain &= ~blank
+    ok_quoted &= ~blank
+    del classes, quoted
+    if not terminated and n and not trust_last_line:
+        ok[-1] = False
+
+    # Slow path, in file order: lines neither well-formed nor blank.
+    data_row = ok.copy()
+    consumed = np.zeros(n, dtype=bool)
+    slow_good: list[tuple[int, list[str]]] = []
+    malformed: list[tuple[int, str, str, str]] = []  # (line, raw, reason, code)
+    for i in np.flatnonzero(~ok & ~blank).tolist():
+        if consumed[i]:
             continue
-        if not row or all(not v.strip() for v in row):
-            continue  # a blank line is not a data row
-        source_row += 1
-        if len(row) != width:
-            malformed.append((source_row, json.dumps(row, ensure_ascii=False), f"字段数 {len(row)}，表头为 {width} 列"))
-            row = None
-        good.append(row)  # keep positions; malformed rows are None
-    rows = [r for r in good if r is not None]
-    positions = [i + 1 for i, r in enumerate(good) if r is not None]
-    names = _dedupe_headers(header)
-    frame = pl.DataFrame(
-        {name: [r[j] for r in rows] for j, name in enumerate(names)},
-        schema={name: pl.Utf8 for name in names},
-    ).with_columns(pl.Series("__source_row", positions, dtype=pl.Int32))
-    return RawTable(frame, encoding, malformed)
+        physical = i + 2  # 1-based line number in the file, header = line 1
+        if undecodable_mask[i]:
+            data_row[i] = True
+            malformed.append((i, _shorten(undecodable[i + 1]), f"第 {physical} 行不是有效的 {encoding} 编码，无法解码",
+                              "bad_encoding"))
+            continue
+        text = body[i]
+        data_row[i] = True
+        if i == n - 1 and not terminated and not trust_last_line:
+            malformed.append((i, _shorten(text), f"第 {physical} 行（末行）没有换行符，文件可能在传输中被截断",
+                              "truncated_line"))
+            continue
+        if "\x00" in text:
+            malformed.append((i, _shorten(text.replace("\x00", "\\0")), f"第 {physical} 行含空字符(NUL)", "nul_byte"))
+            continue
+        if len(text.encode("utf-8")) > MAX_LINE_BYTES:
+            malformed.append((i, _shorten(text), f"第 {physical} 行过长（{len(text)} 个字符，超过 {MAX_LINE_BYTES} 字节上限）",
+                              "oversized_line"))
+            continue
+        rows = _parse_line(text)
+        if text.count('"') % 2:
+            # An opening quote: a field with a line break inside, or an unbalanced quote.
+            merged, last = text, i
+            while last + 1 < n and last - i < MAX_RECORD_LINES and merged.count('"') % 2:
+                last += 1
+                nxt = body[last]
+                if nxt is None or (last == n - 1 and not terminated and not trust_last_line):
+                    break
+                merged += "\n" + nxt
+            rows = _parse_line(merged) if merged.count('"') % 2 == 0 else None
+            if rows and len(rows) == 1 and len(rows[0]) == width:
+                consumed[i + 1:last + 1] = True
+                data_row[i + 1:last + 1] = False
+                slow_good.append((i, rows[0]))
+            else:
+                malformed.append((i, _shorten(text), f"第 {physical} 行引号不成对，无法解析", "malformed_line"))
+            continue
+        if rows is not None and len(rows) == 1 and len(rows[0]) == width:
+            slow_good.append((i, rows[0]))
+        elif rows is not None and all(not v.strip() for r in rows for v in r):
+            data_row[i] = False  # e.g. "","" : a blank line
+        else:
+            count = len(rows[0]) if rows and len(rows) == 1 else None
+            reason = (f"第 {physical} 行字段数 {count}，表头为 {width} 列" if count is not None
+                      else f"第 {physical} 行无法按 CSV 解析")
+            malformed.append((i, _shorten(text), reason, "malformed_line"))
+
+    # Fast path: plain lines split on commas (exactly CSV for a line without
+    # quotes), lines with quotes parsed by polars' CSV reader; all values strings.
+    ok &= ~consumed
+    plain &= ok
+    ok_quoted &= ok
+    names = list(header)
+    schema = {f"c{j}": pl.String for j in range(width)}
+    plain_idx = np.flatnonzero(plain)
+    parts = [_split_plain(body, data, body_start, plain, schema).with_columns(pl.Series("__line", plain_idx, dtype=pl.Int64))]
+    del data
+    quoted_idx = np.flatnonzero(ok_quoted)
+    if len(quoted_idx):
+        text = body.gather(quoted_idx).str.join("\n").cast(pl.Binary).item()
+        quoted_rows = pl.read_csv(text, has_header=False, schema=schema, quote_char='"',
+                                  empty_string_is_null=False, raise_if_empty=False)
+        if quoted_rows.height != len(quoted_idx):  # cannot happen for lines that passed the check
+            raise DeliveryError("unreadable", f"CSV 解析行数不符（{quoted_rows.height} / {len(quoted_idx)}）")
+        parts.append(quoted_rows.with_columns(pl.Series("__line", quoted_idx, dtype=pl.Int64)))
+    del body
+    if slow_good:
+        parts.append(pl.DataFrame([r for _, r in slow_good], schema=schema, orient="row").with_columns(
+            pl.Series("__line", [i for i, _ in slow_good], dtype=pl.Int64)))
+    fast = pl.concat(parts) if len(parts) > 1 else parts[0]
+    if len(parts) > 1:
+        fast = fast.sort("__line")
+    # A quoted-empty line ("","") parses to nothing: not a data row either.
+    empty = fast.select(~pl.lit(pl.Series(plain))
+                        .gather(pl.col("__line"))
+                        & pl.all_horizontal(pl.col(f"c{j}").str.strip_chars() == "" for j in range(width))).to_series() \
+        if len(parts) > 1 else pl.Series([False] * fast.height)
+    if empty.any():
+        data_row[fast["__line"].filter(empty).to_numpy()] = False
+        fast = fast.filter(~empty)
+    source_row = np.cumsum(data_row, dtype=np.int64)
+    fast = fast.with_columns(pl.Series("__source_row", source_row[fast["__line"].to_numpy()], dtype=pl.Int32)).drop("__line")
+    frame = fast.rename(dict(zip(schema, _dedupe_headers(names))))
+    return RawTable(frame, encoding, [(int(source_row[i]), raw, reason, code) for i, raw, reason, code in malformed],
+                    header=names)
 
 
 def read_xlsx_rows(path: Path) -> RawTable:
@@ -456,7 +736,7 @@ def load_delivery(path: Path | None, source: str, month: dt.date, entry: dict | 
         audit = _audit(month, source, path, "rejected", 0, 0, 0, sha=sha, error=f"{exc.code}: {exc}", entry=entry)
         return LoadResult(source, month, path, "rejected", empty_std(source), empty_q, audit)
 
-    malformed = quarantine_frame(month, source, path.name, [m[0] for m in raw.malformed], "malformed_line",
+    malformed = quarantine_frame(month, source, path.name, [m[0] for m in raw.malformed], [m[3] for m in raw.malformed],
                                  [m[2] for m in raw.malformed], [m[1] for m in raw.malformed])
     try:
         std, quarantine, nulled, unknown = standardise(source, raw, month, path.name)
