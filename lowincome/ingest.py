@@ -12,6 +12,8 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
+import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 
 from lowincome import normalize as nz
-from lowincome.schema import REGISTRY, SOURCES, SourceSpec, std_columns
+from lowincome.schema import ALL_SOURCES, REGISTRY, SOURCES, SourceSpec, std_columns
 
 EXTENSIONS = (".csv", ".xlsx", ".parquet")
 MANIFEST = "_MANIFEST.json"
@@ -52,6 +54,10 @@ AUDIT_SCHEMA = {
     "manifest_rows": pl.Int32,
     "manifest_sha256": pl.Utf8,
     "optional_nulled": pl.Utf8,
+    # codes (some with ":detail") of what the file left ambiguous: duplicate_column, header_only,
+    # multiple_data_sheets, sheets_skipped, ids_stored_as_numbers, merged_cells, formulas_without_values,
+    # manifest_unknown_file, ambiguous_files
+    "warnings": pl.List(pl.Utf8),
 }
 
 
@@ -89,6 +95,10 @@ class LoadResult:
     data: pl.DataFrame
     quarantine: pl.DataFrame
     audit: dict
+    # Wall time of reading the file and of standardising it (not in the audit:
+    # a rerun must write the same ops.load_audit rows).
+    seconds_read: float = 0.0
+    seconds_standardise: float = 0.0
 
     @property
     def rows_read(self) -> int:
@@ -101,27 +111,76 @@ class LoadResult:
 # --- finding files -------------------------------------------------------------------
 
 
+def find_deliveries(month_dir: Path, source: str) -> list[Path]:
+    """Every file `<source>.<ext>` in the month's folder (case-insensitive), in
+    the order of EXTENSIONS, then any other extension."""
+    if not month_dir.is_dir():
+        return []
+    found = [p for p in month_dir.iterdir() if p.is_file() and p.stem.lower() == source]
+    order = {ext: i for i, ext in enumerate(EXTENSIONS)}
+    return sorted(found, key=lambda p: (order.get(p.suffix.lower(), len(order)), p.name))
+
+
 def find_delivery(month_dir: Path, source: str) -> Path | None:
     """The file `<source>.<ext>` in the month's folder (case-insensitive). When
-    several exist, prefer the order of EXTENSIONS; a file of another type is
+    several exist, prefer the order of EXTENSIONS (ingestion itself rejects a
+    source delivered twice: see `ambiguous_delivery`); a file of another type is
     still returned, so that it is rejected with a reason instead of ignored."""
-    if not month_dir.is_dir():
+    found = find_deliveries(month_dir, source)
+    return found[0] if found else None
+
+
+def ambiguous_delivery(paths: list[Path]) -> DeliveryError | None:
+    """Two files for one source (e.g. registry.csv and registry.xlsx): none is
+    picked silently; the source is rejected."""
+    if len(paths) < 2:
         return None
-    candidates = {p.suffix.lower(): p for p in month_dir.iterdir() if p.is_file() and p.stem.lower() == source}
-    for ext in EXTENSIONS:
-        if ext in candidates:
-            return candidates[ext]
-    return next(iter(sorted(candidates.values())), None)
+    names = "、".join(p.name for p in paths)
+    return DeliveryError("ambiguous_files", f"同一来源收到多个文件（{names}），无法确定使用哪一个，均不采用 "
+                                            f"(several files for one source: {', '.join(p.name for p in paths)}; none is used)")
+
+
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _manifest_problems(manifest) -> list[str]:
+    if not isinstance(manifest, dict):
+        return ["顶层不是 JSON 对象 (top level is not an object)"]
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return ["files 不是 {文件名: {rows, sha256}} 对象 (files is not an object of file entries)"]
+    problems = []
+    for name, entry in files.items():
+        if not isinstance(entry, dict):
+            problems.append(f"{name}: 条目不是对象 (entry is not an object)")
+            continue
+        rows, sha = entry.get("rows"), entry.get("sha256")
+        if rows is None and sha is None:
+            problems.append(f"{name}: 缺少 rows 与 sha256 (neither rows nor sha256)")
+        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or not 0 <= rows < 2**31):
+            problems.append(f"{name}: rows={rows!r} 不是非负整数 (rows is not a non-negative integer)")
+        if sha is not None and not (isinstance(sha, str) and _SHA256_RE.match(sha)):
+            problems.append(f"{name}: sha256={str(sha)[:70]!r} 不是 64 位十六进制 (sha256 is not 64 hex digits)")
+    return problems
 
 
 def read_manifest(month_dir: Path) -> dict | None:
+    """The month's `_MANIFEST.json`, checked; None when there is none. A manifest
+    that exists but cannot be used (truncated JSON, wrong types) raises
+    bad_manifest: it is never taken as absent, since then nothing is checked."""
     path = month_dir / MANIFEST
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        manifest = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DeliveryError("bad_manifest", f"清单文件 {MANIFEST} 无法解析: {exc}") from exc
+        raise DeliveryError("bad_manifest", f"清单文件 {MANIFEST} 无法解析，本月文件均不予采信 "
+                                            f"(malformed manifest, no file of the month is trusted): {exc}") from exc
+    problems = _manifest_problems(manifest)
+    if problems:
+        raise DeliveryError("bad_manifest", f"清单文件 {MANIFEST} 格式错误，本月文件均不予采信 "
+                                            f"(malformed manifest, no file of the month is trusted): " + "; ".join(problems[:5]))
+    return manifest
 
 
 def manifest_entry(manifest: dict | None, source: str) -> dict | None:
@@ -132,6 +191,11 @@ def manifest_entry(manifest: dict | None, source: str) -> dict | None:
         if Path(name).stem.lower() == source:
             return entry
     return None
+
+
+def manifest_unknown_files(manifest: dict | None) -> list[str]:
+    """Files the manifest lists that are no source of the contract."""
+    return sorted(n for n in ((manifest or {}).get("files") or {}) if Path(n).stem.lower() not in ALL_SOURCES)
 
 
 def file_sha256(path: Path) -> str:
@@ -467,7 +531,7 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
     empty = fast.select(~pl.lit(pl.Series(plain))
                         .gather(pl.col("__line"))
                         & pl.all_horizontal(pl.col(f"c{j}").str.strip_chars() == "" for j in range(width))).to_series() \
-        if len(parts) > 1 else pl.Series([False] * fast.height)
+        if len(parts) > 1 else pl.Series([False] * fast.height, dtype=pl.Boolean)
     if empty.any():
         data_row[fast["__line"].filter(empty).to_numpy()] = False
         fast = fast.filter(~empty)
@@ -478,20 +542,177 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
                     header=names)
 
 
-def read_xlsx_rows(path: Path) -> RawTable:
+def _xlsx_sheet_parts(path: Path) -> dict[str, str]:
+    """Sheet name -> path of its XML part inside the xlsx (zip)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        workbook = z.read("xl/workbook.xml").decode("utf-8")
+        rels = z.read("xl/_rels/workbook.xml.rels").decode("utf-8")
+    targets = {}
+    for rel in re.finditer(r"<Relationship\b[^>]*>", rels):
+        rid = re.search(r'\bId="([^"]+)"', rel.group(0))
+        target = re.search(r'\bTarget="([^"]+)"', rel.group(0))
+        if rid and target:
+            t = target.group(1)
+            targets[rid.group(1)] = t.lstrip("/") if t.startswith("/") else "xl/" + t
+    parts = {}
+    for sheet in re.finditer(r"<(?:\w+:)?sheet\b[^>]*>", workbook):
+        name = re.search(r'\bname="([^"]*)"', sheet.group(0))
+        rid = re.search(r'\b(?:\w+:)?id="([^"]+)"', sheet.group(0))
+        if name and rid and rid.group(1) in targets:
+            parts[_xml_unescape(name.group(1))] = targets[rid.group(1)]
+    return parts
+
+
+def _xml_unescape(text: str) -> str:
+    import html
+
+    return html.unescape(text)
+
+
+def _col_index(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
+
+
+_FORMULA_NO_VALUE = re.compile(
+    rb'<c r="([A-Z]+)(\d+)"[^>]*?(?<!/)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>')
+
+
+def _xlsx_sheet_faults(path: Path, part: str | None) -> tuple[int, list[tuple[int, int]], int | None, int | None]:
+    """From the sheet's XML: merged ranges, formula cells without a cached value
+    as (excel row, 0-based column), and the first row / column holding a cell."""
+    import zipfile
+
+    if part is None:
+        return 0, [], None, None
+    try:
+        with zipfile.ZipFile(path) as z:
+            xml = z.read(part)
+    except (KeyError, zipfile.BadZipFile):
+        return 0, [], None, None
+    merged = xml.count(b"<mergeCell ")
+    formulas = []
+    if b"<f" in xml:
+        formulas = [(int(m.group(2)), _col_index(m.group(1).decode())) for m in _FORMULA_NO_VALUE.finditer(xml)]
+    first = re.search(rb'<c r="([A-Z]+)(\d+)"', xml)
+    first_row = int(first.group(2)) if first else None
+    first_col = _col_index(first.group(1).decode()) if first else None
+    del xml
+    return merged, formulas, first_row, first_col
+
+
+def _header_score(spec: SourceSpec | None, headers: list) -> int:
+    """How many of the source's columns a header row names (required ones first)."""
+    if spec is None:
+        return 0
+    lookup = {k.lower(): v for k, v in spec.header_map.items()}
+    found = {lookup.get(_clean_header(str(h)).lower()) for h in headers if h is not None}
+    required = {c.canonical for c in spec.columns if c.required_column}
+    return 1000 * len(required & found) + len(found - {None})
+
+
+def read_xlsx_rows(path: Path, source: str | None = None) -> RawTable:
+    """The data sheet(s) of an xlsx, every value as text. The data sheet is
+    found by its headers (a notes sheet first is skipped); several sheets with
+    the source's headers are all loaded in order and reported. IDs stored as
+    numbers (not text) with more than 15 digits are Excel-mangled whatever their
+    digits say; formula cells without a cached value put their row in quarantine;
+    merged cells are counted."""
     import fastexcel
 
+    spec = SOURCES.get(source) if source else None
     try:
-        sheet = fastexcel.read_excel(str(path)).load_sheet(0, dtypes="string")
-        frame = sheet.to_polars()
+        reader = fastexcel.read_excel(str(path))
+        names = reader.sheet_names
+        headers = []
+        for i in range(len(names)):
+            top = reader.load_sheet(i, header_row=None, n_rows=1, dtypes="string").to_polars()
+            headers.append([top[c][0] for c in top.columns] if top.height else [])
     except Exception as exc:  # fastexcel raises its own error types
         raise DeliveryError("unreadable", f"无法读取 Excel 文件: {exc}") from exc
+    warnings: list[str] = []
+    scores = [_header_score(spec, h) for h in headers]
+    required = 1000 * sum(1 for c in spec.columns if c.required_column) if spec else 0
+    chosen = [i for i, sc in enumerate(scores) if spec and sc >= required and sc > 0]
+    if not chosen:
+        best = max(range(len(names)), key=lambda i: (scores[i], -i)) if names else 0
+        chosen = [best]
+    if chosen != [0]:
+        skipped = [names[i] for i in range(len(names)) if i not in chosen and headers[i]]
+        if skipped:
+            warnings.append("sheets_skipped:" + ",".join(skipped))
+    if len(chosen) > 1:
+        warnings.append("multiple_data_sheets:" + ",".join(names[i] for i in chosen))
+    try:
+        parts = _xlsx_sheet_parts(path)
+    except Exception:  # not a standard package: no XML checks, fastexcel still read it
+        parts = {}
+
+    frames, bad_rows = [], []
+    offset = 0
+    merged_total = 0
+    formula_total = 0
+    numeric_ids = 0
+    header_out: list[str] = []
+    for i in chosen:
+        try:
+            frame = reader.load_sheet(i, dtypes="string").to_polars()
+        except Exception as exc:
+            raise DeliveryError("unreadable", f"无法读取 Excel 工作表 {names[i]}: {exc}") from exc
+        columns = frame.columns
+        header_out = header_out or [str(h) if h is not None else "" for h in headers[i]]
+        # IDs stored as numbers: the cell type, not the digits, tells.
+        lookup = {k.lower(): v for k, v in spec.header_map.items()} if spec else {}
+        id_cols = [c for c in columns if spec and lookup.get(_clean_header(c).lower()) in
+                   {col.canonical for col in spec.columns if col.kind == "id_number"}]
+        if id_cols and frame.height:
+            typed = reader.load_sheet(i, use_columns=id_cols, dtypes={c: "boolean" for c in id_cols}).to_polars()
+            for c in id_cols:
+                numeric = typed[c].is_not_null() & (frame[c].str.strip_chars().str.len_chars() > 15).fill_null(False)
+                count = int(numeric.sum())
+                if count:
+                    numeric_ids += count
+                    as_float = frame[c].cast(pl.Float64, strict=False)
+                    shown = as_float.map_elements(lambda v: f"{v:.15E}", return_dtype=pl.Utf8)
+                    frame = frame.with_columns(pl.when(numeric).then(shown).otherwise(pl.col(c)).alias(c))
+        merged, formulas, first_row, first_col = _xlsx_sheet_faults(path, parts.get(names[i]))
+        merged_total += merged
+        frame = frame.with_row_index("__pos")
+        mapped = {j for j, c in enumerate(columns) if not spec or lookup.get(_clean_header(c).lower())}
+        formula_rows = {}
+        for excel_row, col in formulas:
+            if first_row is None or excel_row <= first_row:
+                continue
+            j = col - (first_col or 0)
+            if j in mapped:
+                formula_rows.setdefault(excel_row - first_row - 1, []).append(columns[j])
+            formula_total += 1
+        non_empty = pl.any_horizontal(pl.col(c).is_not_null() & (pl.col(c).str.strip_chars() != "") for c in columns) \
+            if columns else pl.lit(False)
+        frame = frame.filter(non_empty | pl.col("__pos").is_in(list(formula_rows))) if columns else frame.head(0)
+        frame = frame.with_columns((pl.int_range(pl.len(), dtype=pl.Int32) + offset + 1).alias("__source_row"))
+        for pos, row in zip(frame["__pos"].to_list(), frame["__source_row"].to_list()):
+            if pos in formula_rows:
+                cols = "、".join(formula_rows[pos])
+                bad_rows.append((row, "formula_without_value",
+                                 f"工作表 {names[i]} 第 {pos + (first_row or 1) + 1} 行 {cols} 为公式但无计算结果 "
+                                 f"(formula without a cached value)"))
+        offset += frame.height
+        frames.append(frame.drop("__pos"))
+    if numeric_ids:
+        warnings.append(f"ids_stored_as_numbers:{numeric_ids}")
+    if merged_total:
+        warnings.append(f"merged_cells:{merged_total}")
+    if formula_total:
+        warnings.append(f"formulas_without_values:{formula_total}")
+    frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     frame = frame.rename(dict(zip(frame.columns, _dedupe_headers(frame.columns))))
-    # Excel rows that are entirely empty are not data rows.
-    non_empty = pl.any_horizontal(pl.col(c).is_not_null() & (pl.col(c).str.strip_chars() != "") for c in frame.columns)
-    frame = frame.filter(non_empty) if frame.width else frame
-    frame = frame.with_row_index("__source_row", offset=1).with_columns(pl.col("__source_row").cast(pl.Int32))
-    return RawTable(frame.select([*frame.columns[1:], "__source_row"]), "xlsx")
+    return RawTable(frame.select([*[c for c in frame.columns if c != "__source_row"], "__source_row"]), "xlsx",
+                    header=header_out, warnings=warnings, bad_rows=bad_rows)
 
 
 def read_parquet_rows(path: Path) -> RawTable:
@@ -503,14 +724,15 @@ def read_parquet_rows(path: Path) -> RawTable:
     return RawTable(frame.select([*frame.columns[1:], "__source_row"]), "parquet")
 
 
-READERS = {".csv": read_csv_rows, ".xlsx": read_xlsx_rows, ".parquet": read_parquet_rows}
-
-
-def read_raw(path: Path) -> RawTable:
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise DeliveryError("unreadable", f"不支持的文件类型: {path.suffix}")
-    return reader(path)
+def read_raw(path: Path, source: str | None = None, trust_last_line: bool = False) -> RawTable:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return read_csv_rows(path, trust_last_line)
+    if suffix == ".xlsx":
+        return read_xlsx_rows(path, source)
+    if suffix == ".parquet":
+        return read_parquet_rows(path)
+    raise DeliveryError("unreadable", f"不支持的文件类型: {path.suffix}")
 
 
 def _dedupe_headers(headers: list[str]) -> list[str]:
@@ -557,13 +779,66 @@ def map_headers(spec: SourceSpec, headers: list[str]) -> tuple[dict[str, str], l
 # --- standardising -------------------------------------------------------------------
 
 
+def _original_headers(raw: RawTable) -> dict[str, str]:
+    """Frame column (a repeated header suffixed __dupN) -> the header as delivered."""
+    cols = [c for c in raw.frame.columns if c != "__source_row"]
+    if len(raw.header) == len(cols):
+        return dict(zip(cols, raw.header))
+    return {c: c for c in cols}
+
+
+def _resolve_duplicate_columns(spec: SourceSpec, raw: RawTable) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """Columns delivered twice (the same header, or 姓名 beside name) are never
+    renamed silently: identical copies load once with a warning; copies that
+    differ reject the file. Rows the reader flagged (xlsx formulas without a
+    value) are taken out here. Returns (frame, those rows as quarantine, warnings)."""
+    frame = raw.frame
+    warnings = list(raw.warnings)
+    originals = _original_headers(raw)
+    lookup = {k.lower(): v for k, v in spec.header_map.items()}
+    groups: dict[str, list[str]] = {}
+    for col in originals:
+        canonical = lookup.get(_clean_header(originals[col]).lower())
+        groups.setdefault(canonical or "?" + _clean_header(originals[col]), []).append(col)
+    drop = []
+    for key, members in groups.items():
+        if len(members) < 2:
+            continue
+        shown = "、".join(originals[m] for m in members)
+        if not key.startswith("?"):
+            text = frame.select(pl.col(m).cast(pl.Utf8).str.strip_chars().fill_null("").alias(m) for m in members)
+            same = text.select(pl.all_horizontal(pl.col(m) == pl.col(members[0]) for m in members[1:])).to_series().all()
+            if not same:
+                raise DeliveryError("duplicate_column", f"同一字段有多列且内容不同: {shown}，无法确定使用哪一列 "
+                                                        f"(one field delivered in several columns with different values)")
+            drop += members[1:]
+        warnings.append("duplicate_column:" + ",".join(originals[m] for m in members))
+    if drop:
+        frame = frame.drop(drop)
+    dropped = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    if raw.bad_rows:
+        rows = pl.DataFrame({"__source_row": [r for r, _, _ in raw.bad_rows],
+                             "code": [c for _, c, _ in raw.bad_rows], "reason": [t for _, _, t in raw.bad_rows]},
+                            schema={"__source_row": pl.Int32, "code": pl.Utf8, "reason": pl.Utf8})
+        flagged = frame.join(rows, on="__source_row", how="inner", maintain_order="left")
+        dropped = quarantine_frame(None, "", None, flagged["__source_row"], flagged["code"], flagged["reason"],
+                                   _rows_as_json(flagged.drop("__source_row", "code", "reason")))
+        frame = frame.join(rows.select("__source_row"), on="__source_row", how="anti", maintain_order="left")
+    return frame, dropped, warnings
+
+
 def standardise(
     source: str, raw: RawTable, month: dt.date, source_file: str
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict, list[str]]:
-    """Raw rows -> (std rows, quarantined rows, nulled optional values per column, unknown columns)."""
+    """Raw rows -> (std rows, quarantined rows, nulled optional values per column, unknown columns).
+    Warnings found on the way are added to raw.warnings."""
     spec = SOURCES[source]
-    mapping, unknown = map_headers(spec, raw.frame.columns)
-    frame = raw.frame.rename(mapping)
+    frame, dropped_rows, warnings = _resolve_duplicate_columns(spec, raw)
+    mapping, unknown = map_headers(spec, frame.columns)
+    originals = _original_headers(raw)
+    unknown = [originals.get(u, u) for u in unknown]
+    raw_frame = frame
+    frame = frame.rename(mapping)
     out: dict[str, pl.Series] = {}
     problems: list[tuple[str, str, pl.Series]] = []  # (reason_code, reason, bool mask)
     nulled: dict[str, int] = {}
@@ -591,7 +866,7 @@ def standardise(
         pl.lit(month).alias("month"),
         pl.lit(source).alias("source"),
         pl.lit(source_file).alias("source_file"),
-        raw.frame["__source_row"].alias("source_row"),
+        frame["__source_row"].alias("source_row"),
     )
     if source == REGISTRY:
         std = std.with_columns(
@@ -610,10 +885,14 @@ def standardise(
     bad_rows = reasons["reason_code"].is_not_null()
 
     std_ok = _cast_to_table(std.filter(~bad_rows), std_columns(source))
-    rejected = raw.frame.filter(bad_rows)  # JSON of the delivered row only where it is kept in quarantine
+    rejected = raw_frame.filter(bad_rows)  # JSON of the delivered row only where it is kept in quarantine
     quarantine = quarantine_frame(month, source, source_file, rejected["__source_row"],
                                   reasons["reason_code"].filter(bad_rows), reasons["reason"].filter(bad_rows),
                                   _rows_as_json(rejected.drop("__source_row")))
+    if dropped_rows.height:
+        quarantine = pl.concat([quarantine, dropped_rows.with_columns(
+            pl.lit(month).alias("month"), pl.lit(source).alias("source"), pl.lit(source_file).alias("source_file"))])
+    raw.warnings = warnings
     return std_ok, quarantine, nulled, unknown
 
 
@@ -695,7 +974,7 @@ def _rows_as_json(frame: pl.DataFrame) -> pl.Series:
 
 
 def _audit(month, source, path, status, rows_read, rows_loaded, rows_quarantined, encoding=None, sha=None,
-           unknown=(), error=None, entry=None, nulled=None) -> dict:
+           unknown=(), error=None, entry=None, nulled=None, warnings=()) -> dict:
     return {
         "month": month,
         "source": source,
@@ -711,6 +990,7 @@ def _audit(month, source, path, status, rows_read, rows_loaded, rows_quarantined
         "manifest_rows": (entry or {}).get("rows"),
         "manifest_sha256": (entry or {}).get("sha256"),
         "optional_nulled": json.dumps(nulled or {}, ensure_ascii=False, sort_keys=True),
+        "warnings": list(dict.fromkeys(warnings)),
     }
 
 
@@ -718,38 +998,58 @@ def empty_std(source: str) -> pl.DataFrame:
     return pl.DataFrame(schema={n: POLARS_TYPES[t] for n, t in std_columns(source)})
 
 
-def load_delivery(path: Path | None, source: str, month: dt.date, entry: dict | None = None) -> LoadResult:
+def load_delivery(path: Path | None, source: str, month: dt.date, entry: dict | None = None,
+                  reject: DeliveryError | None = None) -> LoadResult:
     """Read, map, standardise and account for one delivered file.
 
     A missing file or a file that cannot be used gives status missing / rejected,
-    never an exception: the other sources of the month still run.
+    never an exception: the other sources of the month still run. `reject` (e.g.
+    a malformed manifest) rejects a readable file: its rows are read and all
+    quarantined with that reason.
     """
     empty_q = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if path is None:
-        audit = _audit(month, source, None, "missing", 0, 0, 0, error="本月未收到该文件", entry=entry)
+        error = "本月未收到该文件 (no file delivered this month)"
+        if reject is not None:
+            error = f"{error}; {reject.code}: {reject}"
+        audit = _audit(month, source, None, "missing", 0, 0, 0, error=error, entry=entry)
         return LoadResult(source, month, None, "missing", empty_std(source), empty_q, audit)
 
+    started = time.perf_counter()
     sha = file_sha256(path)
+    trust_last_line = bool(entry) and str(entry.get("sha256") or "").lower() == sha
     try:
-        raw = read_raw(path)
+        raw = read_raw(path, source, trust_last_line)
     except DeliveryError as exc:
+        if reject is not None:
+            exc = DeliveryError(reject.code, f"{reject}; {exc.code}: {exc}")
         audit = _audit(month, source, path, "rejected", 0, 0, 0, sha=sha, error=f"{exc.code}: {exc}", entry=entry)
-        return LoadResult(source, month, path, "rejected", empty_std(source), empty_q, audit)
+        return LoadResult(source, month, path, "rejected", empty_std(source), empty_q, audit,
+                          seconds_read=time.perf_counter() - started)
+    seconds_read = time.perf_counter() - started
+    warnings = list(raw.warnings)
+    if raw.rows_read == 0:
+        warnings.append("header_only")
 
     malformed = quarantine_frame(month, source, path.name, [m[0] for m in raw.malformed], [m[3] for m in raw.malformed],
                                  [m[2] for m in raw.malformed], [m[1] for m in raw.malformed])
+    started = time.perf_counter()
     try:
+        if reject is not None:
+            raise reject
         std, quarantine, nulled, unknown = standardise(source, raw, month, path.name)
     except DeliveryError as exc:
         # The whole file is rejected: every row is quarantined with the file's reason.
-        rejected = quarantine_frame(month, source, path.name, raw.frame["__source_row"], "file_rejected", str(exc),
-                                    _rows_as_json(raw.frame.drop("__source_row")))
+        rejected = quarantine_frame(month, source, path.name, raw.frame["__source_row"], "file_rejected",
+                                    f"{exc.code}: {exc}", _rows_as_json(raw.frame.drop("__source_row")))
         quarantine = pl.concat([malformed, rejected]).sort("source_row")
         audit = _audit(month, source, path, "rejected", raw.rows_read, 0, quarantine.height, raw.encoding, sha,
-                       error=f"{exc.code}: {exc}", entry=entry)
-        return LoadResult(source, month, path, "rejected", empty_std(source), quarantine, audit)
+                       error=f"{exc.code}: {exc}", entry=entry, warnings=[*warnings, *raw.warnings])
+        return LoadResult(source, month, path, "rejected", empty_std(source), quarantine, audit,
+                          seconds_read=seconds_read, seconds_standardise=time.perf_counter() - started)
 
     quarantine = pl.concat([malformed, quarantine]).sort("source_row")
     audit = _audit(month, source, path, "loaded", raw.rows_read, std.height, quarantine.height, raw.encoding, sha,
-                   unknown=unknown, entry=entry, nulled=nulled)
-    return LoadResult(source, month, path, "loaded", std, quarantine, audit)
+                   unknown=unknown, entry=entry, nulled=nulled, warnings=[*warnings, *raw.warnings])
+    return LoadResult(source, month, path, "loaded", std, quarantine, audit,
+                      seconds_read=seconds_read, seconds_standardise=time.perf_counter() - started)
