@@ -286,6 +286,11 @@ def to_utf8(data: bytes) -> tuple[bytes, str, dict[int, str]]:
     encoding = "utf-8"
     if data.startswith(b"\xef\xbb\xbf"):
         data, encoding = data[3:], "utf-8-sig"
+    try:
+        codecs.utf_8_decode(data, "strict", True)  # the usual case: valid UTF-8, one pass, nothing kept
+        return data, encoding, {}
+    except UnicodeDecodeError:
+        pass
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     n_lines = len(newlines) + 1
     cap = max(5, n_lines // 1000)
@@ -330,11 +335,24 @@ def _line_bytes(data: bytes, newlines: np.ndarray, i: int) -> bytes:
     return data[start:end]
 
 
+def _text(lines: pl.Series) -> pl.Series:
+    return lines.str.strip_suffix("\n").str.strip_suffix("\r")
+
+
+def _line_text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value[:-1] if value.endswith("\n") else value
+    return value[:-1] if value.endswith("\r") else value
+
+
 def _lines(data: bytes, blank_out: dict[int, str]) -> tuple[pl.Series, bool, bytes, int]:
-    """Physical lines of UTF-8 bytes as a String series without their line break
-    (a zero-copy split into Arrow, one copy into polars), and whether the last
-    line ends with a line break. Lines in `blank_out` (not decodable) become null.
-    Also the bytes (undecodable lines blanked) and the offset of the second line."""
+    """Physical lines of UTF-8 bytes as a String series (a zero-copy split into
+    Arrow, one copy into polars), and whether the last line ends with a line
+    break. A file without CR keeps each line's trailing LF (cheaper: `_text`
+    drops it where a line is used as text); otherwise line breaks are removed.
+    Lines in `blank_out` (not decodable) become null. Also the bytes
+    (undecodable lines blanked) and the offset of the second line."""
     newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     starts = np.concatenate(([0], newlines + 1)).astype(np.int64)
     terminated = bool(len(data)) and starts[-1] == len(data)
@@ -349,7 +367,9 @@ def _lines(data: bytes, blank_out: dict[int, str]) -> tuple[pl.Series, bool, byt
         data = bytes(buffer)
     # The bytes are valid UTF-8 (checked or transcoded by to_utf8): no second validation.
     arrow = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
-    lines = pl.Series("line", pl.from_arrow(arrow)).str.strip_suffix("\n").str.strip_suffix("\r")
+    lines = pl.Series("line", pl.from_arrow(arrow))
+    if b"\r" in data:
+        lines = _text(lines)
     if blank_out:
         lines = lines.scatter(list(blank_out), None)
     return lines, terminated, data, int(offsets[1]) if len(offsets) > 1 else len(data)
@@ -377,7 +397,7 @@ def _split_plain(body: pl.Series, data: bytes, body_start: int, plain: np.ndarra
         if rows is not None and rows.height == n:
             return rows.filter(pl.Series(plain))
     width = len(schema)
-    return body.filter(pl.Series(plain)).str.split_exact(",", width - 1).struct.rename_fields(list(schema)).struct.unnest()
+    return _text(body.filter(pl.Series(plain))).str.split_exact(",", width - 1).struct.rename_fields(list(schema)).struct.unnest()
 
 
 def _parse_line(text: str) -> list[list[str]] | None:
@@ -404,9 +424,9 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
     if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")  # classic Mac line breaks
     lines, terminated, data, body_start = _lines(data, undecodable)
-    if len(lines) == 0 or (len(lines) == 1 and lines[0] == ""):
+    if len(lines) == 0 or (len(lines) == 1 and _line_text(lines[0]) == ""):
         raise DeliveryError("unreadable", "文件为空，没有表头")
-    header_text = lines[0]
+    header_text = _line_text(lines[0])
     header_rows = _parse_line(header_text or "")
     if 0 in undecodable or not header_rows or len(header_rows) != 1:
         raise DeliveryError("unreadable", "无法解析表头（第 1 行）")
@@ -429,7 +449,7 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
     special = classes["special"].to_numpy()
     plain = ~special & classes["count_ok"].to_numpy() & classes["size_ok"].to_numpy()
     quoted_idx = np.flatnonzero(special & classes["size_ok"].to_numpy())
-    quoted = body.gather(quoted_idx)
+    quoted = _text(body.gather(quoted_idx))
     quoted_ok = pl.DataFrame({"line": quoted}).select(
         line.str.contains(_LINE_RE)
         & ~line.str.contains("\x00", literal=True)
@@ -461,7 +481,7 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
             malformed.append((i, _shorten(undecodable[i + 1]), f"第 {physical} 行不是有效的 {encoding} 编码，无法解码",
                               "bad_encoding"))
             continue
-        text = body[i]
+        text = _line_text(body[i])
         data_row[i] = True
         if i == n - 1 and not terminated and not trust_last_line:
             malformed.append((i, _shorten(text), f"第 {physical} 行（末行）没有换行符，文件可能在传输中被截断",
@@ -480,7 +500,7 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
             merged, last = text, i
             while last + 1 < n and last - i < MAX_RECORD_LINES and merged.count('"') % 2:
                 last += 1
-                nxt = body[last]
+                nxt = _line_text(body[last])
                 if nxt is None or (last == n - 1 and not terminated and not trust_last_line):
                     break
                 merged += "\n" + nxt
@@ -514,7 +534,7 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
     del data
     quoted_idx = np.flatnonzero(ok_quoted)
     if len(quoted_idx):
-        text = body.gather(quoted_idx).str.join("\n").cast(pl.Binary).item()
+        text = _text(body.gather(quoted_idx)).str.join("\n").cast(pl.Binary).item()
         quoted_rows = pl.read_csv(text, has_header=False, schema=schema, quote_char='"',
                                   empty_string_is_null=False, raise_if_empty=False)
         if quoted_rows.height != len(quoted_idx):  # cannot happen for lines that passed the check

@@ -83,17 +83,21 @@ def unique_first(fn):
         n = len(raw)
         if n < _UNIQUE_MIN_ROWS or raw.dtype in (pl.Object, pl.Null) or raw.dtype.is_nested():
             return fn(raw, *args, **kwargs)
-        uniq = raw.unique()
-        if len(uniq) * 2 > n:
+        # Count and match distinct values by a 64-bit hash (cheap); the match is
+        # checked value by value, so a collision only costs the shortcut.
+        hashes = raw.hash(seed=0)
+        if hashes.n_unique() * 2 > n:
             return fn(raw, *args, **kwargs)
-        out = fn(uniq, *args, **kwargs)
-        keys = pl.DataFrame({"k": uniq, "i": pl.int_range(len(uniq), eager=True, dtype=pl.UInt32)})
+        uniq = raw.unique()
+        keys = pl.DataFrame({"h": uniq.hash(seed=0), "i": pl.int_range(len(uniq), eager=True, dtype=pl.UInt32)})
         index = (
-            pl.DataFrame({"k": raw})
-            .join(keys, on="k", how="left", nulls_equal=True, maintain_order="left")
+            pl.DataFrame({"h": hashes})
+            .join(keys, on="h", how="left", maintain_order="left")
             .get_column("i")
         )
-        return _gather(out, index)
+        if len(index) != n or index.null_count() or not uniq.gather(index).eq_missing(raw).all():
+            return fn(raw, *args, **kwargs)
+        return _gather(fn(uniq, *args, **kwargs), index)
 
     return wrapper
 
@@ -507,9 +511,15 @@ def normalize_id_numbers(raw: pl.Series, *, today: dt.date | None = None) -> pl.
         float_mangled = (f.is_not_null() & ~exact15).fill_null(False).rename("fm")
         candidate = _eval({"f": f, "x": exact15}, pl.when("x").then(pl.col("f").cast(pl.Int64).cast(pl.String)), "c")
 
-    # Clean: NFKC (full-width digits), drop whitespace/dashes/zero-width anywhere, x -> X.
-    cleaned = _nfkc(candidate).str.replace_all(rf"[\s{_DASHES}{_INVISIBLE}]+", "").str.to_uppercase()
-    cleaned = _blank_to_null(cleaned)
+    # Clean: NFKC (full-width digits), drop whitespace/dashes/zero-width anywhere, x -> X;
+    # values already of the form 17 digits + digit/X (most of them) are left as they are.
+    def clean(values: pl.Series) -> pl.Series:
+        out = _nfkc(values).str.replace_all(rf"[\s{_DASHES}{_INVISIBLE}]+", "").str.to_uppercase()
+        return _blank_to_null(out)
+
+    tidy = candidate.str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
+    untidy = (~tidy).arg_true()
+    cleaned = candidate if not len(untidy) else candidate.clone().scatter(untidy, clean(candidate.gather(untidy)))
 
     s = pl.col("s")
     frame = pl.DataFrame({"s": cleaned, "fm": float_mangled}).with_columns(
