@@ -12,9 +12,11 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import re
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -863,12 +865,16 @@ def standardise(
     problems: list[tuple[str, str, pl.Series]] = []  # (reason_code, reason, bool mask)
     nulled: dict[str, int] = {}
 
-    for col in spec.columns:
+    def values_of(col) -> pl.Series:
         if col.canonical not in frame.columns:
-            values = pl.Series(col.canonical, [None] * frame.height, dtype=pl.Utf8)
-        else:
-            values = frame[col.canonical]
-        parsed, bad = _parse_column(col.kind, values)
+            return pl.Series(col.canonical, [None] * frame.height, dtype=pl.Utf8)
+        return frame[col.canonical]
+
+    # Columns are independent and polars releases the GIL: parse them on all cores.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = list(pool.map(lambda col: _parse_column(col.kind, values_of(col)), spec.columns))
+    for col, (parsed, bad) in zip(spec.columns, results):
+        values = values_of(col)
         if bad is None:
             bad = pl.Series([False] * frame.height, dtype=pl.Boolean)
         blank = values.is_null() if values.dtype != pl.Utf8 else (values.is_null() | (values.str.strip_chars() == ""))

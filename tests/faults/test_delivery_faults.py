@@ -362,6 +362,14 @@ def test_malformed_manifest_month_completes_and_withholds_flags(sample, tmp_path
     result = run_month(MONTH, inbox=str(inbox), warehouse=str(warehouse), exports=str(tmp_path / "exports"),
                        params=str(params))
     assert result.success
+    timings = {
+        e.asset_key.path[-1]: e.step_materialization_data.materialization.metadata
+        for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path[0] == "std"
+    }
+    assert set(timings) == set(ALL_SOURCES)
+    for metadata in timings.values():
+        assert metadata["seconds_read"].value >= 0 and metadata["seconds_standardise"].value >= 0
+    assert timings["registry"]["seconds_read"].value > 0  # read, then rejected for the manifest
     with Warehouse(warehouse).reader() as con:
         assert con.execute("SELECT count(*) FROM flags.risk_flags WHERE month = ?", [MONTH]).fetchone()[0] == 0
         statuses = dict(con.execute("SELECT source, status FROM ops.load_audit WHERE month = ?", [MONTH]).fetchall())
