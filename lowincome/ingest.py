@@ -254,21 +254,30 @@ def _line_index(newlines: np.ndarray, pos: int) -> int:
 
 def _utf8_bad_lines(data: bytes, newlines: np.ndarray, cap: int) -> list[int] | None:
     """Physical lines that are not valid UTF-8 (in order), or None when more than
-    `cap` lines fail (then the file is not UTF-8). One pass: each decode runs from
-    the line after the last failure to the next one."""
+    `cap` lines fail (then the file is not UTF-8). Blocks of about 1 MiB (whole
+    lines) are checked at once; only a failing block is checked line by line."""
     bad: list[int] = []
     view = memoryview(data)
-    pos = 0
-    while pos < len(data):
+    size = len(data)
+    start = 0
+    while start < size:
+        end = min(size, start + (1 << 20))
+        if end < size:
+            k = data.find(b"\n", end)
+            end = size if k < 0 else k + 1
         try:
-            codecs.utf_8_decode(view[pos:], "strict", True)
-            break
-        except UnicodeDecodeError as exc:
-            line = _line_index(newlines, pos + exc.start)
-            bad.append(line)
-            if len(bad) > cap:
-                return None
-            pos = int(newlines[line]) + 1 if line < len(newlines) else len(data)
+            codecs.utf_8_decode(view[start:end], "strict", True)
+        except UnicodeDecodeError:
+            for i in range(_line_index(newlines, start), _line_index(newlines, end - 1) + 1):
+                line_start = int(newlines[i - 1]) + 1 if i > 0 else 0
+                line_end = int(newlines[i]) if i < len(newlines) else size
+                try:
+                    codecs.utf_8_decode(view[line_start:line_end], "strict", True)
+                except UnicodeDecodeError:
+                    bad.append(i)
+                    if len(bad) > cap:
+                        return None
+        start = end
     return bad
 
 
