@@ -659,10 +659,9 @@ def read_xlsx_rows(path: Path, source: str | None = None) -> RawTable:
     try:
         reader = fastexcel.read_excel(str(path))
         names = reader.sheet_names
-        headers = []
-        for i in range(len(names)):
-            top = reader.load_sheet(i, header_row=None, n_rows=1, dtypes="string").to_polars()
-            headers.append([top[c][0] for c in top.columns] if top.height else [])
+        # Each sheet parsed once, every cell as text; its first row is the header.
+        sheets = [reader.load_sheet(i, header_row=None, dtypes="string").to_polars() for i in range(len(names))]
+        headers = [list(sheet.row(0)) if sheet.height else [] for sheet in sheets]
     except Exception as exc:  # fastexcel raises its own error types
         raise DeliveryError("unreadable", f"无法读取 Excel 文件: {exc}") from exc
     warnings: list[str] = []
@@ -672,10 +671,9 @@ def read_xlsx_rows(path: Path, source: str | None = None) -> RawTable:
     if not chosen:
         best = max(range(len(names)), key=lambda i: (scores[i], -i)) if names else 0
         chosen = [best]
-    if chosen != [0]:
-        skipped = [names[i] for i in range(len(names)) if i not in chosen and headers[i]]
-        if skipped:
-            warnings.append("sheets_skipped:" + ",".join(skipped))
+    skipped = [names[i] for i in range(len(names)) if i not in chosen and headers[i]]
+    if skipped:
+        warnings.append("sheets_skipped:" + ",".join(skipped))
     if len(chosen) > 1:
         warnings.append("multiple_data_sheets:" + ",".join(names[i] for i in chosen))
     try:
@@ -690,20 +688,24 @@ def read_xlsx_rows(path: Path, source: str | None = None) -> RawTable:
     numeric_ids = 0
     header_out: list[str] = []
     for i in chosen:
-        try:
-            frame = reader.load_sheet(i, dtypes="string").to_polars()
-        except Exception as exc:
-            raise DeliveryError("unreadable", f"无法读取 Excel 工作表 {names[i]}: {exc}") from exc
-        columns = frame.columns
-        header_out = header_out or [str(h) if h is not None else "" for h in headers[i]]
+        header = [str(h) if h is not None else "" for h in headers[i]]
+        columns = _dedupe_headers(header)
+        frame = sheets[i].slice(1).rename(dict(zip(sheets[i].columns, columns)))
+        sheets[i] = None
+        header_out = header_out or header
         # IDs stored as numbers: the cell type, not the digits, tells.
         lookup = {k.lower(): v for k, v in spec.header_map.items()} if spec else {}
         id_cols = [c for c in columns if spec and lookup.get(_clean_header(c).lower()) in
                    {col.canonical for col in spec.columns if col.kind == "id_number"}]
         if id_cols and frame.height:
-            typed = reader.load_sheet(i, use_columns=id_cols, dtypes={c: "boolean" for c in id_cols}).to_polars()
-            for c in id_cols:
-                numeric = typed[c].is_not_null() & (frame[c].str.strip_chars().str.len_chars() > 15).fill_null(False)
+            positions = [columns.index(c) for c in id_cols]
+            try:
+                typed = reader.load_sheet(i, header_row=None, use_columns=positions,
+                                          dtypes={p: "boolean" for p in positions}).to_polars().slice(1)
+            except Exception as exc:
+                raise DeliveryError("unreadable", f"无法读取 Excel 工作表 {names[i]} 的身份证号单元格类型: {exc}") from exc
+            for c, typed_col in zip(id_cols, typed.columns):
+                numeric = typed[typed_col].is_not_null() & (frame[c].str.strip_chars().str.len_chars() > 15).fill_null(False)
                 count = int(numeric.sum())
                 if count:
                     numeric_ids += count
@@ -872,6 +874,11 @@ def standardise(
     frame = frame.rename(mapping)
     out: dict[str, pl.Series] = {}
     problems: list[tuple[str, str, pl.Series]] = []  # (reason_code, reason, bool mask)
+    text_columns = [c for c in raw_frame.columns if c != "__source_row" and raw_frame[c].dtype == pl.Utf8]
+    if text_columns:  # a NUL byte in any delivered value (xlsx / parquet; a CSV line with one is already out)
+        problems.append(("nul_byte", "字段含空字符(NUL) (NUL byte in a value)", raw_frame.select(
+            pl.any_horizontal(pl.col(c).str.contains("\x00", literal=True).fill_null(False) for c in text_columns)
+        ).to_series()))
     nulled: dict[str, int] = {}
 
     def values_of(col) -> pl.Series:

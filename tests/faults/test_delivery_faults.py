@@ -388,3 +388,15 @@ def test_manifest_listing_an_unknown_file_is_reported(sample, tmp_path):
     with Warehouse(tmp_path / "w.duckdb").reader() as con:
         stored = con.execute("SELECT warnings FROM ops.load_audit WHERE source = 'registry'").fetchone()[0]
     assert "manifest_unknown_file:payroll.csv" in stored
+
+
+def test_nul_byte_in_a_parquet_value_quarantines_its_row(tmp_path, rows):
+    header, data = rows
+    table = [list(r) for r in data[:4]]
+    name_col = next(i for i, h in enumerate(header) if h in ("姓名", "name"))
+    table[1][name_col] = "张\x00三"
+    path = tmp_path / f"{SOURCE}.parquet"
+    pl.DataFrame(table, schema=header, orient="row").write_parquet(path)
+    result = load(path)
+    assert quarantined(result)[2] == "nul_byte"
+    assert 2 not in result.data["source_row"].to_list()
