@@ -87,11 +87,12 @@ def unique_first(fn=None, *, max_share: float = 0.25):
         n = len(raw)
         if n < _UNIQUE_MIN_ROWS or raw.dtype in (pl.Object, pl.Null) or raw.dtype.is_nested():
             return fn(raw, *args, **kwargs)
-        # Count and match distinct values by a 64-bit hash (cheap); the match is
-        # checked value by value, so a collision only costs the shortcut.
-        hashes = raw.hash(seed=0)
-        if hashes.n_unique() > max_share * n:
+        # Distinct values counted approximately (HyperLogLog, cheap), matched by a
+        # 64-bit hash; the match is checked value by value, so a collision only
+        # costs the shortcut.
+        if raw.approx_n_unique() > max_share * n:
             return fn(raw, *args, **kwargs)
+        hashes = raw.hash(seed=0)
         uniq = raw.unique()
         keys = pl.DataFrame({"h": uniq.hash(seed=0), "i": pl.int_range(len(uniq), eager=True, dtype=pl.UInt32)})
         index = (
