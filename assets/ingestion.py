@@ -50,6 +50,9 @@ def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
                 "unknown_columns": ", ".join(audit["unknown_columns"]),
                 "optional_values_nulled": dg.MetadataValue.json(json.loads(audit["optional_nulled"])),
                 "error": audit["error"] or "",
+                "warnings": ", ".join(audit["warnings"]),
+                "seconds_read": round(result.seconds_read, 3),
+                "seconds_standardise": round(result.seconds_standardise, 3),
             },
             check_results=check_results,
         )

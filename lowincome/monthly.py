@@ -13,8 +13,19 @@ from pathlib import Path
 
 import polars as pl
 
-from lowincome.ingest import DeliveryError, LoadResult, find_delivery, load_delivery, manifest_entry, read_manifest
+from lowincome.ingest import (
+    DeliveryError,
+    LoadResult,
+    ambiguous_delivery,
+    find_deliveries,
+    find_delivery,
+    load_delivery,
+    manifest_entry,
+    manifest_unknown_files,
+    read_manifest,
+)
 from lowincome.months import add_months
+from lowincome.schema import REGISTRY
 from lowincome.warehouse import Warehouse, query_pl, replace_many
 
 
@@ -24,19 +35,30 @@ def month_dir(inbox: Path, month: dt.date) -> Path:
 
 def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date) -> LoadResult:
     """Load `source` for `month` from the inbox into std.<source>, ops.load_audit
-    and ops.quarantine, replacing that month in one transaction."""
+    and ops.quarantine, replacing that month in one transaction.
+
+    A malformed `_MANIFEST.json` rejects every source of the month (bad_manifest:
+    the integrity check cannot be done, so nothing is trusted); two files for one
+    source reject that source (ambiguous_files). Files the manifest lists that
+    are no source are reported on the registry's audit row."""
     folder = month_dir(inbox, month)
-    path = find_delivery(folder, source)
+    paths = find_deliveries(folder, source)
     try:
         manifest = read_manifest(folder)
     except DeliveryError as exc:
-        manifest = None
-        manifest_error = str(exc)
+        manifest, reject = None, exc
     else:
-        manifest_error = None
-    result = load_delivery(path, source, month, manifest_entry(manifest, source))
-    if manifest_error:
-        result.audit["error"] = "; ".join(filter(None, [result.audit["error"], manifest_error]))
+        reject = None
+    ambiguous = ambiguous_delivery(paths)
+    if ambiguous is not None:
+        result = load_delivery(None, source, month, manifest_entry(manifest, source))
+        result.status = result.audit["status"] = "rejected"
+        result.audit["error"] = "; ".join(f"{e.code}: {e}" for e in (ambiguous, reject) if e is not None)
+        result.audit["warnings"] = ["ambiguous_files:" + ",".join(p.name for p in paths)]
+    else:
+        result = load_delivery(paths[0] if paths else None, source, month, manifest_entry(manifest, source), reject)
+    if source == REGISTRY:
+        result.audit["warnings"] += [f"manifest_unknown_file:{name}" for name in manifest_unknown_files(manifest)]
     key = "month = ? AND source = ?"
     with warehouse.writer() as con:
         replace_many(

@@ -4,8 +4,11 @@ really arrive"; CONTRACTS.md, "Standardised tables").
 Every function takes a ``pl.Series`` of raw delivered values of any dtype (Utf8
 from CSV; numbers, dates or datetimes from xlsx/parquet), keeps its length and
 order, and treats blank or whitespace-only strings as null. Hot paths are polars
-expressions; the only Python-level work is done once per *unique* value
-(traditional -> simplified conversion, pinyin per character).
+expressions run on the column's *unique* values (`unique_first`: a month of
+millions of rows holds far fewer distinct dates, amounts, names or region
+codes), the result mapped back to every row; the only Python-level work is done
+once per unique value (traditional -> simplified conversion, pinyin per
+character).
 
 ``*_with_status`` variants also return a Boolean Series ``unparseable``: true
 where the value was non-blank but could not be parsed (the caller counts or
@@ -51,6 +54,58 @@ __all__ = [
     "normalize_icd10",
     "as_text",
 ]
+
+# --------------------------------------------------------------------------- #
+# unique values first
+# --------------------------------------------------------------------------- #
+
+# Below this many rows, or when more than half the values are distinct, the
+# function runs on the rows directly (the mapping would cost more than it saves).
+_UNIQUE_MIN_ROWS = 4096
+
+
+def _gather(out, index: pl.Series):
+    if isinstance(out, tuple):
+        return tuple(_gather(o, index) for o in out)
+    if isinstance(out, pl.DataFrame):
+        return out.select(pl.all().gather(index))
+    return out.gather(index).rename(out.name)
+
+
+def unique_first(fn=None, *, max_share: float = 0.25):
+    """Run `fn(raw, ...)` once per distinct value of `raw` and map the result
+    (a Series, a DataFrame or a tuple of them, row-aligned with its input) back
+    to every row. Valid for functions whose output for a row depends only on
+    that row's value, which holds for every standardiser here. When more than
+    `max_share` of the values are distinct the mapping costs more than it saves
+    (higher for the costly functions: IDs, names) and `fn` runs on the rows."""
+    if fn is None:
+        return functools.partial(unique_first, max_share=max_share)
+
+    @functools.wraps(fn)
+    def wrapper(raw: pl.Series, *args, **kwargs):
+        n = len(raw)
+        if n < _UNIQUE_MIN_ROWS or raw.dtype in (pl.Object, pl.Null) or raw.dtype.is_nested():
+            return fn(raw, *args, **kwargs)
+        # Distinct values counted approximately (HyperLogLog, cheap), matched by a
+        # 64-bit hash; the match is checked value by value, so a collision only
+        # costs the shortcut.
+        if raw.approx_n_unique() > max_share * n:
+            return fn(raw, *args, **kwargs)
+        hashes = raw.hash(seed=0)
+        uniq = raw.unique()
+        keys = pl.DataFrame({"h": uniq.hash(seed=0), "i": pl.int_range(len(uniq), eager=True, dtype=pl.UInt32)})
+        index = (
+            pl.DataFrame({"h": hashes})
+            .join(keys, on="h", how="left", maintain_order="left")
+            .get_column("i")
+        )
+        if len(index) != n or index.null_count() or not uniq.gather(index).eq_missing(raw).all():
+            return fn(raw, *args, **kwargs)
+        return _gather(fn(uniq, *args, **kwargs), index)
+
+    return wrapper
+
 
 # --------------------------------------------------------------------------- #
 # generic text handling
@@ -134,22 +189,26 @@ def _eval(frame: dict[str, pl.Series], expr: pl.Expr, name: str) -> pl.Series:
     return pl.DataFrame(frame).select(expr.alias(name)).to_series()
 
 
+@unique_first
 def normalize_text(raw: pl.Series) -> pl.Series:
     """NFKC + trim; blank -> null (Utf8)."""
     return _clean(raw)
 
 
+@unique_first
 def normalize_enum(raw: pl.Series) -> pl.Series:
     """Same as normalize_text: unknown values are kept so DQ can see them."""
     return _clean(raw)
 
 
+@unique_first
 def normalize_icd10(raw: pl.Series) -> pl.Series:
     """NFKC, trim, upper case, inner whitespace removed (e.g. ' c34.9 ' -> 'C34.9')."""
     s = _clean(raw)
     return s.str.to_uppercase().str.replace_all(r"\s+", "")
 
 
+@unique_first
 def normalize_category(raw: pl.Series) -> pl.Series:
     """救助类别: NFKC/trim; the 2023 national name 刚性支出困难 -> 支出型困难;
     unknown text kept as is."""
@@ -173,6 +232,7 @@ _SEX_MAP = {
 }
 
 
+@unique_first
 def normalize_sex_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     return _map_enum(raw, _SEX_MAP, pl.String)
 
@@ -189,6 +249,7 @@ _YES_NO_MAP = {
 }
 
 
+@unique_first
 def normalize_yes_no_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     if raw.dtype == pl.Boolean:
         return raw, pl.Series("unparseable", [False] * len(raw), dtype=pl.Boolean)
@@ -211,6 +272,7 @@ for _n, _forms in {
         _GRADE_MAP[_f] = _n
 
 
+@unique_first
 def normalize_disability_grade_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     def strip_words(key: pl.Series) -> pl.Series:
         # '残疾一级', '1级', 'Ⅰ级' (NFKC -> 'I级'), '2.0', '第三级'
@@ -229,6 +291,7 @@ def normalize_disability_grade(raw: pl.Series) -> pl.Series:
 # --------------------------------------------------------------------------- #
 
 
+@unique_first
 def parse_money_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Money in yuan (Float64) and the unparseable-non-blank mask."""
     name = raw.name
@@ -258,6 +321,7 @@ def parse_money(raw: pl.Series) -> pl.Series:
     return parse_money_with_status(raw)[0]
 
 
+@unique_first
 def parse_integer_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     name = raw.name
     if _is_int(raw.dtype):
@@ -301,6 +365,7 @@ def _ymd_to_date(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:
     return pl.concat_str([y, m.str.zfill(2), d.str.zfill(2)]).str.to_date("%Y%m%d", strict=False)
 
 
+@unique_first
 def parse_dates_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     """Date Series (pl.Date) and the unparseable-non-blank mask."""
     name = raw.name
@@ -356,6 +421,7 @@ def clean_region_digits(raw: pl.Series) -> pl.Series:
     return s.str.replace_all(r"\s+", "").str.replace(r"^(\d+)\.0*$", "${1}")
 
 
+@unique_first
 def split_region_codes_with_status(raw: pl.Series) -> tuple[pl.DataFrame, pl.Series]:
     """See split_region_codes; also the invalid-non-blank mask."""
     s = clean_region_digits(raw)
@@ -383,6 +449,7 @@ def split_region_codes(raw: pl.Series) -> pl.DataFrame:
     return split_region_codes_with_status(raw)[0]
 
 
+@unique_first
 def county_of(raw: pl.Series) -> pl.Series:
     """County code (first 6 digits) of a 6- or 12-digit region code, else null."""
     s = clean_region_digits(raw)
@@ -427,6 +494,7 @@ def upgrade_15_to_18(id15: str) -> str:
     return first17 + id_check_digit(first17)
 
 
+@unique_first(max_share=0.6)
 def normalize_id_numbers(raw: pl.Series, *, today: dt.date | None = None) -> pl.DataFrame:
     """身份证号 -> id_number, id_number_raw, id_invalid_reason, id_birth_date, id_sex.
 
@@ -448,9 +516,15 @@ def normalize_id_numbers(raw: pl.Series, *, today: dt.date | None = None) -> pl.
         float_mangled = (f.is_not_null() & ~exact15).fill_null(False).rename("fm")
         candidate = _eval({"f": f, "x": exact15}, pl.when("x").then(pl.col("f").cast(pl.Int64).cast(pl.String)), "c")
 
-    # Clean: NFKC (full-width digits), drop whitespace/dashes/zero-width anywhere, x -> X.
-    cleaned = _nfkc(candidate).str.replace_all(rf"[\s{_DASHES}{_INVISIBLE}]+", "").str.to_uppercase()
-    cleaned = _blank_to_null(cleaned)
+    # Clean: NFKC (full-width digits), drop whitespace/dashes/zero-width anywhere, x -> X;
+    # values already of the form 17 digits + digit/X (most of them) are left as they are.
+    def clean(values: pl.Series) -> pl.Series:
+        out = _nfkc(values).str.replace_all(rf"[\s{_DASHES}{_INVISIBLE}]+", "").str.to_uppercase()
+        return _blank_to_null(out)
+
+    tidy = candidate.str.contains(r"^[0-9]{17}[0-9X]$").fill_null(False)
+    untidy = (~tidy).arg_true()
+    cleaned = candidate if not len(untidy) else candidate.clone().scatter(untidy, clean(candidate.gather(untidy)))
 
     s = pl.col("s")
     frame = pl.DataFrame({"s": cleaned, "fm": float_mangled}).with_columns(
@@ -602,6 +676,7 @@ def _pinyin_of(names: pl.Series) -> pl.Series:
     return names.str.replace_many(list(mapping.keys()), list(mapping.values())).str.to_lowercase()
 
 
+@unique_first(max_share=0.6)
 def normalize_names(raw: pl.Series) -> pl.DataFrame:
     """姓名 -> name (NFKC, no whitespace, no middle dot, simplified), name_raw,
     name_pinyin (toneless, no separators, lower case)."""

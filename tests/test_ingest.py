@@ -196,3 +196,10 @@ def test_missing_file_is_recorded_not_raised(tmp_path):
     assert result.status == "missing"
     with wh.reader() as con:
         assert con.execute("SELECT status, rows_read FROM ops.load_audit").fetchall() == [("missing", 0)]
+
+
+def test_load_result_carries_read_and_standardise_timings(tmp_path):
+    path = write_csv(tmp_path / "civil_affairs.csv", CA_HEADER, CA_ROWS, "utf-8")
+    result = load_delivery(path, "civil_affairs", MONTH)
+    assert result.seconds_read > 0 and result.seconds_standardise > 0
+    assert "seconds_read" not in result.audit  # the audit row stays identical on a rerun

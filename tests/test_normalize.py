@@ -401,3 +401,25 @@ def test_any_dtype_keeps_length(func, series):
         # blanks and nulls stay null
         nulls = series.cast(pl.String, strict=False).str.strip_chars().fill_null("") == ""
         assert out.filter(nulls).null_count() == int(nulls.sum())
+
+
+# --------------------------------------------------------------------------- #
+# unique values first
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("fn, values", [
+    (nz.parse_dates_with_status, ["2024-05-01", "2024/5/1", None, "  ", "不详", "45413", "20240501"]),
+    (nz.parse_money_with_status, ["1,234.50", "３.8万", None, "", "很多", "38412元"]),
+    (nz.normalize_id_numbers, [nz.make_id_number("620102", dt.date(1960, 3, 15), 11), "6.20102198E+17", None, "",
+                               "620102600315011", nz.make_id_number("620102", dt.date(1988, 12, 1), 22).lower()]),
+    (nz.normalize_names, ["陳 大明", "阿依古丽•买买提", None, "", "王小红"]),
+    (nz.split_region_codes_with_status, ["620102001001", "620102", None, "62010200100", " 620102001002 "]),
+])
+def test_unique_first_gives_exactly_the_row_by_row_result(fn, values):
+    """Many rows of few distinct values take the unique-values path; the result
+    must equal the function applied row by row (its unwrapped form)."""
+    rows = pl.Series("v", [values[i % len(values)] for i in range(3 * nz._UNIQUE_MIN_ROWS)], dtype=pl.String)
+    fast, slow = fn(rows), fn.__wrapped__(rows)
+    for a, b in zip(fast if isinstance(fast, tuple) else (fast,), slow if isinstance(slow, tuple) else (slow,)):
+        assert a.equals(b) if isinstance(a, pl.DataFrame) else a.equals(b, check_names=True)

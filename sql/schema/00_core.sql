@@ -19,8 +19,11 @@ CREATE TABLE IF NOT EXISTS ops.load_audit (
     error VARCHAR,
     manifest_rows INTEGER,
     manifest_sha256 VARCHAR,
-    optional_nulled VARCHAR            -- JSON {column: count} of optional values that could not be parsed
+    optional_nulled VARCHAR,           -- JSON {column: count} of optional values that could not be parsed
+    warnings VARCHAR[]                 -- what the delivery left ambiguous (codes, lowincome/ingest.py AUDIT_SCHEMA)
 );
+-- warehouses created before the column existed
+ALTER TABLE ops.load_audit ADD COLUMN IF NOT EXISTS warnings VARCHAR[];
 
 CREATE TABLE IF NOT EXISTS ops.quarantine (
     month DATE NOT NULL,
