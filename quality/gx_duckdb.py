@@ -19,9 +19,11 @@ when running our suites:
 4. Compound-column uniqueness. GX's SQL metric joins every row to its group count
    with `a = b` per column: a row with a NULL in any of the columns matches no group
    and silently drops out of the expectation (neither counted nor checked), while
-   GX's pandas metric treats NULLs as equal values. The same query with
-   `a IS NOT DISTINCT FROM b` keeps those rows and gives pandas' result; it replaces
-   GX's SQL implementation of the metric `compound_columns.count` in this process.
+   GX's pandas metric treats NULLs as equal values. Our SQL for the metric
+   `compound_columns.count` (replacing GX's in this process) joins with
+   `a IS NOT DISTINCT FROM b`, which gives pandas' result, and groups only the rows
+   whose row hash repeats (exactly, so a collision costs time, never a wrong
+   count): grouping a million rows by 15 columns took ~5 s, this takes ~1 s.
 
 Nothing here is needed by the pandas path; the module is imported on first use.
 """
@@ -57,16 +59,22 @@ def _register_compound_columns_metric() -> None:
             original = (
                 sa.select(*[sa.column(c) for c in table_columns]).select_from(table).alias("original_table_clause")
             )
+            # Only rows whose row hash occurs more than once can be duplicates: group those
+            # exactly (a hash collision only adds a candidate); every other row counts 1.
+            row_hash = sa.func.hash(*[original.c[name] for name in column_names])
+            repeated = sa.select(row_hash).select_from(original).group_by(row_hash).having(sa.func.count() > 1)
+            candidates = sa.select(original).where(row_hash.in_(repeated.scalar_subquery())).alias("candidates")
             groups = (
-                sa.select(*column_list, sa.func.count().label("_num_rows"))
-                .group_by(*column_list)
-                .select_from(original)
+                sa.select(*[candidates.c[name] for name in column_names], sa.func.count().label("_num_rows"))
+                .group_by(*[candidates.c[name] for name in column_names])
                 .alias("group_counts_subquery")
             )
             on = sa.and_(*(groups.c[name].is_not_distinct_from(original.c[name]) for name in column_names))
-            return sa.select(original, groups.c._num_rows.label("_num_rows")).select_from(
-                original.join(right=groups, onclause=on, isouter=False)
-            ).alias("records_with_grouped_column_counts_subquery")
+            return sa.select(
+                original, sa.func.coalesce(groups.c._num_rows, 1).label("_num_rows")
+            ).select_from(original.join(right=groups, onclause=on, isouter=True)).alias(
+                "records_with_grouped_column_counts_subquery"
+            )
 
     _STATE["metric"] = NullSafeCompoundColumnsUnique
 
@@ -110,11 +118,14 @@ def sql_source(context, name: str):
 
 def register_view(context, source_name: str, view: str, frame):
     """Register the polars frame as view `view` and return a GX batch of the whole view."""
+    import polars as pl
     import sqlalchemy.dialects.postgresql as pg_dialect
 
     source, con = sql_source(context, source_name)
     con.abort()  # a result GX left unread (its connection test does not fetch) blocks register(); else a no-op
-    con.register(view, frame)
+    # Arrow with string views shares the polars buffers (the default Arrow export, or
+    # handing DuckDB the polars frame, copies every string: +0.45 GB and ~1 s per 1M registry rows).
+    con.register(view, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
     engine = source.get_execution_engine()  # cached by the data source: the engine GX validates with
     engine.dialect_module = pg_dialect  # adjustment 3
     engine._inspector = None  # the view's columns may differ from the last run: no cached reflection

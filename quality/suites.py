@@ -214,19 +214,18 @@ def prepare_frame(source: str, data: pl.DataFrame) -> pl.DataFrame:
         parts = sum(pl.col(c).cast(pl.Float64).fill_null(0.0) for c in HI_PARTS)
         data = data.with_columns((pl.col("total_cost").cast(pl.Float64) - parts).alias("_cost_parts_diff"))
     if source == REGISTRY and "household_id" in data.columns:
-        # Per-household figures as window expressions: new columns only, the frame's
-        # own columns are shared, not copied (a join would copy every column).
-        def per_household(expr: pl.Expr, name: str) -> pl.Expr:
-            return pl.when(pl.col("household_id").is_not_null()).then(expr.over("household_id")).alias(name)
-
-        aggs = [per_household(pl.len(), "_hh_members")]
+        # One row per household, joined back on the key column only: the new columns are
+        # added to the frame, whose own columns are shared, not copied.
+        aggs = [pl.len().alias("_hh_members")]
         if "category" in data.columns:
-            aggs.append(per_household(pl.col("category").drop_nulls().n_unique(), "_hh_category_n"))
+            aggs.append(pl.col("category").drop_nulls().n_unique().alias("_hh_category_n"))
         if "household_size" in data.columns:
-            aggs.append(per_household(pl.col("household_size").drop_nulls().n_unique(), "_hh_size_n"))
+            aggs.append(pl.col("household_size").drop_nulls().n_unique().alias("_hh_size_n"))
         if "relation" in data.columns:
-            aggs.append(per_household((pl.col("relation") == "户主").sum().cast(pl.Int64), "_hh_heads"))
-        data = data.with_columns(aggs)
+            aggs.append((pl.col("relation") == "户主").sum().cast(pl.Int64).alias("_hh_heads"))
+        hh = data.filter(pl.col("household_id").is_not_null()).group_by("household_id").agg(aggs)
+        per_row = data.select("household_id").join(hh, on="household_id", how="left", maintain_order="left")
+        data = data.hstack(per_row.drop("household_id"))
     return data
 
 
@@ -239,7 +238,7 @@ def _ts(day: dt.date) -> dt.datetime:
 def _households_affected(data: pl.DataFrame, condition: pl.Expr) -> int:
     if data.height == 0:
         return 0
-    return data.filter(condition.fill_null(False)).select(pl.col("household_id").n_unique()).item()
+    return data.select(pl.col("household_id").filter(condition.fill_null(False)).n_unique()).item()
 
 
 def build_checks(
