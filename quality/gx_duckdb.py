@@ -97,6 +97,14 @@ def _connection_class():
     return DuckDBConnection
 
 
+def _finish_result(con) -> None:
+    """Drop a result GX left unread (its connection test does not fetch): DuckDB 2 refuses
+    register() while one is pending. A no-op otherwise, and on DuckDB 1.x (no abort())."""
+    abort = getattr(con, "abort", None)
+    if abort is not None:
+        abort()
+
+
 def sql_source(context, name: str):
     """(GX SQL data source, raw DuckDB connection), created once per process."""
     with _LOCK:
@@ -122,7 +130,7 @@ def register_view(context, source_name: str, view: str, frame):
     import sqlalchemy.dialects.postgresql as pg_dialect
 
     source, con = sql_source(context, source_name)
-    con.abort()  # a result GX left unread (its connection test does not fetch) blocks register(); else a no-op
+    _finish_result(con)
     # Arrow with string views shares the polars buffers (the default Arrow export, or
     # handing DuckDB the polars frame, copies every string: +0.45 GB and ~1 s per 1M registry rows).
     con.register(view, frame.to_arrow(compat_level=pl.CompatLevel.newest()))
@@ -144,5 +152,5 @@ def unregister_view(view: str) -> None:
     """Drop the view so that DuckDB no longer references the frame."""
     con = _STATE.get("con")
     if con is not None:
-        con.abort()
+        _finish_result(con)
         con.unregister(view)
