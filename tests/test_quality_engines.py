@@ -98,3 +98,15 @@ def test_unknown_engine_is_refused():
     frame = good_frame("civil_affairs", MONTH, 5)
     with pytest.raises(ValueError, match="unknown GX engine"):
         validate_source("civil_affairs", MONTH, frame, load_row("civil_affairs", MONTH, 5), None, CFG, engine="spark")
+
+
+def test_ingestion_metadata_reports_seconds_dq(sample_run):
+    seen = {}
+    for result in sample_run.results:
+        for event in result.all_events:
+            if event.is_step_materialization and event.step_key.startswith("std__"):
+                meta = event.event_specific_data.materialization.metadata
+                seen[(event.step_key, result.run_id)] = meta["seconds_dq"].value
+    steps = {step for step, _ in seen}
+    assert {f"std__{s}" for s in EXTRACT_SOURCES} <= steps
+    assert all(isinstance(v, float) and 0 < v < 600 for v in seen.values()), seen
