@@ -11,18 +11,21 @@ GX evaluates every expectation on every row. Two GX data sources, same suites:
 
 Why DuckDB: measured with ``benchmarks/bench_dq.py`` (the generated sample's std
 frames replicated to N rows per source, all five extract sources validated in one
-process, this shared 2-core machine; "before" = RSS with the frames held):
+process; "before" = RSS with the frames held). The 2-core machine was shared (load
+average 8-11), so wall times are 2.5-4x the CPU time; CPU seconds (all threads) are
+the comparable figure, and on an idle 2-core machine wall ~ CPU/2 .. CPU:
 
-    engine              rows/source   DQ s (5 sources)   RSS before   peak RSS (MiB)
-    pandas (original)       100,000         11.0              413          814
-    pandas (original)     1,000,000        263.3              856         3894
-    pandas (original)     2,000,000        838.4             1359         7538
-    duckdb                  100,000     see bench_dq.py output in the report
-    duckdb                1,000,000         26.3              856         1375
-    duckdb                2,000,000         46.0             1359         2314
+    engine   rows/source        rows   wall s    CPU s   RSS before   peak RSS (MiB)
+    pandas       100,000     500,000     28.5     10.8         420          794
+    pandas     1,000,000   5,000,000    528.1    133.0         862         3929
+    pandas     2,000,000  10,000,000    838.4        -        1359         7538
+    duckdb       100,000     500,000      8.8      3.0         479          540
+    duckdb     1,000,000   5,000,000     33.1     12.8         921         1378
+    duckdb     2,000,000  10,000,000     58.6     20.2        1426         2335
+    duckdb  prefecture: registry 1M + 4 x 1.25M = 6M: 33.4 s wall, 12.3 s CPU, peak 1458
 
-pandas grows faster than linearly and needs a pandas copy of every frame (object
-columns: several times the polars size); GX's pandas path evaluates every map metric
+GX on pandas needs a pandas copy of every frame (object columns: several times the
+polars size: +3 GB at 1M rows per source, +6 GB at 2M) and evaluates every map metric
 with pandas/Python code on one core. On DuckDB, GX bundles the aggregate metrics of a
 suite into few queries (~31 for the registry's 34 expectations), each a parallel scan
 of the Arrow view that shares the polars buffers; what remains is GX's Python
