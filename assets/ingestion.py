@@ -4,6 +4,7 @@ beside the asset)."""
 
 
 import json
+import time
 
 import dagster as dg
 
@@ -38,7 +39,9 @@ def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
             context.log.warning(f"{source} {month:%Y-%m}: {result.status} — {audit['error']}")
         if audit["unknown_columns"]:
             context.log.info(f"{source}: unknown columns kept out of the model: {audit['unknown_columns']}")
+        started_dq = time.perf_counter()
         check_results = dq.run_source_checks(warehouse, source, month, result.data, audit, std_key(source))
+        seconds_dq = round(time.perf_counter() - started_dq, 3)
         return dg.MaterializeResult(
             metadata={
                 "status": result.status,
@@ -53,6 +56,7 @@ def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
                 "warnings": ", ".join(audit["warnings"]),
                 "seconds_read": round(result.seconds_read, 3),
                 "seconds_standardise": round(result.seconds_standardise, 3),
+                "seconds_dq": seconds_dq,
             },
             check_results=check_results,
         )

@@ -69,6 +69,9 @@ class QualityConfig:
     min_link_rate: float = 0.30
     link_rate_drop_warning: float = 0.15
     review_share_warning: float = 0.05
+    # GX data source the suites run on: "duckdb" (SQL over the frame, the fast path) or
+    # "pandas" (the frame converted to pandas); same expectations, same results.
+    gx_engine: str = "duckdb"
     # Maps and overrides.
     money_max: dict[str, float] = field(default_factory=_default_money_max)
     date_lag_days: dict[str, int] = field(default_factory=_default_date_lag)

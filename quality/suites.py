@@ -214,6 +214,8 @@ def prepare_frame(source: str, data: pl.DataFrame) -> pl.DataFrame:
         parts = sum(pl.col(c).cast(pl.Float64).fill_null(0.0) for c in HI_PARTS)
         data = data.with_columns((pl.col("total_cost").cast(pl.Float64) - parts).alias("_cost_parts_diff"))
     if source == REGISTRY and "household_id" in data.columns:
+        # One row per household, joined back on the key column only: the new columns are
+        # added to the frame, whose own columns are shared, not copied.
         aggs = [pl.len().alias("_hh_members")]
         if "category" in data.columns:
             aggs.append(pl.col("category").drop_nulls().n_unique().alias("_hh_category_n"))
@@ -222,14 +224,21 @@ def prepare_frame(source: str, data: pl.DataFrame) -> pl.DataFrame:
         if "relation" in data.columns:
             aggs.append((pl.col("relation") == "户主").sum().cast(pl.Int64).alias("_hh_heads"))
         hh = data.filter(pl.col("household_id").is_not_null()).group_by("household_id").agg(aggs)
-        data = data.join(hh, on="household_id", how="left")
+        per_row = data.select("household_id").join(hh, on="household_id", how="left", maintain_order="left")
+        data = data.hstack(per_row.drop("household_id"))
     return data
+
+
+def _ts(day: dt.date) -> dt.datetime:
+    """A date bound as midnight datetime: compares with pandas datetime64 columns and
+    renders as a SQL timestamp literal (GX's SQL path cannot render pd.Timestamp)."""
+    return dt.datetime(day.year, day.month, day.day)
 
 
 def _households_affected(data: pl.DataFrame, condition: pl.Expr) -> int:
     if data.height == 0:
         return 0
-    return data.filter(condition.fill_null(False)).select(pl.col("household_id").n_unique()).item()
+    return data.select(pl.col("household_id").filter(condition.fill_null(False)).n_unique()).item()
 
 
 def build_checks(
@@ -245,8 +254,6 @@ def build_checks(
         if not set(columns) <= present:
             return  # reported by std_columns_present
         checks.append(GxCheck(name, description, cfg.severity(name, severity), expectation, **kw))
-
-    import pandas as pd
 
     required = required_std_columns(source)
     add("std_columns_present", "标准化表包含全部必需列", CRITICAL,
@@ -301,18 +308,18 @@ def build_checks(
                 start = month - dt.timedelta(days=lag)
                 desc = f"「{c.chinese}」在交付月份内（{month:%Y-%m}" + (f"，允许滞后 {lag} 天）" if lag else "）")
                 add(f"date_in_month:{c.canonical}", desc, WARNING,
-                    gxe.ExpectColumnValuesToBeBetween(column=c.canonical, min_value=pd.Timestamp(start),
-                                                      max_value=pd.Timestamp(end)),
+                    gxe.ExpectColumnValuesToBeBetween(column=c.canonical, min_value=_ts(start),
+                                                      max_value=_ts(end)),
                     (c.canonical,), observe=_fmt_count, details={"from": start.isoformat(), "to": end.isoformat()})
             elif c.canonical == "birth_date":
                 add("birth_date_plausible", f"「出生日期」在 {cfg.min_birth_year} 年至月末之间", WARNING,
                     gxe.ExpectColumnValuesToBeBetween(column=c.canonical,
-                                                      min_value=pd.Timestamp(dt.date(cfg.min_birth_year, 1, 1)),
-                                                      max_value=pd.Timestamp(end)),
+                                                      min_value=_ts(dt.date(cfg.min_birth_year, 1, 1)),
+                                                      max_value=_ts(end)),
                     (c.canonical,), observe=_fmt_count)
             elif (source, c.canonical) in NOT_FUTURE_DATES:
                 add(f"date_not_future:{c.canonical}", f"「{c.chinese}」不晚于交付月末", WARNING,
-                    gxe.ExpectColumnValuesToBeBetween(column=c.canonical, max_value=pd.Timestamp(end)),
+                    gxe.ExpectColumnValuesToBeBetween(column=c.canonical, max_value=_ts(end)),
                     (c.canonical,), observe=_fmt_count)
         if c.kind == "region":
             regex = r"^\d{12}$" if source == REGISTRY else (r"^\d{6}$" if c.canonical == "insured_region" else r"^(?:\d{6}|\d{12})$")
@@ -394,10 +401,12 @@ def validate_source(
     config: QualityConfig | None = None,
     *,
     only: Collection[str] | None = None,
+    engine: str | None = None,
 ) -> list[ExpectationResult]:
     """Every expectation of `source` for `month`: load checks from the
     load_audit row, then the GX suite on the std frame (only when loaded).
-    `only` restricts the GX suite to the named expectations (debugging, tests)."""
+    `only` restricts the GX suite to the named expectations (debugging, tests);
+    `engine` picks GX's data source (duckdb / pandas, default QualityConfig.gx_engine)."""
     cfg = config or default_config()
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}")
@@ -416,7 +425,7 @@ def validate_source(
         only = set(only)
         checks = [c for c in checks if c.name in only]
         rc_fixed = [r for r in rc_fixed if r.expectation in only]
-    gx_results, _ = run_checks(f"dq_{source}", frame.to_pandas(), checks)
+    gx_results, _ = run_checks(f"dq_{source}", frame, checks, engine=engine or cfg.gx_engine)
     return results + gx_results + rc_fixed
 
 
