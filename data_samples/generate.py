@@ -1135,6 +1135,15 @@ def _registry_frame(w: _World, t: int) -> pl.DataFrame:
 
 
 # ---------------------------------------------------------------- ground truth flags
+# the record columns compute_truth reads (the delivered frames are kept only with these)
+_TRUTH_COLS = {
+    "civil_affairs": ["t", "pid", "source_row", "event_type"],
+    "health_insurance": ["t", "pid", "source_row", "icd", "oop"],
+    "human_resources": ["t", "pid", "source_row", "record_type", "wage"],
+    "rural_revitalization": ["t", "pid", "source_row", "rr_hid", "cleared", "risk"],
+}
+
+
 def compute_truth(w: _World, reg: pl.DataFrame, recs: dict[str, pl.DataFrame], delivered: set[tuple[int, str]]) -> pl.DataFrame:
     """Every (month, household, rule) whose condition holds, from the world model (true links and values)."""
     K, params = w.K, w.params
@@ -1777,7 +1786,7 @@ def generate(
                 real = df.filter(pl.col("household_id").is_not_null())
                 regs.append(real.rename({"source_row": "registry_row"}))
             else:
-                recs_delivered[source].append(df)
+                recs_delivered[source].append(df.select(_TRUTH_COLS[source]))
             path = mdir / f"{source}.{st.ext}"
             # CSV is rendered and written in row chunks (bounded memory at prefecture size); a
             # delivery of at most CSV_CHUNK_ROWS rows is one chunk, rendered as a whole
@@ -1819,8 +1828,9 @@ def generate(
             summary.rows[f"{m:%Y-%m}"][source] = df.height
             links.append(df.select(pl.lit(t, pl.Int64).alias("t"), pl.lit(source).alias("source"), "source_row", "pid"))
     reg = pl.concat(regs) if regs else _registry_frame(w, 0).with_columns(registry_row=pl.lit(0, pl.Int64)).head(0)
-    recs = {s: (pl.concat(v) if v else rec_frames[s].head(0).with_columns(source_row=pl.lit(0, pl.Int64)))
+    recs = {s: (pl.concat(v) if v else rec_frames[s].head(0).with_columns(source_row=pl.lit(0, pl.Int64)).select(_TRUTH_COLS[s]))
             for s, v in recs_delivered.items()}
+    del rec_frames, recs_delivered
     flags = compute_truth(w, reg, recs, delivered)
     # dispositions for the previous month's flags, delivered in the last month
     L = K - 1
