@@ -146,10 +146,9 @@ def child_main(args) -> int:
 
 # ---------------------------------------------------------------- stages
 def _sum(steps: dict, key: str) -> float | None:
-    vals = [s["metadata"].get(key) for s in steps.values()]
-    if not steps or any(v is None for v in vals):
-        return None
-    return float(sum(vals))
+    """Sum of a metadata figure over the steps that publish it; None when none does."""
+    vals = [s["metadata"][key] for s in steps.values() if s["metadata"].get(key) is not None]
+    return float(sum(vals)) if vals else None
 
 
 def stage_table(steps: dict[str, dict], sampler: TreeSampler) -> list[dict]:
@@ -176,24 +175,24 @@ def stage_table(steps: dict[str, dict], sampler: TreeSampler) -> list[dict]:
     def add(stage, seconds, rows, peak, note=""):
         out.append({"stage": stage, "seconds": seconds, "rows": rows, "peak": peak, "note": note})
 
-    ingest = [("read", "seconds_read"), ("standardise", "seconds_standardise"), ("DQ", "seconds_dq")]
-    if all(_sum(std, key) is not None for _, key in ingest):
-        for stage, key in ingest:
-            add(stage, _sum(std, key), rows_read, window_peak(std), "peak: the ingestion steps' window")
-    else:
-        missing = [key for _, key in ingest if _sum(std, key) is None]
-        add("read", whole(std), rows_read, window_peak(std),
-            f"fallback: whole std__* steps (read+standardise+DQ); absent: {', '.join(missing)}")
-        add("standardise", None, None, None, "in 'read' (fallback)")
-        add("DQ", None, None, None, "in 'read' (fallback)")
-    if _sum(link, "seconds_exact") is not None and _sum(link, "seconds_probabilistic") is not None:
-        add("exact link", _sum(link, "seconds_exact"), records, window_peak(link), "peak: the linkage steps' window")
-        add("probabilistic link", _sum(link, "seconds_probabilistic"), records, window_peak(link),
-            "peak: the linkage steps' window")
-    else:
-        add("exact link", whole(link), records, window_peak(link),
-            "fallback: whole linkage__* steps (exact+probabilistic); absent: seconds_exact / seconds_probabilistic")
-        add("probabilistic link", None, None, None, "in 'exact link' (fallback)")
+    def split(group_steps: dict, stages: list[tuple[str, str]], rows: float, what: str) -> None:
+        """Stages timed inside one kind of step: metadata seconds where published; the rest of
+        the steps' duration goes to the first stage without its key (said in the note)."""
+        got = {stage: _sum(group_steps, key) for stage, key in stages}
+        missing = [stage for stage, _ in stages if got[stage] is None]
+        rest = max(0.0, whole(group_steps) - sum(v for v in got.values() if v is not None))
+        peak = window_peak(group_steps)
+        for stage, key in stages:
+            if got[stage] is not None:
+                add(stage, got[stage], rows, peak, f"peak: the {what} steps' window")
+            elif stage == missing[0]:
+                keys = ", ".join(k for st, k in stages if st in missing)
+                add(stage, rest, rows, peak, f"fallback: rest of the {what} steps ({' + '.join(missing)}); absent: {keys}")
+            else:
+                add(stage, None, None, None, f"in '{missing[0]}' (fallback)")
+
+    split(std, [("read", "seconds_read"), ("standardise", "seconds_standardise"), ("DQ", "seconds_dq")], rows_read, "std__*")
+    split(link, [("exact link", "seconds_exact"), ("probabilistic link", "seconds_probabilistic")], records, "linkage__*")
     mapped = set(std) | set(link)
     for stage, prefix in (("rules", "flags__"), ("workbooks", "exports__caseworker_workbooks"),
                           ("report", "exports__quality_report")):
