@@ -1564,7 +1564,8 @@ def _agency_ids(w: _World, source: str, df: pl.DataFrame, pids: np.ndarray, in_r
 
 
 def _ids_linkable(rendered: np.ndarray, true18: np.ndarray) -> np.ndarray:
-    """_id_linkable over arrays (same answers): normalise the rendered IDs, then compare."""
+    """Which rendered IDs still give ID evidence: after normalisation (spaces, hyphens, case,
+    full-width digits) the true ID or one character off it, or its legacy 15-digit form."""
     r = pl.Series(rendered.astype(str).tolist(), dtype=pl.Utf8)
     s = (r.str.replace_all(r"[ \-]", "").str.to_uppercase()
          .str.replace_many(list("０１２３４５６７８９Ｘ"), list("0123456789X")))
@@ -1584,15 +1585,6 @@ def _ids_linkable(rendered: np.ndarray, true18: np.ndarray) -> np.ndarray:
     return np.where(legacy.to_numpy(), legacy_ok.to_numpy(), close)
 
 
-def _id_linkable(rendered: str, true18: str) -> bool:
-    """A rendered ID that still gives ID evidence: the ID after normalisation, or one typo away."""
-    s = rendered.translate(_FW_BACK).replace(" ", "").replace("-", "").upper()
-    if len(s) == 15 and s.isdigit():
-        return s == true18[:6] + true18[8:17]
-    return len(s) == 18 and sum(a != b for a, b in zip(s, true18)) <= 1
-
-
-_FW_BACK = str.maketrans("０１２３４５６７８９Ｘ", "0123456789X")
 
 
 # ---------------------------------------------------------------- writing
@@ -1789,7 +1781,9 @@ def generate(
                 recs_delivered[source].append(df.select(_TRUTH_COLS[source]))
             path = mdir / f"{source}.{st.ext}"
             # CSV is rendered and written in row chunks (bounded memory at prefecture size); a
-            # delivery of at most CSV_CHUNK_ROWS rows is one chunk, rendered as a whole
+            # delivery of at most CSV_CHUNK_ROWS rows is one chunk, rendered as a whole. Per chunk:
+            # the household-evidence guarantee of rural_revitalization (only stricter: members in
+            # other chunks do not count) and the undecidable share of civil_affairs.
             bounds = list(range(0, df.height, CSV_CHUNK_ROWS)) if st.fmt.startswith("csv") else [0]
             order, headers, pos = None, [], 0
             for ci, a in enumerate(bounds or [0]):

@@ -9,6 +9,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -430,3 +431,13 @@ def test_shape_cli(tmp_path):
     assert set(persons["region_code"].str.slice(0, 6).unique()) == set(county_codes(2))
     with pytest.raises(ValueError):
         Shape(volume=0.5)
+
+
+def test_ids_linkable():
+    true = "62010219800101123X"
+    cases = {"62010219800101123x": True, "620102 19800101 123X": True, "620102-19800101-123X": True,
+             "６２０１０２１９８００１０１１２３Ｘ": True, "620102800101123": True, "620102800101124": False,
+             "62010219800101123": False, "6.20102198E+17": False, "": False, "620102198001011239": True,
+             "620102198001011299": False}
+    got = gen._ids_linkable(np.asarray(list(cases), dtype=object), np.full(len(cases), true, dtype=object))
+    assert got.tolist() == list(cases.values())
