@@ -97,8 +97,13 @@ def run_sampled(cmd: list[str], env: dict | None = None) -> tuple[int, float, Tr
     """Run a command as a child process; (exit code, wall seconds, its RSS samples)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
-    with TreeSampler(proc.pid) as sampler:
-        code = proc.wait()
+    try:
+        with TreeSampler(proc.pid) as sampler:
+            code = proc.wait()
+    finally:  # interrupted: do not leave the child running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     return code, time.perf_counter() - t0, sampler
 
 
