@@ -16,6 +16,7 @@ world model alone, never from pipeline code.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -48,10 +49,54 @@ RULE_SOURCES: dict[str, tuple[str, ...]] = {
     "R11": ("civil_affairs", "rural_revitalization"),
 }
 
-COUNTIES = ("620102", "620103", "620104", "620105")
+COUNTIES = ("620102", "620103", "620104", "620105")  # the demo's four counties
 RETIRED_COUNTY = "620101"  # only inside ID numbers of people born before 1985
 CATS = schema.CATEGORIES  # 低保 特困 低保边缘 支出型困难 防返贫监测 其他
 C_DIBAO, C_TEKUN, C_EDGE, C_EXPENSE, C_MONITOR, C_OTHER = range(6)
+
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Size and geography of the synthetic world beyond the household count.
+
+    The defaults are the demo county set (4 counties × 5 townships × 6 villages,
+    outsider households 0.6× the registry households, volume 1). A prefecture has
+    10-15 counties with 10-20 townships each; `volume` > 1 adds what agencies deliver
+    at that size (more claims per person, payments per enrolled member, more
+    outsiders' pensions), about 5 agency rows per registry person at volume 5.
+    """
+
+    counties: int = 4
+    townships: int = 5  # per county; the first two are urban 街道
+    villages: int = 6  # per township
+    outsiders: float = 0.6  # outsider households per registry household
+    volume: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.counties <= 97:
+            raise ValueError("counties must be 1..97 (codes 620102..620198)")
+        if not 2 <= self.townships <= 999 or not 1 <= self.villages <= 999:
+            raise ValueError("townships must be 2..999 and villages 1..999")
+        if self.outsiders < 0 or self.volume < 1:
+            raise ValueError("outsiders must be >= 0 and volume >= 1")
+
+
+PREFECTURE = Shape(counties=12, townships=15, villages=12, outsiders=1.0, volume=5.0)
+
+
+def county_codes(n: int) -> tuple[str, ...]:
+    """Codes of n counties of one synthetic prefecture (6201xx); the first four are the demo's."""
+    return tuple(f"6201{i:02d}" for i in range(2, 2 + n))
+
+
+def _weights(n: int, default: list[float], spread: int) -> np.ndarray:
+    """The demo's probabilities for its size, else deterministic uneven weights."""
+    if len(default) == n:
+        return np.asarray(default)
+    w = 1.0 + 0.5 * (np.arange(n) * 7 % spread) / max(1, spread - 1)
+    return w / w.sum()
+
 
 # ---------------------------------------------------------------- ID numbers
 _W = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
@@ -182,8 +227,10 @@ class GenerationSummary:
 class _World:
     """True households, persons, registry state per month and clean agency records."""
 
-    def __init__(self, n_reg: int, months: list[dt.date], params: dict, rng: np.random.Generator):
+    def __init__(self, n_reg: int, months: list[dt.date], params: dict, rng: np.random.Generator,
+                 shape: Shape = Shape()):
         self.rng = rng
+        self.shape = shape
         self.months = months
         self.K = len(months)
         self.params = params
@@ -194,22 +241,24 @@ class _World:
         self.rr_households: list[dict] = []  # dicts of arrays, concatenated later
         self.dispositions: list[dict] = []  # planned: (rule, hh, disposition)
         self.junk_registry_pids: list[int] = []
+        self.registry_messy = None  # per-person registry messiness, fixed across months (see _render)
 
     # ---------------- households
     def _build_households(self, n_reg: int) -> None:
         rng, K = self.rng, self.K
-        n_out = max(20, int(n_reg * 0.6))
+        shape = self.shape
+        n_out = max(20, int(n_reg * shape.outsiders))
         H = n_reg + n_out
         self.H, self.n_reg = H, n_reg
         self.is_reg = np.arange(H) < n_reg
-        county_i = rng.choice(4, H, p=[0.3, 0.25, 0.25, 0.2])
-        town_i = rng.choice(5, H, p=[0.15, 0.15, 0.25, 0.25, 0.2])
-        vill_i = rng.integers(1, 7, H)
-        self.county = np.asarray(COUNTIES)[county_i]
+        county_i = rng.choice(shape.counties, H, p=_weights(shape.counties, [0.3, 0.25, 0.25, 0.2], 5))
+        town_i = rng.choice(shape.townships, H, p=_weights(shape.townships, [0.15, 0.15, 0.25, 0.25, 0.2], 4))
+        vill_i = rng.integers(1, shape.villages + 1, H)
+        self.county = np.asarray(county_codes(shape.counties))[county_i]
         self.township = np.char.add(self.county, np.char.zfill((town_i + 1).astype(str), 3))
         self.region = np.char.add(self.township, np.char.zfill(vill_i.astype(str), 3))
         self.urban = town_i < 2  # the first two townships are 街道
-        self.minority = rng.random(H) < np.where(county_i == 3, 0.35, 0.03)
+        self.minority = rng.random(H) < np.where(county_i % 8 == 3, 0.35, 0.03)  # one county in eight is minority-heavy
         size = rng.choice(np.arange(1, 7), H, p=[0.22, 0.25, 0.2, 0.17, 0.1, 0.06])
         self.size = size
         self.head_age = np.where(size == 1, rng.integers(45, 90, H), rng.integers(26, 86, H))
@@ -220,7 +269,9 @@ class _World:
         cat = np.where((cat == C_MONITOR) & self.urban, C_EDGE, cat)  # 防返贫监测 is rural
         self.alias = (cat == C_EXPENSE) & (rng.random(H) < 0.3)  # delivered as 刚性支出困难
         sd = params_standard(self.params)
-        self.S = np.array([sd(c, u) for c, u in zip(self.county.tolist(), self.urban.tolist())], dtype=float)
+        codes = np.asarray(county_codes(shape.counties))
+        table = np.array([[sd(c, False), sd(c, True)] for c in codes.tolist()], dtype=float)
+        self.S = table[county_i, self.urban.astype(int)]
         lo = np.array([0.3, 0.1, 1.02, 1.6, 1.6, 1.6])[cat]
         hi = np.array([0.95, 0.6, 1.45, 3.5, 3.0, 4.0])[cat]
         self.pc_ratio = lo + (hi - lo) * rng.random(H)
@@ -396,7 +447,7 @@ class _World:
         return self.months[t] + dt.timedelta(days=int(self.rng.integers(lo - 1, hi)))
 
     def days(self, t: int, n: int, lo: int = 1, hi: int = 28) -> np.ndarray:
-        return (np.datetime64(self.months[t], "D") + self.rng.integers(lo - 1, hi, n).astype("timedelta64[D]")).astype(object)
+        return np.datetime64(self.months[t], "D") + self.rng.integers(lo - 1, hi, n).astype("timedelta64[D]")
 
 
 def params_standard(params: dict):
@@ -852,6 +903,9 @@ def _background(w: _World) -> None:
     public_job = working & risky_ok & reg_p & (rng.random(P) < 0.03)
     pension = (age0 >= 60) & (rng.random(P) < 0.75)
     pension_amt = np.where(w.urban[hh] & (rng.random(P) < 0.3), rng.integers(2000, 4200, P), rng.integers(120, 320, P)).astype(float)
+    extra_ss = np.zeros(P, bool)  # outsiders employed in the prefecture's firms (volume > 1)
+    if w.shape.volume > 1:
+        extra_ss = working & ~reg_p & ~ss & (rng.random(P) < min(1.0, 0.1 * (w.shape.volume - 1)))
     for t in range(K):
         alive = w.death_t > t
         alive_in = w.death_t >= t  # still alive for part of the month
@@ -922,6 +976,9 @@ def _background(w: _World) -> None:
                   amount=amount[pidx] if amount is not None else np.full(m, None, object),
                   start_date=np.full(m, ms, object) if monthly else w.days(t, m),
                   end_date=np.full(m, me, object) if rtype in ("社保缴费", "养老金发放") else np.full(m, None, object))
+        if w.shape.volume > 1:
+            _volume_records(w, t, alive_in & risky_ok, in_reg & (cat_p == C_DIBAO) & ~is_head, age0,
+                            extra_ss & alive, ss_wage)
     # background monitored households (rural)
     rural = ~w.urban
     listed = {r["hh"] for r in w.rr_households}
@@ -934,6 +991,45 @@ def _background(w: _World) -> None:
             continue
         cl = bool(rng.random() < (0.2 if w.is_reg[h] else 0.85))
         _rr_household(w, int(h), [cl] * K, str(rng.choice(risks, p=rp)))
+
+
+ORDINARY_ICD = ["J06.9", "K29.7", "M54.5", "J20.9", "I10", "K02.9", "L30.9", "H10.9"]
+CHRONIC_ICD = ["I10", "E11.9", "J44.9", "I25.1"]  # none is a configured major disease
+
+
+def _volume_records(w: _World, t: int, active: np.ndarray, dibao_member: np.ndarray, age0: np.ndarray,
+                    contributing: np.ndarray, wage: np.ndarray) -> None:
+    """The extra delivery volume of a prefecture (Shape.volume > 1), none of it planted:
+    repeated ordinary and chronic outpatient settlements per person (no major diagnoses;
+    medical assistance covers most of a registry person's share), 低保金 paid per enrolled
+    member (分类施保) besides the household payment to the head, and contributions of
+    employed outsiders."""
+    rng, e = w.rng, w.shape.volume - 1
+    reg_p = w.is_reg[w.p_hh]
+    pidx = np.flatnonzero(contributing)
+    m = len(pidx)
+    w.add("human_resources", t, pidx, record_type=np.full(m, "社保缴费", object),
+          employer=np.asarray(EMPLOYERS, object)[rng.integers(0, len(EMPLOYERS), m)], wage=wage[pidx],
+          amount=np.full(m, None, object), start_date=np.full(m, w.months[t], object),
+          end_date=np.full(m, _month_end(w.months[t]), object))
+    for visit, lam, icds, lo, hi in (("普通门诊", 0.4 * e, ORDINARY_ICD, 30, 300),
+                                     ("门诊慢特病", 0.06 * e * (age0 >= 60), CHRONIC_ICD, 200, 1500)):
+        cnt = rng.poisson(lam * active)
+        pidx = np.repeat(np.arange(w.P), cnt)
+        m = len(pidx)
+        total = np.round(rng.uniform(lo, hi, m), 2)
+        reg = reg_p[pidx]
+        assist = np.where(reg, np.round(total * 0.2, 2), 0.0)
+        oop = np.round(total * np.where(reg, 0.12, 0.35) * rng.uniform(0.7, 1.3, m), 2)
+        basic = np.round(total - oop - assist, 2)
+        w.add("health_insurance", t, pidx, visit_type=np.full(m, visit, object), settled_on=w.days(t, m),
+              provider=np.asarray(PROVIDERS, object)[rng.integers(0, len(PROVIDERS), m)],
+              icd=np.asarray(icds, object)[rng.integers(0, len(icds), m)], total=total, basic=basic,
+              critical=np.zeros(m), assistance=assist, oop=oop)
+    pidx = np.flatnonzero(dibao_member & (rng.random(w.P) < min(1.0, 0.25 * e)))
+    m = len(pidx)
+    w.add("civil_affairs", t, pidx, event_type=np.full(m, "低保金发放", object),
+          amount=(rng.integers(3, 20, m) * 10).astype(float), event_date=w.days(t, m, 5, 12))
 
 
 def _rr_records(w: _World) -> None:
@@ -961,9 +1057,9 @@ def _rr_records(w: _World) -> None:
     del rng
 
 
-def build_world(n_households: int, months: list[dt.date], params: dict, seed: int) -> _World:
+def build_world(n_households: int, months: list[dt.date], params: dict, seed: int, shape: Shape = Shape()) -> _World:
     rng = np.random.default_rng(seed)
-    w = _World(n_households, months, params, rng)
+    w = _World(n_households, months, params, rng, shape)
     n = max(3, int(round(n_households * 0.0065)))
     nm = max(2, n // 2)
     _plant_before_membership(w, n, nm)
@@ -997,23 +1093,30 @@ _REC_TYPES = {
 }
 
 
+def _typed_series(k: str, arr, typ) -> pl.Series:
+    """One chunk of a record column as a typed polars Series (typed numpy arrays stay off Python objects)."""
+    arr = np.asarray(arr)
+    if typ == pl.Int64:
+        return pl.Series(k, arr.astype(np.int64), dtype=typ)
+    if typ == pl.Float64 and arr.dtype != object:
+        return pl.Series(k, arr.astype(float), dtype=typ)
+    if typ == pl.Date and np.issubdtype(arr.dtype, np.datetime64):
+        return pl.Series(k, arr.astype("datetime64[D]")).cast(pl.Date)
+    vals = arr.astype(object).tolist()
+    if typ == pl.Date:
+        vals = [v.date() if isinstance(v, dt.datetime) else v for v in vals]
+    return pl.Series(k, vals, dtype=typ)
+
+
 def _record_frame(w: _World, source: str) -> pl.DataFrame:
+    """All clean records of one source; releases the world's record chunks."""
     chunks = [c for c in w.recs[source] if len(c["pid"])]
+    w.recs[source] = []
     cols = {"t": pl.Int64, "pid": pl.Int64, **_REC_TYPES[source]}
-    data = {}
-    for k, typ in cols.items():
-        arr = np.concatenate([np.asarray(c[k], dtype=object) if typ in (pl.Utf8, pl.Date, pl.Boolean) or np.asarray(c[k]).dtype == object
-                              else np.asarray(c[k]) for c in chunks]) if chunks else np.array([])
-        if typ in (pl.Int64,):
-            data[k] = pl.Series(k, arr.astype(np.int64), dtype=typ)
-        elif typ == pl.Float64 and arr.dtype != object:
-            data[k] = pl.Series(k, arr.astype(float), dtype=typ)
-        else:
-            vals = arr.tolist()
-            if typ == pl.Date:
-                vals = [v.date() if isinstance(v, dt.datetime) else v for v in vals]
-            data[k] = pl.Series(k, vals, dtype=typ)
-    return pl.DataFrame(data)
+    if not chunks:
+        return pl.DataFrame(schema=cols)
+    parts = [pl.DataFrame([_typed_series(k, c[k], typ) for k, typ in cols.items()]) for c in chunks]
+    return pl.concat(parts, rechunk=True)
 
 
 def _registry_frame(w: _World, t: int) -> pl.DataFrame:
@@ -1032,6 +1135,15 @@ def _registry_frame(w: _World, t: int) -> pl.DataFrame:
 
 
 # ---------------------------------------------------------------- ground truth flags
+# the record columns compute_truth reads (the delivered frames are kept only with these)
+_TRUTH_COLS = {
+    "civil_affairs": ["t", "pid", "source_row", "event_type"],
+    "health_insurance": ["t", "pid", "source_row", "icd", "oop"],
+    "human_resources": ["t", "pid", "source_row", "record_type", "wage"],
+    "rural_revitalization": ["t", "pid", "source_row", "rr_hid", "cleared", "risk"],
+}
+
+
 def compute_truth(w: _World, reg: pl.DataFrame, recs: dict[str, pl.DataFrame], delivered: set[tuple[int, str]]) -> pl.DataFrame:
     """Every (month, household, rule) whose condition holds, from the world model (true links and values)."""
     K, params = w.K, w.params
@@ -1136,19 +1248,27 @@ class _Style:
         return "csv" if self.fmt.startswith("csv") else self.fmt
 
 
-def _assign_formats(rng: np.random.Generator, K: int, omit: set) -> dict[tuple[int, str], _Style]:
+CSV_FORMATS = FORMATS[:3]
+
+
+def _assign_formats(rng: np.random.Generator, K: int, omit: set, csv_only: bool = False) -> dict[tuple[int, str], _Style]:
+    """Format and messiness of every (month, source) file. csv_only: the three CSV encodings
+    only (GB18030 and UTF-8 with and without BOM each occur among the first months' files)."""
     slots = [(t, s) for t in range(K) for s in schema.EXTRACT_SOURCES]
-    fmts = {sl: str(rng.choice(FORMATS, p=[0.3, 0.17, 0.2, 0.2, 0.13])) for sl in slots}
+    if csv_only:
+        fmts = {sl: str(rng.choice(CSV_FORMATS, p=[0.4, 0.25, 0.35])) for sl in slots}
+    else:
+        fmts = {sl: str(rng.choice(FORMATS, p=[0.3, 0.17, 0.2, 0.2, 0.13])) for sl in slots}
     early = [sl for sl in slots if sl[0] < min(3, K) and sl not in omit]
     reg_slots = [sl for sl in early if sl[1] == "registry"]
     forced = []
-    if reg_slots:
+    if reg_slots and not csv_only:
         r = reg_slots[int(rng.integers(0, len(reg_slots)))]
         fmts[r] = "xlsx"
         forced.append(r)
     rest = [sl for sl in early if sl not in forced]
     order = rng.permutation(len(rest))
-    for f, i in zip(("csv_utf8", "csv_bom", "csv_gb18030", "parquet"), order):
+    for f, i in zip(CSV_FORMATS if csv_only else ("csv_utf8", "csv_bom", "csv_gb18030", "parquet"), order):
         fmts[rest[i]] = f
     styles = {}
     first_csv_seen: set[str] = set()
@@ -1252,9 +1372,13 @@ def _names(w: _World, pids: np.ndarray, rng, rates: dict) -> np.ndarray:
 
 def _dates_str(values: pl.Series, st: _Style, rng, other: float = 0.12) -> np.ndarray:
     n = len(values)
-    forms = np.stack([values.dt.strftime(f).fill_null("").to_numpy().astype(object) for f in DATE_FORMS])
     code = np.where(rng.random(n) < other, rng.integers(0, 5, n), st.date_main)
-    return forms[code, np.arange(n)]
+    out = np.empty(n, dtype=object)
+    for f, form in enumerate(DATE_FORMS):  # each text form rendered only where it is used
+        idx = np.flatnonzero(code == f)
+        if len(idx):
+            out[idx] = values.gather(idx).dt.strftime(form).fill_null("").to_numpy().astype(object)
+    return out
 
 
 def _money_str(values: pl.Series, st: _Style, rng, blank: float = 0.0) -> np.ndarray:
@@ -1309,11 +1433,16 @@ def _render(w: _World, source: str, df: pl.DataFrame, st: _Style, rng, reg_pids_
         return _Col("region_code", codes, "region")
 
     if source == "registry":
-        # per-person fixed messiness: values identical across months
-        prng = np.random.default_rng([int(w.seed), 7])
-        all_ids, _ = _ids(w, np.arange(w.P), np.ones(w.P, bool), _Style("csv_utf8"), prng, reg_rates)
-        all_names = _names(w, np.arange(w.P), prng, {"space": 0.006, "fw": 0.002, "trad": 0.006, "homo": 0.0, "dot": 0.15})
-        birth_blank = (prng.random(w.P) < 0.005) & (all_ids == w.id18.astype(object))
+        # per-person fixed messiness: values identical across months (own stream, computed once)
+        if getattr(w, "registry_messy", None) is None:
+            prng = np.random.default_rng([int(w.seed), 7])
+            all_ids, _ = _ids(w, np.arange(w.P), np.ones(w.P, bool), _Style("csv_utf8"), prng, reg_rates)
+            all_names = _names(w, np.arange(w.P), prng, {"space": 0.006, "fw": 0.002, "trad": 0.006, "homo": 0.0, "dot": 0.15})
+            birth_blank = (prng.random(w.P) < 0.005) & (all_ids == w.id18.astype(object))
+            w.registry_messy = (all_ids, all_names, birth_blank, prng.bit_generator.state)
+        all_ids, all_names, birth_blank, state = w.registry_messy
+        prng = np.random.Generator(np.random.PCG64())
+        prng.bit_generator.state = state  # the stream continues where the fixed messiness ended
         junk = df["household_id"].is_null().to_numpy()
         cols.append(_Col("household_id", df["household_id"].fill_null("").to_numpy().astype(object)))
         cols.append(_Col("name", all_names[pids]))
@@ -1414,8 +1543,9 @@ def _agency_ids(w: _World, source: str, df: pl.DataFrame, pids: np.ndarray, in_r
     gone = w.no_id[pids] & ~in_reg
     ids[gone], num[gone] = "", False
     lost = num & (np.char.str_len(clean.astype("U18")) == 18)  # 18 digits stored as an xlsx number: lossy
-    for i in np.flatnonzero(ids != clean):
-        lost[i] = not _id_linkable(str(ids[i]), str(clean[i]))
+    diff = np.flatnonzero(ids != clean)
+    if len(diff):
+        lost[diff] = ~_ids_linkable(ids[diff], clean[diff])
     if source == "rural_revitalization" and n:
         # a lost registry member needs another registry member of its 监测户 with a linkable ID
         f = pl.DataFrame({"g": df["rr_hid"], "reg": in_reg, "kept": in_reg & ~lost})
@@ -1433,15 +1563,28 @@ def _agency_ids(w: _World, source: str, df: pl.DataFrame, pids: np.ndarray, in_r
     return ids, num
 
 
-def _id_linkable(rendered: str, true18: str) -> bool:
-    """A rendered ID that still gives ID evidence: the ID after normalisation, or one typo away."""
-    s = rendered.translate(_FW_BACK).replace(" ", "").replace("-", "").upper()
-    if len(s) == 15 and s.isdigit():
-        return s == true18[:6] + true18[8:17]
-    return len(s) == 18 and sum(a != b for a, b in zip(s, true18)) <= 1
+def _ids_linkable(rendered: np.ndarray, true18: np.ndarray) -> np.ndarray:
+    """Which rendered IDs still give ID evidence: after normalisation (spaces, hyphens, case,
+    full-width digits) the true ID or one character off it, or its legacy 15-digit form."""
+    r = pl.Series(rendered.astype(str).tolist(), dtype=pl.Utf8)
+    s = (r.str.replace_all(r"[ \-]", "").str.to_uppercase()
+         .str.replace_many(list("０１２３４５６７８９Ｘ"), list("0123456789X")))
+    t = pl.Series(true18.astype(str).tolist(), dtype=pl.Utf8)
+    legacy = (s.str.len_chars() == 15) & s.str.contains(r"^[0-9]{15}$")
+    legacy_ok = s == (t.str.slice(0, 6) + t.str.slice(8, 9))
+    n = len(s)
+    sb = np.zeros((n, 18), dtype=np.uint32)
+    tb = np.zeros((n, 18), dtype=np.uint32)
+    full18 = (s.str.len_chars() == 18).to_numpy()
+    if full18.any():
+        sa = np.asarray(s.filter(pl.Series(full18)).to_list(), dtype="U18")
+        ta = np.asarray(t.filter(pl.Series(full18)).to_list(), dtype="U18")
+        sb[full18] = sa.view(np.uint32).reshape(-1, 18)
+        tb[full18] = ta.view(np.uint32).reshape(-1, 18)
+    close = full18 & ((sb != tb).sum(axis=1) <= 1)
+    return np.where(legacy.to_numpy(), legacy_ok.to_numpy(), close)
 
 
-_FW_BACK = str.maketrans("０１２３４５６７８９Ｘ", "0123456789X")
 
 
 # ---------------------------------------------------------------- writing
@@ -1477,19 +1620,25 @@ def _malform(source: str, cols: list[_Col], pids: np.ndarray, outsider_ok: np.nd
     return [int(chosen[2])]
 
 
-def _write_csv(path: Path, headers: list[str], cols: list[_Col], st: _Style, ragged: list[int]) -> None:
+CSV_CHUNK_ROWS = 200_000
+
+
+def _write_csv(path: Path, headers: list[str], cols: list[_Col], st: _Style, ragged: list[int], first: bool = True) -> None:
+    """Write (first) or append one chunk of rows; ragged rows are 0-based within the chunk."""
     df = pl.DataFrame({h: pl.Series(h, c.text.tolist(), dtype=pl.Utf8) for h, c in zip(headers, cols)})
     df = df.with_columns(pl.all().replace("", None))
-    text = df.write_csv()
+    text = df.write_csv(include_header=first)
+    del df
     if ragged:
         lines = text.split("\n")
         for r in ragged:
-            lines[r + 1] = lines[r + 1] + ",多余字段"
+            lines[r + int(first)] = lines[r + int(first)] + ",多余字段"
         text = "\n".join(lines)
     if st.crlf:
         text = text.replace("\n", "\r\n")
-    enc = {"csv_utf8": "utf-8", "csv_bom": "utf-8-sig", "csv_gb18030": "gb18030"}[st.fmt]
-    path.write_bytes(text.encode(enc))
+    enc = {"csv_utf8": "utf-8", "csv_bom": "utf-8-sig" if first else "utf-8", "csv_gb18030": "gb18030"}[st.fmt]
+    with path.open("wb" if first else "ab") as f:
+        f.write(text.encode(enc))
 
 
 def _cell_values(c: _Col, st: _Style, rng) -> list:
@@ -1551,7 +1700,8 @@ def _write_parquet(path: Path, headers: list[str], cols: list[_Col]) -> None:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _norm_omit(omit, months: list[dt.date]) -> set[tuple[int, str]]:
@@ -1578,18 +1728,23 @@ def generate(
     seed: int = 20261129,
     params_path: Path = DEFAULT_PARAMS,
     omit: set | None = None,
+    shape: Shape = Shape(),
+    csv_only: bool = False,
 ) -> GenerationSummary:
-    """Write K monthly deliveries under out_dir/inbox and the ground truth under out_dir/truth."""
+    """Write K monthly deliveries under out_dir/inbox and the ground truth under out_dir/truth.
+
+    shape: counties / townships / villages / outsiders / volume (default: the demo county set;
+    PREFECTURE for a prefecture's deliveries); csv_only: every extract as CSV."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     params = yaml.safe_load(Path(params_path).read_text(encoding="utf-8"))
     mlist = _month_list(start_month, months)
     K = len(mlist)
     omit_t = _norm_omit(omit, mlist)
-    w = build_world(households, mlist, params, seed)
+    w = build_world(households, mlist, params, seed, shape)
     w.seed = seed
     rng = np.random.default_rng([seed, 1])
-    styles = _assign_formats(rng, K, omit_t)
+    styles = _assign_formats(rng, K, omit_t, csv_only)
     inbox, truth_dir = out_dir / "inbox", out_dir / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
     summary = GenerationSummary(out_dir, inbox, truth_dir, [f"{m:%Y-%m}" for m in mlist])
@@ -1623,39 +1778,53 @@ def generate(
                 real = df.filter(pl.col("household_id").is_not_null())
                 regs.append(real.rename({"source_row": "registry_row"}))
             else:
-                recs_delivered[source].append(df)
-            cols = _render(w, source, df, st, rng, reg_pids_t)
-            pids = df["pid"].to_numpy()
-            ragged: list[int] = []
-            if st.malformed and source != "registry":
-                ok = ~np.isin(pids, reg_pids_t) & ~w.planted[w.p_hh[pids]]
-                if source == "rural_revitalization":
-                    ok &= df["cleared"].to_numpy().astype(bool)
-                ragged = _malform(source, cols, pids, ok, rng)
-            if st.shuffle_cols:
-                cols = [cols[i] for i in rng.permutation(len(cols))]
-            headers = _headers(source, cols, st, rng)
-            if st.extra_col:
-                note = np.where(rng.random(len(pids)) < 0.1, "复核中", "").astype(object) if st.extra_col == "备注" \
-                    else np.full(len(pids), "业务系统导出", dtype=object)
-                pos = int(rng.integers(0, len(cols) + 1))
-                cols.insert(pos, _Col(st.extra_col, note))
-                headers.insert(pos, st.extra_col)
+                recs_delivered[source].append(df.select(_TRUTH_COLS[source]))
             path = mdir / f"{source}.{st.ext}"
-            if st.fmt.startswith("csv"):
-                _write_csv(path, headers, cols, st, ragged)
-            elif st.fmt == "xlsx":
-                _write_xlsx(path, headers, [_cell_values(c, st, rng) for c in cols], created)
-            else:
-                _write_parquet(path, headers, cols)
+            # CSV is rendered and written in row chunks (bounded memory at prefecture size); a
+            # delivery of at most CSV_CHUNK_ROWS rows is one chunk, rendered as a whole. Per chunk:
+            # the household-evidence guarantee of rural_revitalization (only stricter: members in
+            # other chunks do not count) and the undecidable share of civil_affairs.
+            bounds = list(range(0, df.height, CSV_CHUNK_ROWS)) if st.fmt.startswith("csv") else [0]
+            order, headers, pos = None, [], 0
+            for ci, a in enumerate(bounds or [0]):
+                part = df if len(bounds) <= 1 else df.slice(a, CSV_CHUNK_ROWS)
+                cols = _render(w, source, part, st, rng, reg_pids_t)
+                pids = part["pid"].to_numpy()
+                ragged: list[int] = []
+                if ci == 0 and st.malformed and source != "registry":  # planted in the first chunk only
+                    ok = ~np.isin(pids, reg_pids_t) & ~w.planted[w.p_hh[pids]]
+                    if source == "rural_revitalization":
+                        ok &= part["cleared"].to_numpy().astype(bool)
+                    ragged = _malform(source, cols, pids, ok, rng)
+                if ci == 0 and st.shuffle_cols:
+                    order = rng.permutation(len(cols))
+                if order is not None:
+                    cols = [cols[i] for i in order]
+                if ci == 0:
+                    headers = _headers(source, cols, st, rng)
+                if st.extra_col:
+                    note = np.where(rng.random(len(pids)) < 0.1, "复核中", "").astype(object) if st.extra_col == "备注" \
+                        else np.full(len(pids), "业务系统导出", dtype=object)
+                    if ci == 0:
+                        pos = int(rng.integers(0, len(cols) + 1))
+                        headers.insert(pos, st.extra_col)
+                    cols.insert(pos, _Col(st.extra_col, note))
+                if st.fmt.startswith("csv"):
+                    _write_csv(path, headers, cols, st, ragged, first=ci == 0)
+                elif st.fmt == "xlsx":
+                    _write_xlsx(path, headers, [_cell_values(c, st, rng) for c in cols], created)
+                else:
+                    _write_parquet(path, headers, cols)
+                del cols
             manifests[t][path.name] = {"rows": df.height, "sha256": _sha256(path)}
             summary.files[f"{m:%Y-%m}"][source] = path
             summary.formats[f"{m:%Y-%m}"][source] = st.fmt
             summary.rows[f"{m:%Y-%m}"][source] = df.height
             links.append(df.select(pl.lit(t, pl.Int64).alias("t"), pl.lit(source).alias("source"), "source_row", "pid"))
     reg = pl.concat(regs) if regs else _registry_frame(w, 0).with_columns(registry_row=pl.lit(0, pl.Int64)).head(0)
-    recs = {s: (pl.concat(v) if v else rec_frames[s].head(0).with_columns(source_row=pl.lit(0, pl.Int64)))
+    recs = {s: (pl.concat(v) if v else rec_frames[s].head(0).with_columns(source_row=pl.lit(0, pl.Int64)).select(_TRUTH_COLS[s]))
             for s, v in recs_delivered.items()}
+    del rec_frames, recs_delivered
     flags = compute_truth(w, reg, recs, delivered)
     # dispositions for the previous month's flags, delivered in the last month
     L = K - 1
@@ -1690,19 +1859,19 @@ def generate(
         man = {"files": dict(sorted(manifests[t].items()))}
         (inbox / f"{m:%Y-%m}" / "_MANIFEST.json").write_text(json.dumps(man, ensure_ascii=False, indent=2), encoding="utf-8")
     # ground truth files
-    month_str = pl.Series([f"{m:%Y-%m-01}" for m in mlist])
+    month_of = {t: f"{m:%Y-%m-01}" for t, m in enumerate(mlist)}
     sup = pl.DataFrame(list(suppressed), schema={"t": pl.Int64, "household_key": pl.Utf8, "rule_code": pl.Utf8}, orient="row") \
         .with_columns(suppressed=pl.lit(1, pl.Int64))
     flags_out = (flags.join(sup, on=["t", "household_key", "rule_code"], how="left")
                  .with_columns(pl.col("suppressed").fill_null(0),
-                               month=pl.col("t").map_elements(lambda i: month_str[i], return_dtype=pl.Utf8))
+                               month=pl.col("t").replace_strict(month_of, return_dtype=pl.Utf8))
                  .sort("t", "rule_code", "household_key").select("month", "household_key", "rule_code", "suppressed"))
     flags_out.write_csv(truth_dir / "flags.csv")
     rr = reg.select("t", "pid", "registry_row")
     lk = (pl.concat(links).join(rr, on=["t", "pid"], how="left")
           .with_columns(pl.when(pl.col("source") == "registry").then(pl.when(pl.col("registry_row").is_not_null()).then(pl.col("source_row")))
                         .otherwise(pl.col("registry_row")).alias("registry_row"),
-                        month=pl.col("t").map_elements(lambda i: month_str[i], return_dtype=pl.Utf8),
+                        month=pl.col("t").replace_strict(month_of, return_dtype=pl.Utf8),
                         person_id=pl.format("P{}", pl.col("pid").cast(pl.Utf8).str.zfill(7)))
           .sort("t", "source", "source_row").select("month", "source", "source_row", "registry_row", "person_id"))
     lk.write_csv(truth_dir / "links.csv")
@@ -1733,9 +1902,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20261129)
     ap.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
     ap.add_argument("--omit", action="append", default=[], help="YYYY-MM:source to leave out (repeatable)")
+    ap.add_argument("--prefecture", action="store_true",
+                    help=f"prefecture shape {PREFECTURE} (the options below override its fields)")
+    ap.add_argument("--counties", type=int, help="number of counties (default 4; 12 with --prefecture)")
+    ap.add_argument("--townships", type=int, help="townships per county (default 5)")
+    ap.add_argument("--villages", type=int, help="villages per township (default 6)")
+    ap.add_argument("--outsiders", type=float, help="outsider households per registry household (default 0.6)")
+    ap.add_argument("--volume", type=float, help="agency volume multiplier, >= 1 (default 1; 5 ≈ 5 agency rows per registry person)")
+    ap.add_argument("--csv-only", action="store_true", help="write every extract as CSV (GB18030 / UTF-8 / UTF-8-BOM)")
     a = ap.parse_args(argv)
     omit = {tuple(x.split(":", 1)) for x in a.omit}
-    s = generate(a.out, a.households, a.months, a.start, a.seed, a.params, omit=omit)
+    shape = PREFECTURE if a.prefecture else Shape()
+    over = {k: getattr(a, k) for k in ("counties", "townships", "villages", "outsiders", "volume") if getattr(a, k) is not None}
+    shape = dataclasses.replace(shape, **over)
+    s = generate(a.out, a.households, a.months, a.start, a.seed, a.params, omit=omit, shape=shape, csv_only=a.csv_only)
     print(f"generated {len(s.months)} months into {s.inbox_dir} in {s.seconds:.1f}s")
     for mo in s.months:
         print(mo, {k: f"{v} ({s.formats[mo][k]})" for k, v in s.rows[mo].items()})

@@ -9,10 +9,12 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
-from data_samples.generate import FORMATS, RULES, generate, main
+import data_samples.generate as gen
+from data_samples.generate import FORMATS, RULES, Shape, county_codes, generate, main
 from lowincome import schema
 
 START = "2026-07"
@@ -355,3 +357,87 @@ def test_id_less_namesakes_of_registry_persons(default):
             if rrow is None and norm_id(raw) == "" and (name, region) in reg_names:
                 found += 1
     assert found >= 2
+
+
+# ---------------------------------------------------------------- prefecture shape, CSV only, chunked CSV
+@pytest.fixture(scope="module")
+def prefecture(tmp_path_factory):
+    """A small world with the prefecture's shape knobs: 6 counties, volume 5, CSV only."""
+    out = tmp_path_factory.mktemp("gen_prefecture")
+    shape = Shape(counties=6, townships=8, villages=4, outsiders=1.0, volume=5.0)
+    return generate(out, households=500, months=2, start_month=START, seed=5, shape=shape, csv_only=True)
+
+
+def test_csv_only_writes_every_encoding(prefecture):
+    files = [p for m in prefecture.months for s, p in prefecture.files[m].items() if s != "dispositions"]
+    assert files and all(p.suffix == ".csv" for p in files)
+    assert {f for m in prefecture.formats.values() for s, f in m.items() if s != "dispositions"} == {"csv_utf8", "csv_bom", "csv_gb18030"}
+
+
+def test_prefecture_geography_and_volume(prefecture):
+    persons = pl.read_csv(prefecture.truth_dir / "persons.csv", infer_schema=False)
+    region = persons["region_code"]
+    assert set(region.str.slice(0, 6).unique()) == set(county_codes(6))
+    assert region.str.slice(6, 3).cast(pl.Int32).max() <= 8 and region.str.slice(9, 3).cast(pl.Int32).max() <= 4
+    # outsider households about as many as registry households
+    hh = persons.group_by("household").agg(pl.col("registry_household").first())
+    n_reg = (hh["registry_household"] == "1").sum()
+    assert 0.8 < (hh.height - n_reg) / n_reg < 1.2
+    # namesakes: the same name in several counties, and within one village
+    reg = persons.filter(pl.col("registry_household") == "1")
+    assert reg.group_by("name").agg(pl.col("region_code").str.slice(0, 6).n_unique()).filter(pl.col("region_code") > 1).height > 0
+    assert reg.group_by("name", "region_code").len().filter(pl.col("len") > 1).height > 0
+    # about 5 agency rows per registry row at volume 5 (1 at the demo's volume)
+    for month in prefecture.months:
+        rows = prefecture.rows[month]
+        agency = sum(v for k, v in rows.items() if k in schema.AGENCY_SOURCES)
+        assert 4.0 < agency / rows["registry"] < 6.5, rows
+
+
+def test_prefecture_truth_and_rows(prefecture):
+    test_truth_links_reference_existing_rows(prefecture)
+    flags = pl.read_csv(prefecture.truth_dir / "flags.csv")
+    assert set(flags["rule_code"]) >= {"R02", "R03", "R06", "R08"}
+
+
+def test_chunked_csv_keeps_rows_and_evidence(tmp_path, monkeypatch):
+    """CSV written in chunks of 100 rows: one header, one BOM, manifest rows = file rows =
+    truth rows, and registry persons' records keep their identity evidence row by row."""
+    monkeypatch.setattr(gen, "CSV_CHUNK_ROWS", 100)
+    s = generate(tmp_path / "chunked", households=300, months=2, start_month=START, seed=9,
+                 shape=Shape(volume=3.0), csv_only=True)
+    for month in s.months:
+        man = json.loads((s.inbox_dir / month / "_MANIFEST.json").read_text(encoding="utf-8"))["files"]
+        for name, entry in man.items():
+            path = s.inbox_dir / month / name
+            if path.suffix != ".csv":
+                continue
+            raw = path.read_bytes()
+            assert entry["rows"] == data_rows(path) and entry["rows"] > 100, name
+            assert raw.count(b"\xef\xbb\xbf") == (1 if s.formats[month][name[:-4]] == "csv_bom" else 0)
+            text = raw.decode("gb18030") if s.formats[month][name[:-4]] == "csv_gb18030" else raw.decode("utf-8-sig")
+            lines = text.splitlines()
+            assert lines[0] not in lines[1:], name  # the header once
+    test_truth_links_reference_existing_rows(s)
+    _linkable_check(s)
+
+
+def test_shape_cli(tmp_path):
+    assert main(["--out", str(tmp_path / "p"), "--households", "80", "--months", "2", "--prefecture",
+                 "--counties", "2", "--csv-only"]) == 0
+    files = sorted(p.suffix for p in (tmp_path / "p" / "inbox" / "2026-08").iterdir() if p.name != "_MANIFEST.json")
+    assert set(files) == {".csv", ".xlsx"}  # dispositions.xlsx is the caseworkers' returned workbook
+    persons = pl.read_csv(tmp_path / "p" / "truth" / "persons.csv", infer_schema=False)
+    assert set(persons["region_code"].str.slice(0, 6).unique()) == set(county_codes(2))
+    with pytest.raises(ValueError):
+        Shape(volume=0.5)
+
+
+def test_ids_linkable():
+    true = "62010219800101123X"
+    cases = {"62010219800101123x": True, "620102 19800101 123X": True, "620102-19800101-123X": True,
+             "６２０１０２１９８００１０１１２３Ｘ": True, "620102800101123": True, "620102800101124": False,
+             "62010219800101123": False, "6.20102198E+17": False, "": False, "620102198001011239": True,
+             "620102198001011299": False}
+    got = gen._ids_linkable(np.asarray(list(cases), dtype=object), np.full(len(cases), true, dtype=object))
+    assert got.tolist() == list(cases.values())
