@@ -35,6 +35,11 @@ import recordlinkage
 from lowincome.linkage.settings import Comparison, LinkSettings
 
 MISSING = -1
+MAX_WEIGHT = 30.0  # log-odds; a level never seen on one side (m or u = 0) would be infinite
+
+
+def _finite(w: float) -> float:
+    return 0.0 if math.isnan(w) else max(-MAX_WEIGHT, min(MAX_WEIGHT, float(w)))
 
 
 def open_compute(threads: int = 2, memory_limit: str = "6GB") -> duckdb.DuckDBPyConnection:
@@ -69,11 +74,13 @@ def level_case(c: Comparison) -> str:
 
 
 def candidates_sql(settings: LinkSettings, left: str, right: str) -> str:
-    """UNION of the blocking rules' equi-joins (left rows already restricted)."""
+    """UNION of the blocking rules' equi-joins (left rows already restricted),
+    less the pairs the settings rule out (`exclude`)."""
     parts = []
     for b in settings.blocking:
         on = " AND ".join(f"l.{c} = r.{c}" for c in b.keys)
-        where = f" WHERE {b.where}" if b.where else ""
+        conds = [c for c in (b.where, f"NOT coalesce(({settings.exclude}), false)" if settings.exclude else None) if c]
+        where = f" WHERE {' AND '.join(f'({c})' for c in conds)}" if conds else ""
         parts.append(f"SELECT l.idx AS li, r.idx AS ri FROM {left} l JOIN {right} r ON {on}{where}")
     return "\nUNION\n".join(parts)
 
@@ -165,8 +172,8 @@ def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> M
     # recordlinkage's fit() passes no sample weights: fit its scikit-learn kernel directly
     clf.kernel.fit(grouped, yt, sample_weight=weight)
     coef = dict(zip(grouped.columns, clf.kernel.coef_[0]))
-    weights = {c.name: [float(coef[f"{c.name}={lab}"]) for lab in c.labels] for c in settings.comparisons}
-    return Model("logistic", float(clf.kernel.intercept_[0]), weights,
+    weights = {c.name: [_finite(coef[f"{c.name}={lab}"]) for lab in c.labels] for c in settings.comparisons}
+    return Model("logistic", _finite(clf.kernel.intercept_[0]), weights,
                  {"pairs": int(len(y)), "matches": int(y.sum()), "rows_with_copies": int(weight.sum()),
                   "distinct_vectors": int(len(grouped))})
 
@@ -195,11 +202,11 @@ def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:
                 if col in lw:
                     x = int(level <= k)  # the feature holds when the level is at least as strong as k
                     total += float(lw[col].get(x, 0.0))
-            weights[c.name][level] = total
+            weights[c.name][level] = _finite(total)
     # a missing comparison has every cumulative feature 0, exactly like disagree
     p = math.exp(ecm.log_p)
     missing = {c.name: weights[c.name][-1] for c in settings.comparisons}
-    return Model("ecm", math.log(p / (1 - p)), weights, {"pairs": int(len(X))}, missing)
+    return Model("ecm", _finite(math.log(p / (1 - p))), weights, {"pairs": int(len(X))}, missing)
 
 
 # --------------------------------------------------------------------------
@@ -256,11 +263,15 @@ def score_pairs(
             train = np.sort(rng.choice(train, settings.max_training_records, replace=False))
     register(con, "_link_rows", _int_frame("idx", link))
     register(con, "_train_rows", _int_frame("idx", train))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _lt AS SELECT l.* FROM {left} l WHERE l.idx IN (SELECT idx FROM _link_rows)")
+    # Training records are blocked as if their seed key were unknown: they stand for
+    # the records that reach this stage without one, and must meet the same rivals.
+    blank = f"NULL AS {settings.seed_column}" if settings.seed_column else ""
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _lt AS SELECT l.* FROM {left} l "
-        "WHERE l.idx IN (SELECT idx FROM _link_rows UNION SELECT idx FROM _train_rows)"
+        f"CREATE OR REPLACE TEMP TABLE _lt_train AS SELECT l.* {'REPLACE (' + blank + ')' if blank else ''} "
+        f"FROM {left} l WHERE l.idx IN (SELECT idx FROM _train_rows)"
     )
-    extras = []
+    extras = [candidates_sql(settings, "_lt_train", right)] if len(train) else []
     if use_seeds:
         register(con, "_seed_pairs", seeds.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)))
         extras.append("SELECT left_idx AS li, right_idx AS ri FROM _seed_pairs WHERE left_idx IN (SELECT idx FROM _train_rows)")
@@ -278,7 +289,7 @@ def score_pairs(
         f"""CREATE OR REPLACE TEMP TABLE _pairs AS
         WITH cand AS ({cand})
         SELECT cand.li, cand.ri, {lvl_cols}
-        FROM cand JOIN _lt l ON l.idx = cand.li JOIN {right} r ON r.idx = cand.ri"""
+        FROM cand JOIN {left} l ON l.idx = cand.li JOIN {right} r ON r.idx = cand.ri"""
     )
     lvl_names = [f"lvl_{c.name}" for c in settings.comparisons]
     n_candidates = con.sql("SELECT count(*) FROM _pairs WHERE li IN (SELECT idx FROM _link_rows)").fetchall()[0][0]
@@ -311,7 +322,7 @@ def score_pairs(
         FROM _pairs p WHERE p.li IN (SELECT idx FROM _link_rows) ORDER BY 1, 2""",
     )
     pairs = pairs.with_columns(score=_sigmoid(pl.col("logit")))
-    con.execute("DROP TABLE IF EXISTS _pairs; DROP TABLE IF EXISTS _lt")
+    con.execute("DROP TABLE IF EXISTS _pairs; DROP TABLE IF EXISTS _lt; DROP TABLE IF EXISTS _lt_train")
     return EngineResult(pairs, int(n_candidates), model, time.perf_counter() - t0)
 
 

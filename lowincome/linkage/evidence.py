@@ -30,8 +30,12 @@ import polars as pl
 from lowincome.linkage.settings import LinkSettings
 from lowincome.warehouse import query_pl
 
-ID_WITHIN_ONE = """(coalesce(CASE WHEN hamming(l.id18, r.id18) <= 2 THEN damerau_levenshtein(l.id18, r.id18) <= 1 END, false)
-    OR coalesce(CASE WHEN hamming(l.id15_raw, r.id15) <= 2 THEN damerau_levenshtein(l.id15_raw, r.id15) <= 1 END, false))"""
+# within one substitution or adjacent transposition (equal lengths: Hamming first)
+_WITHIN_ONE = """coalesce(CASE WHEN hamming({a}, {b}) <= 1 THEN true
+    WHEN hamming({a}, {b}) = 2 THEN damerau_levenshtein({a}, {b}) <= 1 END, false)"""
+ID_WITHIN_ONE = (
+    "(" + _WITHIN_ONE.format(a="l.id18", b="r.id18") + " OR " + _WITHIN_ONE.format(a="l.id15_raw", b="r.id15") + ")"
+)
 
 
 def identity_evidence(

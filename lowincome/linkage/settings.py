@@ -111,6 +111,7 @@ class LinkSettings:
     one_to_one: bool = False
     group: GroupContext | None = None
     adjustments: tuple[Adjustment, ...] = ()
+    exclude: str = ""  # SQL over l./r.: candidate pairs that cannot be matches, dropped before comparing
     evidence: dict = field(default_factory=dict, hash=False, compare=False)  # read by the caller's stages
 
     @classmethod
@@ -149,6 +150,7 @@ class LinkSettings:
             adjustments=tuple(
                 Adjustment(a["name"], a["sql"], float(a["weight"]), a.get("zh", "")) for a in d.get("adjustments", ())
             ),
+            exclude=d.get("exclude", ""),
             evidence=d.get("evidence") or {},
         )
 
@@ -165,6 +167,7 @@ class LinkSettings:
                 "simulate": {k: list(v) for k, v in self.simulate.items()},
             },
             "one_to_one": self.one_to_one,
+            "exclude": self.exclude,
             "blocking": [{"name": b.name, "keys": list(b.keys), **({"where": b.where} if b.where else {})} for b in self.blocking],
             "comparisons": [
                 {
