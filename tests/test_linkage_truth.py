@@ -7,17 +7,15 @@ quarantined are absent from std and left out), computed and asserted >= 0.995.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import os
 
 import polars as pl
 import pytest
 
+from data_samples import generate
+from lowincome import ingest
 from lowincome.linkage import LinkageSettings, link_source
 from lowincome.schema import AGENCY_SOURCES
-
-generate = pytest.importorskip("data_samples.generate")
-ingest = importlib.import_module("lowincome.ingest")
 
 HOUSEHOLDS = int(os.environ.get("LINKAGE_TEST_HOUSEHOLDS", "1000"))
 MONTHS = 2
@@ -66,7 +64,8 @@ def linked(samples):
             t = truth.filter((pl.col("month") == month) & (pl.col("source") == source)).select(
                 pl.col("source_row").cast(pl.Int32), pl.col("registry_row").cast(pl.Int32).alias("true_row")
             )
-            # inner join: only records present in std (quarantined rows are excluded)
+            # every linked record is a std record (quarantined rows never reach linkage); the
+            # left join adds its true registry row, null for people outside the registry
             rows.append(res.links.join(t, on="source_row", how="left"))
     return pl.concat(rows), metrics, pl.concat(twins), pl.concat(namesakes)
 
