@@ -74,7 +74,9 @@ def linked(samples):
 # turns red the day the pipeline meets the threshold (strict xfail); never a lower threshold.
 _SHORT = {
     "human_resources": "measured 2026-11-29 (1,000 households, seed 11, realistic defaults): P=0.9974 R=0.9890 "
-                       "(1533 accepted, 1546 true): blank-ID pension / contribution records of registry persons",
+                       "(1533 accepted, 1546 true): 17 registry persons' records left in review, 13 of them 养老金发放, most "
+                       "with an Excel-mangled ID (6.20104195E+17), some blank; 4 blank-ID 养老金发放 accepted to the "
+                       "wrong person",
 }
 
 
@@ -140,7 +142,7 @@ def test_every_probabilistic_accept_has_identity_evidence(linked):
 
 @pytest.mark.xfail(strict=True, reason=(
     "measured 2026-11-29 (1,000 households, seed 11, realistic defaults): 2 ID-less civil_affairs records of "
-    "outsiders sharing name and village with a registry person are accepted (they raise false R11 flags)"))
+    "outsiders sharing name and village with a registry person are accepted (two 受灾救助 records, what R11 reads)"))
 def test_id_less_namesakes_in_the_village_are_not_linked(linked):
     """Records without an ID whose name and village equal a registry person's: those
     of outsiders (the sample plants some in civil_affairs, no birth-date field) are
