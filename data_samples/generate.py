@@ -1848,9 +1848,8 @@ def generate(
                 recs_delivered[source].append(df.select(_TRUTH_COLS[source]))
             path = mdir / f"{source}.{st.ext}"
             # CSV is rendered and written in row chunks (bounded memory at prefecture size); a
-            # delivery of at most CSV_CHUNK_ROWS rows is one chunk, rendered as a whole. Per chunk:
-            # the household-evidence guarantee of rural_revitalization (only stricter: members in
-            # other chunks do not count) and the undecidable share of civil_affairs.
+            # delivery of at most CSV_CHUNK_ROWS rows is one chunk, rendered as a whole. The
+            # corruption rates are per record, so chunks do not change them.
             bounds = list(range(0, df.height, CSV_CHUNK_ROWS)) if st.fmt.startswith("csv") else [0]
             order, headers, pos = None, [], 0
             for ci, a in enumerate(bounds or [0]):
