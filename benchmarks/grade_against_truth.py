@@ -1,11 +1,13 @@
 """Grade the pipeline against the generator's ground truth and print the figures.
 
-    .venv/bin/python benchmarks/grade_against_truth.py --households 2000
+    .venv/bin/python benchmarks/grade_against_truth.py --households 2000 [--hard] [--rates FILE] [--seed S]
 
 Linkage: per source, precision / recall / F1 of accepted links (a review is not
-a link; records quarantined at ingestion are left out). Flags: per rule,
-precision / recall of fired (month, household, rule) against truth/flags.csv.
-The grading itself is data_samples.truth (shared with bench_scale.py and the tests).
+a link; records quarantined at ingestion are left out) and the share of records
+in the review band. Flags: per rule, precision / recall of every row the
+caseworker sees against truth/flags.csv: fired, suppressed, and the state
+新增 / 持续 / 已清零. The grading itself is data_samples.truth (shared with
+bench_scale.py and the tests).
 """
 
 from __future__ import annotations
@@ -17,25 +19,31 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_samples.truth import grade_flags, grade_links, run_sample, true_links, warehouse_links  # noqa: E402
-from lowincome.warehouse import Warehouse, query_pl  # noqa: E402
+from data_samples.truth import (grade_flag_views, grade_links, review_share, run_sample, true_links,  # noqa: E402
+                                warehouse_flags, warehouse_links)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--households", type=int, default=2000)
+    parser.add_argument("--months", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=20261129)
+    parser.add_argument("--hard", action="store_true", help="the hard corruption profile (corruption.yaml)")
+    parser.add_argument("--rates", type=Path, help="YAML of corruption-rate overrides")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        run = run_sample(Path(tmp), args.households)
+        run = run_sample(Path(tmp), args.households, args.months, hard=args.hard, rates=args.rates, seed=args.seed)
         accepted, loaded = warehouse_links(run.warehouse)
-        with Warehouse(run.warehouse).reader() as con:
-            flags = query_pl(con, "SELECT month, household_key, rule_code FROM flags.risk_flags WHERE fired")
-        print("Linkage (accepted links vs true links):")
+        review = review_share(run.warehouse)
+        print("Linkage (accepted links vs true links; review band share of the source's records):")
         for source, s in grade_links(true_links(run.truth, loaded), accepted).items():
-            print(f"  {source:22s} {s}")
-        print("Flags (fired vs truth/flags.csv):")
-        for rule, s in grade_flags(run.truth, flags).items():
-            print(f"  {rule:4s} {s}")
+            r, n = review.get(source, (0, 0))
+            print(f"  {source:22s} {s}  review={r}/{n} ({r / max(n, 1):.2%})")
+        views = grade_flag_views(run.truth, warehouse_flags(run.warehouse))
+        for view, scores in views.items():
+            print(f"Flags, {view} (vs truth/flags.csv):")
+            for rule, s in scores.items():
+                print(f"  {rule:4s} {s}")
     return 0
 
 

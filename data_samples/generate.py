@@ -32,6 +32,27 @@ import yaml
 from lowincome import schema
 
 DEFAULT_PARAMS = Path(__file__).with_name("params.yaml")
+CORRUPTION = Path(__file__).with_name("corruption.yaml")
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in (over or {}).items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_rates(rates: dict | str | Path | None = None, hard: bool = False) -> dict:
+    """Corruption rates per source and field (corruption.yaml `default`, then `hard` when
+    asked, then `rates`: a dict or a YAML file of overrides in the same layout)."""
+    doc = yaml.safe_load(CORRUPTION.read_text(encoding="utf-8"))
+    out = doc["default"]
+    if hard:
+        out = _merge(out, doc["hard"])
+    if rates is not None:
+        over = rates if isinstance(rates, dict) else yaml.safe_load(Path(rates).read_text(encoding="utf-8"))
+        out = _merge(out, over)
+    return out
 
 RULES = tuple(f"R{i:02d}" for i in range(1, 12))
 # Sources a rule reads in month M (R05 also reads human_resources in M-1).
@@ -866,24 +887,33 @@ def _registry_by_township(w: _World) -> dict[str, np.ndarray]:
 
 
 def _same_names(w: _World) -> None:
-    """Outsiders (and a few registry persons) share names with registry persons of their township."""
+    """Namesakes: a share of outsiders and of registry persons (rates `namesakes`) take the
+    name of a registry person of another household in their village, township or county."""
     rng = w.rng
     reg_p = np.flatnonzero(w.is_reg[w.p_hh])
-    town = w.township[w.p_hh[reg_p]]
-    order = np.argsort(town, kind="stable")
-    town_s, reg_s = town[order], reg_p[order]
-    u, start, count = np.unique(town_s, return_index=True, return_counts=True)
-    pick = (~w.is_reg[w.p_hh] & (rng.random(w.P) < 0.1)) | (w.is_reg[w.p_hh] & (rng.random(w.P) < 0.01))
-    pick &= w.rel != "户主"
-    pick = np.flatnonzero(pick & ~w.planted[w.p_hh])
-    ti = np.searchsorted(u, w.township[w.p_hh[pick]])
-    ok = (ti < len(u)) & (u[np.clip(ti, 0, len(u) - 1)] == w.township[w.p_hh[pick]])
-    pick, ti = pick[ok], ti[ok]
-    src = reg_s[start[ti] + (rng.random(len(pick)) * count[ti]).astype(int)]
-    keep = w.p_hh[src] != w.p_hh[pick]
-    pick, src = pick[keep], src[keep]
-    w.name[pick] = w.name[src]
-    w.male[pick] = w.male[src]
+    share = w.rates["namesakes"]
+    levels = (("village", 12), ("township", 9), ("county", 6))
+    for group, mask in (("outsiders", ~w.is_reg[w.p_hh]), ("registry", w.is_reg[w.p_hh])):
+        for level, width in levels:
+            rate = float(share[group].get(level, 0.0))
+            if not rate:
+                continue
+            area = np.asarray([r[:width] for r in w.region[w.p_hh[reg_p]].tolist()]) if width < 12 else w.region[w.p_hh[reg_p]]
+            order = np.argsort(area, kind="stable")
+            area_s, reg_s = area[order], reg_p[order]
+            u, start, count = np.unique(area_s, return_index=True, return_counts=True)
+            pick = mask & (rng.random(w.P) < rate) & (w.rel != "户主")
+            pick = np.flatnonzero(pick & ~w.planted[w.p_hh])
+            mine = w.region[w.p_hh[pick]]
+            mine = np.asarray([r[:width] for r in mine.tolist()]) if width < 12 else mine
+            ti = np.searchsorted(u, mine)
+            ok = (ti < len(u)) & (u[np.clip(ti, 0, len(u) - 1)] == mine)
+            pick, ti = pick[ok], ti[ok]
+            src = reg_s[start[ti] + (rng.random(len(pick)) * count[ti]).astype(int)]
+            keep = w.p_hh[src] != w.p_hh[pick]
+            pick, src = pick[keep], src[keep]
+            w.name[pick] = w.name[src]
+            w.male[pick] = w.male[src]
 
 
 # ---------------------------------------------------------------- background records
@@ -1057,9 +1087,11 @@ def _rr_records(w: _World) -> None:
     del rng
 
 
-def build_world(n_households: int, months: list[dt.date], params: dict, seed: int, shape: Shape = Shape()) -> _World:
+def build_world(n_households: int, months: list[dt.date], params: dict, seed: int, shape: Shape = Shape(),
+                rates: dict | None = None) -> _World:
     rng = np.random.default_rng(seed)
     w = _World(n_households, months, params, rng, shape)
+    w.rates = rates if rates is not None else load_rates()
     n = max(3, int(round(n_households * 0.0065)))
     nm = max(2, n // 2)
     _plant_before_membership(w, n, nm)
@@ -1222,6 +1254,67 @@ def compute_truth(w: _World, reg: pl.DataFrame, recs: dict[str, pl.DataFrame], d
     return pl.DataFrame(out, schema={"t": pl.Int64, "household_key": pl.Utf8, "rule_code": pl.Utf8}, orient="row")
 
 
+def rule_ran(M: int, rule: str, delivered: set[tuple[int, str]]) -> bool:
+    """A rule runs in M when the registry and every source it reads are delivered (R05: also
+    human_resources and the registry of M-1)."""
+    ok = (M, "registry") in delivered and all((M, s) in delivered for s in RULE_SOURCES[rule])
+    if rule == "R05":
+        ok = ok and M >= 1 and (M - 1, "human_resources") in delivered and (M - 1, "registry") in delivered
+    return ok
+
+
+def _flag_states(flags: pl.DataFrame, reg: pl.DataFrame, delivered: set[tuple[int, str]], K: int,
+                 closing: list[tuple[str, str, str]]) -> pl.DataFrame:
+    """What the caseworker should see per (month, household, rule), from the world model (rules.md
+    lifecycle): every fired flag and every flag that stops being active, with `fired`,
+    `suppressed` and `state` 新增 / 持续 / 已清零.
+
+    `closing`: (rule, household, disposition) of 已纳入救助 / 核实不符 dispositions delivered in the
+    last month for flags of the month before. Such a flag, still firing, is suppressed when its
+    evidence is unchanged; the world model defines that for the registry-only rules (R02, R03:
+    the household's registry figures are the same in both months) and plants closing
+    dispositions on no other rule (checked here)."""
+    fired = {(t, r): set() for t in range(K) for r in RULES}
+    for t, h, r in flags.select("t", "household_key", "rule_code").iter_rows():
+        fired[(t, r)].add(h)
+    L = K - 1
+    figures = {}
+    if closing:
+        cols = ["household_id", "income", "household_size", "category", "S"]
+        for t in (L - 1, L):
+            f = reg.filter(pl.col("t") == t).group_by("household_id").agg(pl.col(cols[1:]).first())
+            figures[t] = {row[0]: row[1:] for row in f.select(cols).iter_rows()}
+    close = {}
+    for r, h, d in closing:
+        if r not in ("R02", "R03"):
+            raise ValueError(f"no world evidence model for a closing disposition on {r}")
+        close[(h, r)] = d
+    rows = []
+    active: dict[str, set] = {r: set() for r in RULES}  # per rule: active after the last month it ran
+    for M in range(K):
+        for r in RULES:
+            if not rule_ran(M, r, delivered):
+                continue
+            now = fired[(M, r)]
+            sup = set()
+            if M == L and L >= 1:
+                for h in now:
+                    if (h, r) in close and h in active[r]:
+                        same = figures[L - 1].get(h) == figures[L].get(h) and figures[L].get(h) is not None
+                        if same:
+                            sup.add(h)
+            new_active = now - sup
+            for h in sorted(now | active[r]):
+                if h in new_active:
+                    state = "持续" if h in active[r] else "新增"
+                else:
+                    state = "已清零"
+                rows.append((M, h, r, int(h in now), int(h in sup), state))
+            active[r] = new_active
+    return pl.DataFrame(rows, schema={"t": pl.Int64, "household_key": pl.Utf8, "rule_code": pl.Utf8,
+                                      "fired": pl.Int64, "suppressed": pl.Int64, "state": pl.Utf8}, orient="row")
+
+
 # ---------------------------------------------------------------- rendering (messy values)
 FORMATS = ("csv_utf8", "csv_bom", "csv_gb18030", "xlsx", "parquet")
 DATE_FORMS = ("%Y-%m-%d", "%Y/%-m/%-d", "%Y%m%d", "%Y年%-m月%-d日", "%Y.%m.%d")
@@ -1293,7 +1386,7 @@ def _assign_formats(rng: np.random.Generator, K: int, omit: set, csv_only: bool 
     return styles
 
 
-def _ids(w: _World, pids: np.ndarray, allow_lost: np.ndarray, st: _Style, rng, rates: dict) -> tuple[np.ndarray, np.ndarray]:
+def _ids(w: _World, pids: np.ndarray, st: _Style, rng, rates: dict) -> tuple[np.ndarray, np.ndarray]:
     """Rendered ID strings (object array) + mask of values to store as numbers in xlsx."""
     ids = w.id18[pids].astype(object)
     n = len(ids)
@@ -1303,8 +1396,6 @@ def _ids(w: _World, pids: np.ndarray, allow_lost: np.ndarray, st: _Style, rng, r
     p[0] = 0
     p[0] = max(0.0, 1 - p.sum())
     code = rng.choice(len(names), n, p=p / p.sum())
-    lost = np.isin(code, [5, 6, 8])
-    code[lost & ~allow_lost] = 0
     code[(code == 5) & ~st.via_excel] = 0
     code[(code == 8) & (st.fmt != "xlsx")] = 0
     code[(code == 4) & ~born19] = 0
@@ -1409,13 +1500,11 @@ class _Col:
         self.canonical, self.text, self.kind, self.typed, self.numeric_mask = canonical, text, kind, typed, numeric_mask
 
 
-def _render(w: _World, source: str, df: pl.DataFrame, st: _Style, rng, reg_pids_t: np.ndarray) -> list[_Col]:
+def _render(w: _World, source: str, df: pl.DataFrame, st: _Style, rng) -> list[_Col]:
     """Render a clean frame (already in delivery order) into messy delivered columns."""
     pids = df["pid"].to_numpy()
     n = len(pids)
-    in_reg = np.isin(pids, reg_pids_t)
-    reg_rates = {"lower": 0.01, "space": 0.01, "full": 0.005, "legacy": 0.01, "blank": 0.012, "typo": 0.006}
-    ag_rates = {"lower": 0.012, "space": 0.02, "full": 0.012, "legacy": 0.02, "excel": 0.03, "blank": 0.015, "typo": 0.01, "num": 0.03}
+    rates = w.rates[source]
     cols: list[_Col] = []
     hh = w.p_hh[pids]
 
@@ -1436,9 +1525,9 @@ def _render(w: _World, source: str, df: pl.DataFrame, st: _Style, rng, reg_pids_
         # per-person fixed messiness: values identical across months (own stream, computed once)
         if getattr(w, "registry_messy", None) is None:
             prng = np.random.default_rng([int(w.seed), 7])
-            all_ids, _ = _ids(w, np.arange(w.P), np.ones(w.P, bool), _Style("csv_utf8"), prng, reg_rates)
-            all_names = _names(w, np.arange(w.P), prng, {"space": 0.006, "fw": 0.002, "trad": 0.006, "homo": 0.0, "dot": 0.15})
-            birth_blank = (prng.random(w.P) < 0.005) & (all_ids == w.id18.astype(object))
+            all_ids, _ = _ids(w, np.arange(w.P), _Style("csv_utf8"), prng, rates["id"])
+            all_names = _names(w, np.arange(w.P), prng, rates["name"])
+            birth_blank = (prng.random(w.P) < rates["birth_blank"]) & (all_ids == w.id18.astype(object))
             w.registry_messy = (all_ids, all_names, birth_blank, prng.bit_generator.state)
         all_ids, all_names, birth_blank, state = w.registry_messy
         prng = np.random.Generator(np.random.PCG64())
@@ -1476,18 +1565,23 @@ def _render(w: _World, source: str, df: pl.DataFrame, st: _Style, rng, reg_pids_
                     c.text[junk] = ""
         return cols
 
-    ids, num = _agency_ids(w, source, df, pids, in_reg, st, rng, ag_rates)
-    names = _names(w, pids, rng, {"space": 0.02, "fw": 0.006, "trad": 0.02, "homo": 0.015, "dot": 0.4})
+    ids, num = _agency_ids(w, pids, st, rng, rates["id"])
+    names = _names(w, pids, rng, rates["name"])
+    # name-only records: the name alone, no ID, no region, no birth date
+    name_only = rng.random(n) < float(rates.get("name_only", 0.0))
+    ids[name_only], num[name_only] = "", False
     cols.append(_Col("name", names))
     cols.append(_Col("id_number", ids, "id", None, num))
     if source == "civil_affairs":
-        cols.append(region_col(w.region[hh], 0.05))
+        cols.append(region_col(w.region[hh], rates.get("region_county", 0.0)))
+        cols[-1].text[name_only] = ""
         cols.append(_Col("event_type", df["event_type"].to_numpy().astype(object)))
         cols.append(money_col("amount", df["amount"]))
         cols.append(date_col("event_date", df["event_date"]))
     elif source == "health_insurance":
         cols.append(_Col("sex", w.sex[pids].astype(object)))
         b = pl.Series(w.birth[pids].astype(object).tolist(), dtype=pl.Date)
+        b = pl.select(pl.when(pl.Series(name_only)).then(None).otherwise(b)).to_series()
         cols.append(date_col("birth_date", b))
         cols.append(_Col("insured_region", w.county[hh].astype(object), "region"))
         cols.append(_Col("visit_type", df["visit_type"].to_numpy().astype(object)))
@@ -1518,48 +1612,12 @@ def _render(w: _World, source: str, df: pl.DataFrame, st: _Style, rng, reg_pids_
     return cols
 
 
-# Registry persons' agency records without any identity evidence (ID lost, no birth date,
-# no household members linkable by ID): genuinely undecidable, the pipeline must review
-# them. At most this share of a delivery's registry-person records, only civil_affairs
-# payments (no rule reads them) of non-planted households.
-UNDECIDABLE_SHARE = 0.001
-_PAYMENTS = ("低保金发放", "特困供养金发放")
-
-
-def _agency_ids(w: _World, source: str, df: pl.DataFrame, pids: np.ndarray, in_reg: np.ndarray, st: _Style, rng,
-                rates: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Rendered IDs of an agency delivery; a registry person's record keeps identity evidence.
-
-    Outsiders lose IDs (blank / Excel-mangled / lossy xlsx numbers) at the full rates.
-    Registry persons: health_insurance may lose them (the birth-date field is evidence);
-    rural_revitalization only when another registry member of the same 监测户 keeps a
-    linkable ID (household evidence); human_resources and civil_affairs never, except a
-    few civil_affairs payments (UNDECIDABLE_SHARE) that are left without any evidence.
-    """
-    n = len(pids)
-    allow_lost = ~in_reg if source in ("human_resources", "civil_affairs") else np.ones(n, bool)
-    ids, num = _ids(w, pids, allow_lost, st, rng, rates)
-    clean = w.id18[pids].astype(object)
-    gone = w.no_id[pids] & ~in_reg
+def _agency_ids(w: _World, pids: np.ndarray, st: _Style, rng, rates: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Rendered IDs of an agency delivery: the source's rates, registry persons and outsiders
+    alike; outsiders planted without an ID (w.no_id) never carry one."""
+    ids, num = _ids(w, pids, st, rng, rates)
+    gone = w.no_id[pids]
     ids[gone], num[gone] = "", False
-    lost = num & (np.char.str_len(clean.astype("U18")) == 18)  # 18 digits stored as an xlsx number: lossy
-    diff = np.flatnonzero(ids != clean)
-    if len(diff):
-        lost[diff] = ~_ids_linkable(ids[diff], clean[diff])
-    if source == "rural_revitalization" and n:
-        # a lost registry member needs another registry member of its 监测户 with a linkable ID
-        f = pl.DataFrame({"g": df["rr_hid"], "reg": in_reg, "kept": in_reg & ~lost})
-        kept_in_group = f.select(pl.col("kept").sum().over("g")).to_series().to_numpy()
-        restore = in_reg & lost & (kept_in_group < 1)
-        ids[restore], num[restore] = clean[restore], False
-    if source == "civil_affairs" and n:
-        eligible = in_reg & df["event_type"].is_in(list(_PAYMENTS)).to_numpy() & ~w.planted[w.p_hh[pids]] \
-            & (w.death_t[pids] == 99)
-        k = int(UNDECIDABLE_SHARE * in_reg.sum())
-        idx = np.flatnonzero(eligible)
-        if k and len(idx):
-            pick = rng.choice(idx, min(k, len(idx)), replace=False)
-            ids[pick], num[pick] = "", False
     return ids, num
 
 
@@ -1600,12 +1658,14 @@ def _headers(source: str, cols: list[_Col], st: _Style, rng) -> list[str]:
     return zh
 
 
-def _malform(source: str, cols: list[_Col], pids: np.ndarray, outsider_ok: np.ndarray, rng) -> list[int]:
-    """Plant unparseable required values on outsider rows; returns rows (0-based) to make ragged."""
-    idx = np.flatnonzero(outsider_ok)
-    if len(idx) < 3:
-        return []
-    chosen = rng.choice(idx, 3, replace=False)
+def _malform(source: str, cols: list[_Col], rng) -> tuple[list[int], list[int]]:
+    """Plant unparseable required values on any rows (registry persons' and planted ones
+    too): returns (rows with a destroyed value, rows to make ragged), 0-based. The truth
+    treats these records as not delivered: nobody can read them."""
+    n = len(cols[0].text)
+    if n < 3:
+        return [], []
+    chosen = rng.choice(n, 3, replace=False)
     by = {c.canonical: c for c in cols}
     target = {"health_insurance": ("settled_on", "未知"), "civil_affairs": ("event_date", "不详"),
               "human_resources": ("record_type", ""), "rural_revitalization": ("rr_household_id", "")}[source]
@@ -1613,11 +1673,13 @@ def _malform(source: str, cols: list[_Col], pids: np.ndarray, outsider_ok: np.nd
     c.text[chosen[0]] = target[1]
     if c.typed is not None:
         c.typed[chosen[0]] = None
+    bad = [int(chosen[0])]
     if source == "health_insurance":
         c2 = by["out_of_pocket"]
         c2.text[chosen[1]] = "待结算"
         c2.typed[chosen[1]] = None
-    return [int(chosen[2])]
+        bad.append(int(chosen[1]))
+    return bad, [int(chosen[2])]
 
 
 CSV_CHUNK_ROWS = 200_000
@@ -1730,18 +1792,22 @@ def generate(
     omit: set | None = None,
     shape: Shape = Shape(),
     csv_only: bool = False,
+    hard: bool = False,
+    rates: dict | str | Path | None = None,
 ) -> GenerationSummary:
     """Write K monthly deliveries under out_dir/inbox and the ground truth under out_dir/truth.
 
     shape: counties / townships / villages / outsiders / volume (default: the demo county set;
-    PREFECTURE for a prefecture's deliveries); csv_only: every extract as CSV."""
+    PREFECTURE for a prefecture's deliveries); csv_only: every extract as CSV; hard: the
+    `hard` corruption profile of corruption.yaml; rates: overrides of the corruption rates
+    (dict or YAML file, corruption.yaml layout)."""
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     params = yaml.safe_load(Path(params_path).read_text(encoding="utf-8"))
     mlist = _month_list(start_month, months)
     K = len(mlist)
     omit_t = _norm_omit(omit, mlist)
-    w = build_world(households, mlist, params, seed, shape)
+    w = build_world(households, mlist, params, seed, shape, load_rates(rates, hard))
     w.seed = seed
     rng = np.random.default_rng([seed, 1])
     styles = _assign_formats(rng, K, omit_t, csv_only)
@@ -1752,6 +1818,7 @@ def generate(
     delivered = {(t, s) for t in range(K) for s in schema.EXTRACT_SOURCES if (t, s) not in omit_t}
     rec_frames = {s: _record_frame(w, s) for s in schema.AGENCY_SOURCES}
     regs, links, recs_delivered = [], [], {s: [] for s in schema.AGENCY_SOURCES}
+    unusable: list[tuple[int, str, int]] = []  # (t, source, source_row) with a destroyed value
     manifests: dict[int, dict] = {t: {} for t in range(K)}
     for t, m in enumerate(mlist):
         mdir = inbox / f"{m:%Y-%m}"
@@ -1781,21 +1848,19 @@ def generate(
                 recs_delivered[source].append(df.select(_TRUTH_COLS[source]))
             path = mdir / f"{source}.{st.ext}"
             # CSV is rendered and written in row chunks (bounded memory at prefecture size); a
-            # delivery of at most CSV_CHUNK_ROWS rows is one chunk, rendered as a whole. Per chunk:
-            # the household-evidence guarantee of rural_revitalization (only stricter: members in
-            # other chunks do not count) and the undecidable share of civil_affairs.
+            # delivery of at most CSV_CHUNK_ROWS rows is one chunk, rendered as a whole. The
+            # corruption rates are per record, so chunks do not change them.
             bounds = list(range(0, df.height, CSV_CHUNK_ROWS)) if st.fmt.startswith("csv") else [0]
             order, headers, pos = None, [], 0
             for ci, a in enumerate(bounds or [0]):
                 part = df if len(bounds) <= 1 else df.slice(a, CSV_CHUNK_ROWS)
-                cols = _render(w, source, part, st, rng, reg_pids_t)
+                cols = _render(w, source, part, st, rng)
                 pids = part["pid"].to_numpy()
                 ragged: list[int] = []
                 if ci == 0 and st.malformed and source != "registry":  # planted in the first chunk only
-                    ok = ~np.isin(pids, reg_pids_t) & ~w.planted[w.p_hh[pids]]
-                    if source == "rural_revitalization":
-                        ok &= part["cleared"].to_numpy().astype(bool)
-                    ragged = _malform(source, cols, pids, ok, rng)
+                    bad, ragged = _malform(source, cols, rng)
+                    rows = part["source_row"].to_numpy()
+                    unusable.extend((t, source, int(rows[i])) for i in bad + ragged)
                 if ci == 0 and st.shuffle_cols:
                     order = rng.permutation(len(cols))
                 if order is not None:
@@ -1825,10 +1890,14 @@ def generate(
     recs = {s: (pl.concat(v) if v else rec_frames[s].head(0).with_columns(source_row=pl.lit(0, pl.Int64)).select(_TRUTH_COLS[s]))
             for s, v in recs_delivered.items()}
     del rec_frames, recs_delivered
+    # records with a destroyed required value (or a ragged line) cannot be read by anyone
+    bad = pl.DataFrame(unusable, schema={"t": pl.Int64, "source": pl.Utf8, "source_row": pl.Int64}, orient="row")
+    recs = {s: df.join(bad.filter(pl.col("source") == s).drop("source"), on=["t", "source_row"], how="anti")
+            for s, df in recs.items()}
     flags = compute_truth(w, reg, recs, delivered)
     # dispositions for the previous month's flags, delivered in the last month
     L = K - 1
-    disp_rows, suppressed = [], set()
+    disp_rows, planned = [], []
     if K >= 2 and (L, "dispositions") not in omit_t:
         prev = flags.filter(pl.col("t") == L - 1)
         prev_set = set(zip(prev["household_key"].to_list(), prev["rule_code"].to_list()))
@@ -1845,8 +1914,6 @@ def generate(
         notes = {"已纳入救助": "已审批纳入低保", "核实不符": "入户核实，收入情况与登记不符", "已核实待救助": "已入户，待审批", "无法联系": "电话无人接听"}
         for r, k, d in planned:
             disp_rows.append((flag_id(mlist[L - 1], r, k), d, w.day(L, 1, 25), CASEWORKERS[int(rng.integers(0, len(CASEWORKERS)))], notes[d]))
-            if d == "核实不符":
-                suppressed.add((L, k, r))
         mdir = inbox / f"{mlist[L]:%Y-%m}"
         path = mdir / "dispositions.xlsx"
         cols = list(zip(*disp_rows)) if disp_rows else [[], [], [], [], []]
@@ -1860,12 +1927,11 @@ def generate(
         (inbox / f"{m:%Y-%m}" / "_MANIFEST.json").write_text(json.dumps(man, ensure_ascii=False, indent=2), encoding="utf-8")
     # ground truth files
     month_of = {t: f"{m:%Y-%m-01}" for t, m in enumerate(mlist)}
-    sup = pl.DataFrame(list(suppressed), schema={"t": pl.Int64, "household_key": pl.Utf8, "rule_code": pl.Utf8}, orient="row") \
-        .with_columns(suppressed=pl.lit(1, pl.Int64))
-    flags_out = (flags.join(sup, on=["t", "household_key", "rule_code"], how="left")
-                 .with_columns(pl.col("suppressed").fill_null(0),
-                               month=pl.col("t").replace_strict(month_of, return_dtype=pl.Utf8))
-                 .sort("t", "rule_code", "household_key").select("month", "household_key", "rule_code", "suppressed"))
+    closing = [(r, k, d) for r, k, d in (planned if disp_rows else []) if d in ("已纳入救助", "核实不符")]
+    flags_out = (_flag_states(flags, reg, delivered, K, closing)
+                 .with_columns(month=pl.col("t").replace_strict(month_of, return_dtype=pl.Utf8))
+                 .sort("t", "rule_code", "household_key")
+                 .select("month", "household_key", "rule_code", "fired", "suppressed", "state"))
     flags_out.write_csv(truth_dir / "flags.csv")
     rr = reg.select("t", "pid", "registry_row")
     lk = (pl.concat(links).join(rr, on=["t", "pid"], how="left")
@@ -1884,9 +1950,9 @@ def generate(
     persons.write_csv(truth_dir / "persons.csv")
     if disp_rows:
         pl.DataFrame({"flag_id": [d[0] for d in disp_rows], "disposition": [d[1] for d in disp_rows]}).write_csv(truth_dir / "dispositions.csv")
-    counts = flags_out.group_by("rule_code").len()
+    counts = flags_out.filter(pl.col("fired") == 1).group_by("rule_code").len()
     summary.flags_per_rule = {r: 0 for r in RULES} | dict(zip(counts["rule_code"].to_list(), counts["len"].to_list()))
-    pm = flags_out.group_by("month", "rule_code").len()
+    pm = flags_out.filter(pl.col("fired") == 1).group_by("month", "rule_code").len()
     for mo, r, c in pm.iter_rows():
         summary.flags_per_month_rule.setdefault(mo, {})[r] = c
     summary.seconds = time.perf_counter() - t0
@@ -1910,12 +1976,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--outsiders", type=float, help="outsider households per registry household (default 0.6)")
     ap.add_argument("--volume", type=float, help="agency volume multiplier, >= 1 (default 1; 5 ≈ 5 agency rows per registry person)")
     ap.add_argument("--csv-only", action="store_true", help="write every extract as CSV (GB18030 / UTF-8 / UTF-8-BOM)")
+    ap.add_argument("--hard", action="store_true",
+                    help="the hard corruption profile (corruption.yaml `hard`): ~8%% blank IDs in civil_affairs and "
+                         "human_resources, name-only records, more Excel-mangled and numeric IDs, namesakes in "
+                         "village, township and county")
+    ap.add_argument("--rates", type=Path, help="YAML of corruption-rate overrides (corruption.yaml layout)")
     a = ap.parse_args(argv)
     omit = {tuple(x.split(":", 1)) for x in a.omit}
     shape = PREFECTURE if a.prefecture else Shape()
     over = {k: getattr(a, k) for k in ("counties", "townships", "villages", "outsiders", "volume") if getattr(a, k) is not None}
     shape = dataclasses.replace(shape, **over)
-    s = generate(a.out, a.households, a.months, a.start, a.seed, a.params, omit=omit, shape=shape, csv_only=a.csv_only)
+    s = generate(a.out, a.households, a.months, a.start, a.seed, a.params, omit=omit, shape=shape, csv_only=a.csv_only,
+                 hard=a.hard, rates=a.rates)
     print(f"generated {len(s.months)} months into {s.inbox_dir} in {s.seconds:.1f}s")
     for mo in s.months:
         print(mo, {k: f"{v} ({s.formats[mo][k]})" for k, v in s.rows[mo].items()})

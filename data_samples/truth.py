@@ -1,5 +1,6 @@
 """Grade a pipeline run against the generator's ground truth (`truth/links.csv`,
-`truth/flags.csv`), and run a generated sample through the real monthly job.
+`truth/flags.csv`: fired, suppressed and state of every flag row), and run a generated
+sample through the real monthly job.
 
 Shared by the benchmarks (`benchmarks/grade_against_truth.py`, `bench_scale.py`)
 and the tests; nothing here reads pipeline code except `run_sample`, which runs it.
@@ -71,17 +72,64 @@ def grade_links(truth: pl.DataFrame, accepted: pl.DataFrame) -> dict[str, Score]
             for s in sources}
 
 
-def grade_flags(truth_dir: Path, fired: pl.DataFrame) -> dict[str, Score]:
-    """Per rule (and "*" for all), fired flags (month, household_key, rule_code) against
-    truth/flags.csv."""
-    tflags = pl.read_csv(Path(truth_dir) / "flags.csv").with_columns(pl.col("month").str.to_date())
-    fired = fired.with_columns(pl.col("month").cast(pl.Date))
-    out = {}
-    for rule in sorted(tflags["rule_code"].unique()) + ["*"]:
-        def sel(f: pl.DataFrame) -> pl.DataFrame:
-            return f if rule == "*" else f.filter(pl.col("rule_code") == rule)
-        out[rule] = score(sel(tflags), sel(fired), FLAG_KEY)
+FLAG_VIEWS = ("fired", "suppressed", "新增", "持续", "已清零")
+
+
+def read_truth_flags(truth_dir: Path) -> pl.DataFrame:
+    """truth/flags.csv: every row the caseworker's flag table should hold (month as Date,
+    household_key, rule_code, fired, suppressed as booleans, state)."""
+    return (pl.read_csv(Path(truth_dir) / "flags.csv")
+            .with_columns(pl.col("month").str.to_date(), pl.col("fired").cast(pl.Boolean),
+                          pl.col("suppressed").cast(pl.Boolean)))
+
+
+def _view(f: pl.DataFrame, view: str) -> pl.DataFrame:
+    if view == "fired":
+        return f.filter(pl.col("fired"))
+    if view == "suppressed":
+        return f.filter(pl.col("fired") & pl.col("suppressed"))
+    return f.filter(pl.col("state") == view)
+
+
+def grade_flag_views(truth_dir: Path, got: pl.DataFrame) -> dict[str, dict[str, Score]]:
+    """Per view (fired; fired and suppressed; state 新增 / 持续 / 已清零) and per rule (and "*"
+    for all), the pipeline's flag rows (month, household_key, rule_code, fired, suppressed,
+    state: flags.risk_flags) against truth/flags.csv, each with precision and recall."""
+    truth = read_truth_flags(truth_dir)
+    got = got.with_columns(pl.col("month").cast(pl.Date), pl.col("fired").cast(pl.Boolean),
+                           pl.col("suppressed").cast(pl.Boolean))
+    rules = sorted(set(truth["rule_code"].unique()) | set(got["rule_code"].unique()))
+    out: dict[str, dict[str, Score]] = {}
+    for view in FLAG_VIEWS:
+        t, g = _view(truth, view), _view(got, view)
+        out[view] = {rule: score(t if rule == "*" else t.filter(pl.col("rule_code") == rule),
+                                 g if rule == "*" else g.filter(pl.col("rule_code") == rule), FLAG_KEY)
+                     for rule in [*rules, "*"]}
     return out
+
+
+def grade_flags(truth_dir: Path, got: pl.DataFrame) -> dict[str, Score]:
+    """Per rule (and "*"), fired flags against the truth's fired flags (`grade_flag_views`,
+    view "fired"); `got` needs month, household_key, rule_code, fired, suppressed, state."""
+    return grade_flag_views(truth_dir, got)["fired"]
+
+
+def warehouse_flags(warehouse: Path) -> pl.DataFrame:
+    """Every row of flags.risk_flags (month, household_key, rule_code, fired, suppressed, state)."""
+    from lowincome.warehouse import Warehouse, query_pl
+
+    with Warehouse(warehouse).reader() as con:
+        return query_pl(con, "SELECT month, household_key, rule_code, fired, suppressed, state FROM flags.risk_flags")
+
+
+def review_share(warehouse: Path) -> dict[str, tuple[int, int]]:
+    """Per source, (records in the review band, records) over all months of linkage.links."""
+    from lowincome.warehouse import Warehouse, query_pl
+
+    with Warehouse(warehouse).reader() as con:
+        df = query_pl(con, "SELECT source, count(*) FILTER (WHERE decision = 'review') AS review, count(*) AS n "
+                           "FROM linkage.links GROUP BY source ORDER BY source")
+    return {s: (int(r), int(n)) for s, r, n in df.iter_rows()}
 
 
 def warehouse_links(warehouse: Path, month: dt.date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -108,13 +156,15 @@ class SampleRun:
     results: list  # Dagster execution results, one per month
 
 
-def run_sample(root: Path, households: int, months: int = 3, omit=None) -> SampleRun:
-    """Generate deliveries and process them month by month with the Dagster job
-    (the code path of `lowincome run`)."""
+def run_sample(root: Path, households: int, months: int = 3, omit=None, hard: bool = False, rates=None,
+               seed: int = 20261129) -> SampleRun:
+    """Generate deliveries (`hard` / `rates`: see data_samples.generate) and process them month
+    by month with the Dagster job (the code path of `lowincome run`)."""
     from data_samples.generate import generate
     from pipelines.cli import run_month
 
-    summary = generate(root, households=households, months=months, start_month="2026-07", omit=omit)
+    summary = generate(root, households=households, months=months, start_month="2026-07", omit=omit, hard=hard,
+                       rates=rates, seed=seed)
     dates = summary.month_dates
     run = SampleRun(root, dates, root / "inbox", root / "truth", root / "warehouse.duckdb", root / "exports", [])
     for month in dates:

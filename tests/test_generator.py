@@ -92,6 +92,12 @@ def default(tmp_path_factory):
     return generate(out, households=2000, months=3, start_month=START, seed=20261129)
 
 
+@pytest.fixture(scope="module")
+def hard(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen_hard")
+    return generate(out, households=2000, months=3, start_month=START, seed=20261130, hard=True)
+
+
 # ---------------------------------------------------------------- tests
 def test_deterministic_same_seed(small, tmp_path):
     again = generate(tmp_path / "again", households=200, months=3, start_month=START, seed=7)
@@ -176,7 +182,7 @@ def test_r02_r03_match_delivered_registry(small):
 
     params = yaml.safe_load((Path(__file__).parents[1] / "data_samples" / "params.yaml").read_text(encoding="utf-8"))
     std = params["dibao_standard"]
-    flags = pl.read_csv(small.truth_dir / "flags.csv")
+    flags = pl.read_csv(small.truth_dir / "flags.csv").filter(pl.col("fired") == 1)
     for month in MONTHS:
         df = canon(read_text(small.files[month]["registry"]), "registry").filter(pl.col("household_id").is_not_null())
         hh = df.group_by("household_id").agg(pl.col("region_code", "urban_rural", "category", "household_size",
@@ -197,7 +203,8 @@ def test_r02_r03_match_delivered_registry(small):
 
 
 def test_every_rule_fires_with_lifecycle(default):
-    flags = pl.read_csv(default.truth_dir / "flags.csv")
+    rows = pl.read_csv(default.truth_dir / "flags.csv")
+    flags = rows.filter(pl.col("fired") == 1)
     counts = flags.group_by("rule_code").len()
     got = dict(zip(counts["rule_code"], counts["len"]))
     for r in RULES:
@@ -212,6 +219,7 @@ def test_every_rule_fires_with_lifecycle(default):
     # 核实不符 dispositions suppress the same flag in the last month
     sup = flags.filter(pl.col("suppressed") == 1)
     assert sup.height >= 1 and set(sup["rule_code"]) == {"R03"} and set(sup["month"]) == {"2026-09-01"}
+    assert set(sup["state"]) == {"已清零"}
     disp = read_text(default.files["2026-09"]["dispositions"])
     assert set(disp.columns) == {"标记编号", "处置结果", "处置日期", "经办人", "备注"}
     assert {"已纳入救助", "核实不符"} <= set(disp["处置结果"].to_list())
@@ -276,6 +284,7 @@ def test_omit_source(tmp_path):
     man = json.loads((s.inbox_dir / "2026-08" / "_MANIFEST.json").read_text(encoding="utf-8"))["files"]
     assert not any(k.startswith("human_resources") for k in man)
     flags = pl.read_csv(s.truth_dir / "flags.csv")
+    # a skipped rule has no rows at all that month (no false 已清零 either)
     bad = flags.filter(((pl.col("month") == "2026-08-01") & pl.col("rule_code").is_in(["R05", "R09"]))
                        | ((pl.col("month") == "2026-09-01") & (pl.col("rule_code") == "R05")))
     assert bad.height == 0
@@ -290,56 +299,141 @@ def test_cli(tmp_path, capsys):
     assert "truth flags per rule" in capsys.readouterr().out
 
 
-def _linkable_check(summary):
-    """Every agency record of a registry person keeps identity evidence: its ID (exact,
-    or one character off), a birth date (health_insurance) or, in rural_revitalization,
-    another registry member of its 监测户 with such an ID. Records without any (genuinely
-    undecidable, the pipeline reviews them) are civil_affairs payments only and at most
-    0.2 % of a delivery's registry-person records."""
+def _id_forms(summary, source: str) -> pl.DataFrame:
+    """Every delivered record of `source` with its ID form, read back from the files with own
+    parsing: registry (in that month's registry), blank, excel (6.20103202E+17), typo (18
+    characters, one off the true ID), and whether its file went through Excel / its true ID
+    ends in X."""
     links = pl.read_csv(summary.truth_dir / "links.csv", infer_schema=False)
     persons = pl.read_csv(summary.truth_dir / "persons.csv", infer_schema=False)
     true_id = dict(zip(persons["person_id"], persons["id_number"]))
-    seen = {"lost": 0, "household": 0, "birth": 0, "undecidable": 0}
+    rows = []
     for month in summary.months:
-        for source, path in summary.files[month].items():
-            if source in ("registry", "dispositions"):
-                continue
-            df = canon(read_text(path), source)
+        path = summary.files[month].get(source)
+        if path is None:
+            continue
+        df = canon(read_text(path), source)
+        lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == source)).sort(pl.col("source_row").cast(pl.Int64))
+        raw = [r if r is not None else "" for r in df["id_number"].to_list()]
+        via_excel = any(re.fullmatch(r"\d\.\d{8}E\+17", r) for r in raw)
+        for r, person, rrow in zip(raw, lk["person_id"], lk["registry_row"]):
+            want, got = true_id[person], norm_id(r)
+            rows.append({"registry": rrow is not None, "blank": r.strip() == "",
+                         "excel": bool(re.fullmatch(r"\d\.\d{8}E\+17", r)),
+                         "typo": len(got) == 18 and sum(a != b for a, b in zip(got, want)) == 1,
+                         "via_excel": via_excel and path.suffix == ".csv", "x": want.endswith("X")})
+    return pl.DataFrame(rows)
+
+
+def _near(observed: int, n: int, p: float) -> bool:
+    """observed / n within 4 binomial standard deviations (+0.002) of p."""
+    return n > 0 and abs(observed / n - p) <= 4 * (p * (1 - p) / n) ** 0.5 + 0.002
+
+
+@pytest.mark.parametrize("profile", ["default", "hard"])
+def test_id_corruption_rates_per_source(profile, default, hard):
+    """The delivered share of blank, Excel-mangled and typo'd IDs per source is the configured
+    rate, for registry persons and outsiders alike (every record type)."""
+    summary = default if profile == "default" else hard
+    rates = gen.load_rates(hard=profile == "hard")
+    for source in schema.AGENCY_SOURCES:
+        forms = _id_forms(summary, source)
+        r = rates[source]
+        blank = r["id"]["blank"] + r["name_only"] - r["id"]["blank"] * r["name_only"]
+        for registry in (True, False):
+            g = forms.filter(pl.col("registry") == registry)
+            assert _near(int(g["blank"].sum()), g.height, blank), (profile, source, registry, g["blank"].mean(), blank)
+            assert _near(int(g["typo"].sum()), g.height, r["id"]["typo"]), (profile, source, registry, g["typo"].mean())
+            e = g.filter(pl.col("via_excel") & ~pl.col("x"))
+            if e.height >= 200:
+                assert _near(int(e["excel"].sum()), e.height, r["id"]["excel"]), (profile, source, registry, e["excel"].mean())
+    # the hard profile: about 8 % of civil_affairs and human_resources records come without an ID
+    if profile == "hard":
+        for source in ("civil_affairs", "human_resources"):
+            assert 0.065 < _id_forms(summary, source)["blank"].mean() < 0.095, source
+
+
+def test_registry_persons_records_lose_ids_on_every_record_type(default):
+    """Registry persons' payment, pension and contribution records lose their IDs like any
+    other record (no record type is spared)."""
+    links = pl.read_csv(default.truth_dir / "links.csv", infer_schema=False)
+    for source, col, kinds in (("civil_affairs", "event_type", {"低保金发放", "临时救助"}),
+                               ("human_resources", "record_type", {"社保缴费", "养老金发放"})):
+        seen = set()
+        for month in default.months:
+            df = canon(read_text(default.files[month][source]), source)
             lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == source)).sort(pl.col("source_row").cast(pl.Int64))
-            id_ok = []
-            for raw, person in zip(df["id_number"], lk["person_id"]):
-                got, want = norm_id(raw), true_id[person]
-                id_ok.append(got == want or (len(got) == 18 and sum(a != b for a, b in zip(got, want)) == 1))
-            in_reg = lk["registry_row"].is_not_null().to_list()
-            kept_members: dict = {}
-            if source == "rural_revitalization":
-                for g, ok, reg in zip(df["rr_household_id"], id_ok, in_reg):
-                    kept_members[g] = kept_members.get(g, 0) + int(ok and reg)
-            n_reg = sum(in_reg)
-            undecidable = 0
-            for i, (ok, reg) in enumerate(zip(id_ok, in_reg)):
-                if not reg or ok:
-                    continue
-                seen["lost"] += 1
-                assert source != "human_resources", (month, i)
-                if source == "health_insurance" and df["birth_date"][i]:
-                    seen["birth"] += 1
-                elif source == "rural_revitalization" and kept_members.get(df["rr_household_id"][i], 0) >= 1:
-                    seen["household"] += 1
-                else:
-                    assert source == "civil_affairs" and df["event_type"][i] in ("低保金发放", "特困供养金发放"), (month, source, i)
-                    undecidable += 1
-            assert undecidable <= 0.002 * n_reg, (month, source, undecidable, n_reg)
-            seen["undecidable"] += undecidable
-    return seen
+            for raw, kind, rrow in zip(df["id_number"], df[col], lk["registry_row"]):
+                if rrow is not None and (raw is None or raw.strip() == ""):
+                    seen.add(kind)
+        assert kinds <= seen, (source, seen)
 
 
-def test_registry_persons_stay_linkable(small, default):
-    for s in (small, default):
-        seen = _linkable_check(s)
-        # lost IDs of registry persons do occur, and are covered by birth dates / households
-        assert seen["birth"] > 0 and seen["household"] > 0, seen
-    assert seen["undecidable"] > 0  # a few undecidable records at the default size
+def test_rates_file_overrides(tmp_path):
+    over = tmp_path / "rates.yaml"
+    over.write_text("human_resources:\n  id: {blank: 0.5}\n", encoding="utf-8")
+    r = gen.load_rates(over)
+    assert r["human_resources"]["id"]["blank"] == 0.5 and r["human_resources"]["id"]["typo"] == gen.load_rates()["human_resources"]["id"]["typo"]
+    s = generate(tmp_path / "half", households=150, months=1, start_month=START, seed=4, rates=over)
+    forms = _id_forms(s, "human_resources")
+    assert _near(int(forms["blank"].sum()), forms.height, 0.5)
+
+
+def test_name_only_records(hard):
+    """--hard: name-only civil_affairs records (blank ID and blank region) and health_insurance
+    records without ID and birth date."""
+    ca = hi = 0
+    for month in hard.months:
+        df = canon(read_text(hard.files[month]["civil_affairs"]), "civil_affairs")
+        ca += df.filter(pl.col("id_number").is_null() & pl.col("region_code").is_null()).height
+        df = canon(read_text(hard.files[month]["health_insurance"]), "health_insurance")
+        hi += df.filter(pl.col("id_number").is_null() & pl.col("birth_date").is_null()).height
+    assert ca >= 10 and hi >= 3, (ca, hi)
+
+
+def test_hard_namesakes_in_village_township_county(hard):
+    """--hard: registry persons and outsiders share names with registry persons of another
+    household in the same village, township and county."""
+    p = pl.read_csv(hard.truth_dir / "persons.csv", infer_schema=False)
+    reg = p.filter(pl.col("registry_household") == "1")
+    for group in ("1", "0"):
+        mine = p.filter(pl.col("registry_household") == group)
+        for width in (12, 9, 6):
+            key = pl.col("region_code").str.slice(0, width).alias("area")
+            j = mine.select("name", "household", key).join(reg.select("name", pl.col("household").alias("other"), key),
+                                                          on=["name", "area"])
+            same = j.filter(pl.col("household") != pl.col("other"))["household"].n_unique()
+            assert same >= 10, (group, width, same)
+
+
+def test_truth_states_follow_the_lifecycle(default):
+    """truth/flags.csv holds every row the caseworker sees: 新增 when a flag opens, 持续 while it
+    stays active, one 已清零 when it stops (or is suppressed), never two in a row."""
+    rows = pl.read_csv(default.truth_dir / "flags.csv").sort("month")
+    assert {"新增", "持续", "已清零"} == set(rows["state"])
+    active: dict = {}
+    for month, key, rule, fired, suppressed, state in rows.select(
+            "month", "household_key", "rule_code", "fired", "suppressed", "state").iter_rows():
+        was = active.get((key, rule), False)
+        if state == "已清零":
+            assert was or (fired and suppressed), (month, key, rule)
+        else:
+            assert fired == 1 and suppressed == 0 and (state == "持续") == was, (month, key, rule, state)
+        active[(key, rule)] = state != "已清零"
+    # 已纳入救助 (R02 households enrolled in 低保): not fired, 已清零 in the last month;
+    # 核实不符 (R03, figures unchanged): fired, suppressed, 已清零
+    disp = dict(pl.read_csv(default.truth_dir / "dispositions.csv").iter_rows())
+    aug = rows.filter((pl.col("month") == "2026-08-01") & (pl.col("fired") == 1))
+    by_id = {gen.flag_id(dt.date(2026, 8, 1), r, k): (k, r) for k, r in aug.select("household_key", "rule_code").iter_rows()}
+    sep = {(k, r): (f, s, st) for k, r, f, s, st in rows.filter(pl.col("month") == "2026-09-01").select(
+        "household_key", "rule_code", "fired", "suppressed", "state").iter_rows()}
+    want = {"已纳入救助": (0, 0, "已清零"), "核实不符": (1, 1, "已清零")}
+    checked = 0
+    for fid, d in disp.items():
+        if d in want:
+            assert sep[by_id[fid]] == want[d], (fid, d, sep.get(by_id[fid]))
+            checked += 1
+    assert checked >= 2
 
 
 def test_id_less_namesakes_of_registry_persons(default):
@@ -419,7 +513,8 @@ def test_chunked_csv_keeps_rows_and_evidence(tmp_path, monkeypatch):
             lines = text.splitlines()
             assert lines[0] not in lines[1:], name  # the header once
     test_truth_links_reference_existing_rows(s)
-    _linkable_check(s)
+    forms = _id_forms(s, "human_resources")  # the rates hold across chunks
+    assert _near(int(forms["blank"].sum()), forms.height, gen.load_rates()["human_resources"]["id"]["blank"])
 
 
 def test_shape_cli(tmp_path):

@@ -1,0 +1,67 @@
+"""The hard sample (issue 10 part 4, `generate --hard`): ~8 % blank IDs in civil_affairs and
+human_resources, name-only records, Excel-mangled IDs and IDs stored as xlsx numbers,
+namesakes in the same village, township and county among registry persons and outsiders.
+
+Graded against the targets of issues 10 and 14, never bent to the pipeline: per source link
+precision ≥ 0.999 and recall ≥ 0.995, review band ≤ 1 % of a source's records; flags F1 ≥ 0.99
+over all rules and every rule's precision and recall ≥ 0.95. A test the pipeline cannot pass
+yet is marked xfail(strict) with the measured shortfall: it turns red the day it passes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from data_samples.truth import (grade_flag_views, grade_links, review_share, run_sample, true_links,
+                                warehouse_flags, warehouse_links)
+
+HOUSEHOLDS = int(os.environ.get("HARD_SAMPLE_HOUSEHOLDS", "1000"))
+
+
+@pytest.fixture(scope="module")
+def hard_run(tmp_path_factory):
+    return run_sample(tmp_path_factory.mktemp("hard_run"), HOUSEHOLDS, months=3, hard=True)
+
+
+def test_hard_sample_is_hard(hard_run):
+    """The run is one where linkage is tested: records without an ID reach the linkage."""
+    from lowincome.warehouse import Warehouse, query_pl
+
+    with Warehouse(hard_run.warehouse).reader() as con:
+        df = query_pl(con, "SELECT avg((id_number IS NULL)::INT) AS blank FROM std.civil_affairs")
+    assert df["blank"][0] > 0.06
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "measured 2026-11-29 (1,000 households, 3 months, --hard): civil_affairs P=0.9988 R=0.9929 review=0.75%; "
+    "human_resources P=0.9923 R=0.9914 review=0.91% (targets P>=0.999, R>=0.995, review<=1%); "
+    "health_insurance and rural_revitalization meet them"))
+def test_hard_sample_linkage_targets(hard_run):
+    accepted, loaded = warehouse_links(hard_run.warehouse)
+    scores = grade_links(true_links(hard_run.truth, loaded), accepted)
+    review = review_share(hard_run.warehouse)
+    short = []
+    for source, s in scores.items():
+        r, n = review[source]
+        print(f"{source}: {s} review={r}/{n}")
+        if s.precision < 0.999 or s.recall < 0.995 or r > 0.01 * n:
+            short.append(f"{source}: P={s.precision:.4f} R={s.recall:.4f} review={r / n:.2%}")
+    assert not short, "; ".join(short)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "measured 2026-11-29 (1,000 households, 3 months, --hard): R05 P=0.652, R06 R=0.857, R09 P=0.833, "
+    "R11 P=0.933, all rules F1=0.9740 (targets: each rule P and R >= 0.95, F1 >= 0.99)"))
+def test_hard_sample_flag_targets(hard_run):
+    fired = grade_flag_views(hard_run.truth, warehouse_flags(hard_run.warehouse))["fired"]
+    short = [f"{rule}: P={s.precision:.3f} R={s.recall:.3f}" for rule, s in fired.items()
+             if rule != "*" and (s.precision < 0.95 or s.recall < 0.95)]
+    if fired["*"].f1 < 0.99:
+        short.append(f"all: F1={fired['*'].f1:.4f}")
+    for rule, s in fired.items():
+        print(f"{rule}: {s}")
+    assert not short, "; ".join(short)
