@@ -199,10 +199,6 @@ def test_chinese_linkage_end_to_end(world, tmp_path):
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-11-29: the exact-ID conflict record (row 261) is (exact_id, review, registry_row 50) before "
-    "and after a 非同一人 decision for that person, so the clerk is asked again every month; the probabilistic "
-    "case (row 201: accept -> clerical/none) already works"))
 def test_non_match_decision_removes_the_pair(world, tmp_path):
     """A clerk's 非同一人 removes the pair: the record is never again linked to, or offered for
     review with, the person the clerk rejected; both for the exact-ID conflict record (in

@@ -227,6 +227,18 @@ def link_source(
 
     # ---- exact ID ------------------------------------------------------------
     ex_accept, ex_review = exact_id_matches(con, "l_in", "r_in")
+    # a clerk's 非同一人 removes the pair, an equal ID included: such a record is linked
+    # probabilistically without that person (clerical decisions arrive signed and reported)
+    clerical_match = pl.DataFrame(schema={"left_idx": pl.Int64, "right_idx": pl.Int64})
+    forbidden = clerical_match
+    if clerical is not None and clerical.filter(pl.col("source") == source).height and n:
+        rec_tok = record_tokens(records, source)
+        reg_tok = person_tokens(registry["person_key"].cast(pl.String))
+        clerical_match, forbidden = clerical_pairs(clerical, records, source, month, rec_tok, reg_tok)
+        if forbidden.height:
+            pair = ["left_idx", "right_idx"]
+            ex_accept = ex_accept.join(forbidden, on=pair, how="anti")
+            ex_review = ex_review.join(forbidden, on=pair, how="anti")
     t_exact = time.perf_counter() - t0
 
     # ---- probabilistic -------------------------------------------------------
@@ -240,14 +252,8 @@ def link_source(
     if ls.group:
         scored = apply_group(scored, lp["group"], rp["group"], ls.group, ls.accept, anchors)
 
-    clerical_match = pl.DataFrame(schema={"left_idx": pl.Int64, "right_idx": pl.Int64})
-    forbidden = clerical_match
-    if clerical is not None and clerical.filter(pl.col("source") == source).height and n:
-        rec_tok = record_tokens(records, source)
-        reg_tok = person_tokens(registry["person_key"].cast(pl.String))
-        clerical_match, forbidden = clerical_pairs(clerical, records, source, month, rec_tok, reg_tok)
-        if forbidden.height:
-            scored = scored.join(forbidden, on=["left_idx", "right_idx"], how="anti")
+    if forbidden.height:
+        scored = scored.join(forbidden, on=["left_idx", "right_idx"], how="anti")
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c == "group_support"]
     d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
