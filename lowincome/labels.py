@@ -40,7 +40,8 @@ def column_labels() -> dict[str, str]:
 
 _COLUMNS = column_labels()
 _WORDS = {**ID_REASONS, **LINK_METHODS, **SOURCE_LABELS}
-_WORD_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _WORDS), key=len, reverse=True)) + r")\b")
+# whole words only, and never inside a file name (registry.xlsx stays as delivered)
+_WORD_RE = re.compile(r"(?<![\w.])(" + "|".join(sorted(map(re.escape, _WORDS), key=len, reverse=True)) + r")(?![\w.])")
 _PREFIX_RE = re.compile(r"\b(" + "|".join(STATUS_PREFIXES) + r"):\s*")
 
 

@@ -1,6 +1,7 @@
 """`lowincome`: run a month with the same Dagster definitions as the UI, or the demo.
 
     lowincome run --month 2026-08 [--inbox DIR] [--warehouse FILE] [--exports DIR] [--params FILE]
+    lowincome dispositions --out INBOX/YYYY-MM/dispositions.xlsx WORKBOOK.xlsx ...
     lowincome demo [--households N] [--months K]
     lowincome generate --out DIR [--households N] [--months K]
 """
@@ -110,6 +111,25 @@ def _cmd_run(args) -> int:
     return EXIT_OK
 
 
+def _cmd_dispositions(args) -> int:
+    """Merge returned township workbooks into one inbox `dispositions.xlsx`."""
+    import polars as pl
+
+    from lowincome.exports import read_dispositions_workbook, write_dispositions_file
+
+    frames = []
+    for book in args.workbooks:
+        try:
+            frames.append(read_dispositions_workbook(Path(book)))
+        except (OSError, ValueError) as exc:
+            print(f"{book}: {str(exc).splitlines()[0]}", file=sys.stderr)
+            return EXIT_NO_DELIVERY
+    merged = pl.concat(frames) if frames else pl.DataFrame()
+    out = write_dispositions_file(merged, Path(args.out))
+    print(f"{merged.height} dispositions from {len(frames)} workbooks -> {out}")
+    return EXIT_OK
+
+
 def _cmd_generate(args) -> int:
     from data_samples.generate import generate
 
@@ -159,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         run.add_argument(f"--{name}", help=f"overrides ${env}")
     run.add_argument("--log-level", default="INFO", help="Dagster console log level (DEBUG shows every event)")
     run.set_defaults(func=_cmd_run)
+
+    disp = sub.add_parser("dispositions", help="merge returned township workbooks into one dispositions.xlsx")
+    disp.add_argument("--out", required=True, help="e.g. inbox/2026-09/dispositions.xlsx")
+    disp.add_argument("workbooks", nargs="+")
+    disp.set_defaults(func=_cmd_dispositions)
 
     for name, func in (("demo", _cmd_demo), ("generate", _cmd_generate)):
         p = sub.add_parser(name, help=f"{name} on generated sample data")

@@ -452,7 +452,9 @@ def report_context(con, month: dt.date) -> dict[str, Any]:
         "generated_at": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "withheld": withheld,
         "withheld_reason": why,
-        "rejected": [r for r in load if r["source"] != REGISTRY and not r["usable"]],
+        # agency sources the rules could not use (a dispositions file that simply did not come is normal)
+        "rejected": [r for r in load if r["source"] != REGISTRY and not r["usable"]
+                     and not (r["source"] == "dispositions" and r.get("status") == "missing")],
         "load": load,
         "results": _results_section(con, month),
         "linkage": _linkage_section(con, month),

@@ -9,11 +9,12 @@ import openpyxl
 import polars as pl
 import pytest
 
-from lowincome.exports import DISPOSITION_HEADERS, read_dispositions_workbook, write_caseworker_workbooks, write_dispositions_file
+from lowincome.exports import DISPOSITION_HEADERS, read_dispositions_workbook, write_caseworker_workbooks
 from lowincome.ingest import load_delivery
 from lowincome.rules import flag_id, run_rules
 from lowincome.schema import DISPOSITION_VALUES
 from lowincome.warehouse import Warehouse, query_pl
+from pipelines.cli import main as cli_main
 from rules_fixtures import M1, M2, PARAMS, Fixture
 
 S = 560
@@ -84,8 +85,10 @@ def test_filled_workbook_reads_back_as_dispositions_and_closes(built):
     back = read_dispositions_workbook(book)
     assert back.columns == list(DISPOSITION_HEADERS)
     assert back.rows() == [(flag_id(M1, "R02", "HA"), "已纳入救助", dt.date(2026, 8, 20), "李干事", "已审批纳入低保")]
-    # written as next month's inbox file, it passes ingestion unchanged
-    inbox_file = write_dispositions_file(back, tmp / "dispositions.xlsx")
+    # merged by the CLI into next month's inbox file, it passes ingestion unchanged
+    assert cli_main(["dispositions", "--out", str(tmp / "dispositions.xlsx"), str(book)]) == 0
+    inbox_file = tmp / "dispositions.xlsx"
+    assert read_dispositions_workbook(inbox_file).rows() == back.rows()
     loaded = load_delivery(inbox_file, "dispositions", M2, None)
     assert loaded.audit["status"] == "loaded" and loaded.quarantine.height == 0
     std = loaded.data.select("flag_id", "disposition", "disposed_on", "handled_by", "note")
