@@ -1,6 +1,7 @@
 """Names for the region codes (county 6 digits, township 9, village 12), from an
 optional table `regions.csv` with columns 代码,名称 (or code,name): delivered in the
-month's inbox folder, or a configured file. Without it, outputs show codes."""
+month's inbox folder, standing at the inbox root, or a configured file (first found
+wins). Without it, outputs show codes."""
 
 from __future__ import annotations
 
@@ -42,9 +43,12 @@ def read_region_names(path: Path) -> dict[str, str]:
 
 
 def region_names(month_folder: Path | None, configured: Path | str | None = None) -> dict[str, str]:
-    """The month's delivered table wins over the configured one; {} when neither exists."""
-    for candidate in (Path(month_folder) / REGIONS_FILE if month_folder else None,
-                      Path(configured) if configured else None):
+    """The month's delivered table, else the inbox root's (the month folder's parent),
+    else the configured file; {} when none exists."""
+    folder = Path(month_folder) if month_folder else None
+    candidates = [folder / REGIONS_FILE, folder.parent / REGIONS_FILE] if folder else []
+    candidates.append(Path(configured) if configured else None)
+    for candidate in candidates:
         if candidate and candidate.is_file():
             return read_region_names(candidate)
     return {}

@@ -39,7 +39,7 @@ class MonitorConfig(dg.ConfigurableResource):
     warehouse: str
     exports: str
     params: str
-    # Optional region-name table (代码,名称); a `regions.csv` in the month's delivery folder wins.
+    # Optional region-name table (代码,名称); a `regions.csv` in the month folder or the inbox root wins.
     regions: str = ""
 
     @classmethod

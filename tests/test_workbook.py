@@ -185,8 +185,10 @@ def test_region_table_from_delivery_folder_wins_and_reads_gbk(tmp_path):
     configured = tmp_path / "conf.csv"
     configured.write_text("code,name\n620102001,别的名字\n620102002,金川街道\n", encoding="utf-8")
     assert region_names(folder, configured) == {"620102001": "南山镇"}
-    assert region_names(tmp_path / "none", configured) == {"620102001": "别的名字", "620102002": "金川街道"}
-    assert region_names(tmp_path / "none", None) == {}
+    assert region_names(tmp_path / "none" / "2026-07", configured) == {"620102001": "别的名字", "620102002": "金川街道"}
+    (tmp_path / "regions.csv").write_text("代码,名称\n620102001,根目录名\n", encoding="utf-8")
+    assert region_names(tmp_path / "2026-08", configured) == {"620102001": "根目录名"}  # inbox root before config
+    assert region_names(tmp_path / "none" / "2026-07", None) == {}
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(ValueError):
