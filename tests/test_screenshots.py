@@ -51,7 +51,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """One month of 150 households processed on a persistent Dagster instance."""
+    """One month of 80 households processed on a persistent Dagster instance."""
     from data_samples.generate import generate
 
     root = tmp_path_factory.mktemp("shots")
@@ -61,7 +61,7 @@ def demo(tmp_path_factory):
     env = {"DAGSTER_HOME": str(home), "MONITOR_INBOX": str(root / "inbox"),
            "MONITOR_WAREHOUSE": str(root / "warehouse.duckdb"), "MONITOR_EXPORTS": str(root / "exports"),
            "MONITOR_PARAMS": str(PARAMS), "MONITOR_FIRST_MONTH": "2026-07-01"}
-    generate(root, households=150, months=1, start_month="2026-07", seed=5)
+    generate(root, households=80, months=1, start_month="2026-07", seed=5)
     proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--month", "2026-07"],
                           env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -104,13 +104,9 @@ def test_dagster_ui_asset_page_screenshot(demo):
             assert server.poll() is None and time.time() < deadline, "dagster-webserver did not start"
             time.sleep(2)
         png = out / "dagster_asset_page.png"
-        _chromium("--window-size=1440,1000", "--virtual-time-budget=25000", f"--screenshot={png}",
+        _chromium("--window-size=1440,1000", "--virtual-time-budget=15000", f"--screenshot={png}",
                   f"http://127.0.0.1:{port}/assets/flags/risk_flags", timeout=180)
         assert png.exists() and png.stat().st_size > 40_000, "asset page screenshot missing or blank"
-        checks = out / "dagster_checks_page.png"
-        _chromium("--window-size=1440,1000", "--virtual-time-budget=25000", f"--screenshot={checks}",
-                  f"http://127.0.0.1:{port}/assets/std/registry?view=checks", timeout=180)
-        assert checks.exists() and checks.stat().st_size > 40_000
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
