@@ -7,8 +7,8 @@ import dagster as dg
 FIRST_MONTH = os.environ.get("MONITOR_FIRST_MONTH", "2026-01-01")
 TIMEZONE = "Asia/Shanghai"
 
-# Every asset shares this one definition, so `dagster asset materialize
-# --partition 2026-08-01` can select any of them together. Month boundaries and
+# Every asset shares this one definition, so `dg launch --job monthly_monitoring
+# --partition 2026-08-01` (or any asset selection) runs them together. Month boundaries and
 # the schedule follow Beijing time.
 monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH, timezone=TIMEZONE)
 
