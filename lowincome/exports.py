@@ -176,6 +176,14 @@ def _evidence_records(con: duckdb.DuckDBPyConnection, flags: pl.DataFrame) -> pl
         con.unregister("evidence_recs")
 
 
+def _diagnosis_codes(records: pl.DataFrame) -> dict[str, list[str]]:
+    """flag_id -> the ICD-10 codes of the 医保 records its evidence names."""
+    codes: dict[str, list[str]] = {}
+    for fid, code in records.filter(pl.col("diagnosis_icd10").is_not_null()).select("flag_id", "diagnosis_icd10").iter_rows():
+        codes.setdefault(fid, []).append(code)
+    return codes
+
+
 def _match_basis(records: pl.DataFrame) -> dict[str, str]:
     """flag_id -> 比对依据, e.g. "医保：身份证号一致；人社：概率匹配 0.97"."""
     out: dict[str, list[str]] = {}
@@ -266,9 +274,7 @@ def _prepare_flags(con, month: dt.date, flags: pl.DataFrame, members: pl.DataFra
     severe flag, then village; a household's flags together, most severe first."""
     records = _evidence_records(con, flags)
     basis = _match_basis(records)
-    codes: dict[str, list[str]] = {}
-    for fid, code in records.filter(pl.col("diagnosis_icd10").is_not_null()).select("flag_id", "diagnosis_icd10").iter_rows():
-        codes.setdefault(fid, []).append(code)
+    codes = _diagnosis_codes(records)
     names: dict[str, dict[str, str]] = {}
     for hh, norm, raw in members.select("household_key", "name_norm", "name").iter_rows():
         if norm:
@@ -553,8 +559,10 @@ def write_caseworker_workbooks(
     members = _members(con, month)
     flags = _prepare_flags(con, month, _flags(con, month), members, regions)
     cleared = _cleared(con, month)
+    cleared_codes = _diagnosis_codes(_evidence_records(con, cleared))
     cleared = cleared.with_columns(
-        evidence_text=pl.Series([readable_evidence(t, [], {}) for t in cleared["evidence_text"]], dtype=pl.Utf8),
+        evidence_text=pl.Series([readable_evidence(t, cleared_codes.get(f, []), {})
+                                 for f, t in zip(cleared["flag_id"], cleared["evidence_text"])], dtype=pl.Utf8),
         village=pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
         rule_text=pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
     )
