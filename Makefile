@@ -1,9 +1,19 @@
-# The two commands of the README. Each creates the virtual environment on first use.
+# The two commands of the README (demo, test), and the Dagster UI on the demo's data.
+# Each creates the virtual environment on first use.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
+DEMO_ROOT := $(CURDIR)/var/demo
 
-.PHONY: demo test install dev
+# `make demo` and `make dev` share one Dagster instance and the demo's warehouse,
+# inbox and exports, so the UI shows the demo's runs. The partitions start at the
+# demo's first month (override MONITOR_FIRST_MONTH for a real deployment).
+DEMO_ENV := DAGSTER_HOME=$(CURDIR)/var/dagster_home \
+	MONITOR_INBOX=$(DEMO_ROOT)/inbox MONITOR_WAREHOUSE=$(DEMO_ROOT)/warehouse.duckdb \
+	MONITOR_EXPORTS=$(DEMO_ROOT)/exports MONITOR_FIRST_MONTH=$${MONITOR_FIRST_MONTH:-2026-07-01} \
+	VIRTUAL_ENV=$(CURDIR)/$(VENV)
+
+.PHONY: demo test install dev instance screenshots
 
 $(BIN)/lowincome: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +23,20 @@ $(BIN)/lowincome: pyproject.toml
 
 install: $(BIN)/lowincome
 
-demo: install
-	$(BIN)/lowincome demo
+instance:
+	mkdir -p var/dagster_home && cp pipelines/dagster.yaml var/dagster_home/dagster.yaml
+
+demo: install instance
+	$(DEMO_ENV) $(BIN)/lowincome demo --root $(DEMO_ROOT)
 
 test: install
 	$(BIN)/pytest -q
 
-dev: install
-	DAGSTER_HOME=$(CURDIR)/var/dagster_home MONITOR_INBOX=$${MONITOR_INBOX:-$(CURDIR)/var/demo/inbox} \
-	  sh -c 'mkdir -p $$DAGSTER_HOME && cp -n dagster.yaml $$DAGSTER_HOME/ ; $(BIN)/dagster dev -w workspace.yaml'
+# The Dagster UI (dg dev = the webserver and daemon) on the demo's instance and warehouse.
+dev: install instance
+	$(DEMO_ENV) $(BIN)/dg dev
+
+# Headless-Chromium screenshots of the report and the UI's asset page (needs `make demo` first
+# and Debian's chromium; skipped with a reason when it is missing).
+screenshots: install
+	SCREENSHOTS=$(CURDIR)/var/screenshots $(BIN)/pytest -q -rs -s tests/test_screenshots.py

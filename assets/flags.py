@@ -1,17 +1,21 @@
 """The rule catalogue applied to the month: flags.risk_flags with its lifecycle."""
 
+import time
 
 import dagster as dg
 
+from assets.common import asset_kwargs, standard_metadata, table_columns
 from assets.ingestion import std_key
 from assets.linkage import links_key
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
 from lowincome import monthly
-from lowincome.schema import AGENCY_SOURCES, ALL_SOURCES
 from lowincome.months import month_of
+from lowincome.rules import RULES
+from lowincome.schema import AGENCY_SOURCES, ALL_SOURCES
 from pipelines.resources import MonitorConfig
 
 RISK_FLAGS = dg.AssetKey(["flags", "risk_flags"])
+STATE_KEYS = {"新增": "new", "持续": "continuing", "已清零": "cleared"}
 
 
 @dg.asset(
@@ -21,26 +25,39 @@ RISK_FLAGS = dg.AssetKey(["flags", "risk_flags"])
     group_name="flags",
     pool=WAREHOUSE_POOL,
     kinds={"duckdb", "sql"},
-    description="风险预警（规则 R01–R11），含新增/持续/已清零状态",
+    description=("风险预警：按规则目录（sql/rules/ R01–R11）对本月数据逐户判定，写入 flags.risk_flags，"
+                 "含新增/持续/已清零状态和处置反馈；低收入人口数据库严重级检查未通过时本月暂缓发布"),
     check_specs=[
         dg.AssetCheckSpec(
             "flags_published", asset=RISK_FLAGS, description="本月预警是否发布（低收入人口数据库严重级检查失败时暂缓发布）"
         )
     ],
+    **asset_kwargs(),
 )
 def risk_flags(context: dg.AssetExecutionContext, monitor: MonitorConfig):
+    started = time.perf_counter()
     month = month_of(context.partition_key)
-    result = monthly.evaluate_rules(monitor.open_warehouse(), monitor.params, month)
+    warehouse = monitor.open_warehouse()
+    result = monthly.evaluate_rules(warehouse, monitor.params, month)
+    seconds = time.perf_counter() - started
     if result.withheld:
         context.log.error(f"flags withheld for {month:%Y-%m}: {result.withheld_reason}")
+    active = sum(result.active_by_rule.values())
+    context.log.info(f"flags/risk_flags {month:%Y-%m}: {active:,} active flags, {len(result.ran)} rules ran, "
+                     f"{len(result.skipped)} skipped in {seconds:.1f} s")
+    rows = sum(result.counts_by_state.values())
+    metadata = {
+        **standard_metadata(rows, table_columns(warehouse, "flags.risk_flags")),
+        # one numeric entry per rule and per state, so the UI plots them across partitions
+        **{f"active_flags_{code}": int(result.active_by_rule.get(code, 0)) for code in RULES},
+        **{f"flags_{key}": int(result.counts_by_state.get(state, 0)) for state, key in STATE_KEYS.items()},
+        "rules_skipped": dg.MetadataValue.json(result.skipped),
+        "withheld": result.withheld,
+        "withheld_reason": result.withheld_reason or "",
+        "seconds": seconds,
+    }
     return dg.MaterializeResult(
-        metadata={
-            "flags_by_rule": dg.MetadataValue.json(result.counts_by_rule),
-            "flags_by_state": dg.MetadataValue.json(result.counts_by_state),
-            "rules_skipped": dg.MetadataValue.json(result.skipped),
-            "withheld": result.withheld,
-            "withheld_reason": result.withheld_reason or "",
-        },
+        metadata=metadata,
         check_results=[
             dg.AssetCheckResult(
                 check_name="flags_published",

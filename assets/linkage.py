@@ -2,9 +2,12 @@
 person (linkage.links), one asset per agency source."""
 
 
+import time
+
 import dagster as dg
 
 from assets import quality_checks as dq
+from assets.common import asset_kwargs, standard_metadata, table_columns
 from assets.ingestion import std_key
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
 from lowincome import monthly
@@ -25,30 +28,42 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
         group_name="linkage",
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
-        description=f"{SOURCE_LABELS[source]} 与低收入人口数据库的人员匹配 (linkage.links)",
+        description=(f"{SOURCE_LABELS[source]}记录与低收入人口数据库逐人匹配（linkage.links）：身份证号精确匹配，"
+                     "其余按姓名、出生日期、住址概率匹配；不确定的进入待人工核对清单"),
         check_specs=dq.linkage_check_specs(links_key(source)),
+        **asset_kwargs(source=source),
     )
     def _link(context: dg.AssetExecutionContext, monitor: MonitorConfig):
+        started = time.perf_counter()
         month = month_of(context.partition_key)
         result, review_path = monthly.link_source(
             monitor.open_warehouse(), monitor.inbox_path, monitor.exports_path, source, month
         )
         m = result.metrics
         checks = dq.run_linkage_checks(monitor.open_warehouse(), source, month, links_key(source))
-        return dg.MaterializeResult(
-            check_results=checks,
-            metadata={
-                "exact": m.get("exact", 0),
-                "probabilistic": m.get("probabilistic", 0),
-                "clerical": m.get("clerical", 0),
-                "review": m.get("review", 0),
-                "unmatched": m.get("unmatched", 0),
-                "candidate_pairs": m.get("candidate_pairs", 0),
-                "classifier": str(m.get("classifier", "")),
-                "seconds": float(m.get("seconds", 0.0)),
-                "review_list": str(review_path or ""),
-            }
-        )
+        seconds = time.perf_counter() - started
+        context.log.info(
+            f"linkage/{source} {month:%Y-%m}: exact {m.get('exact', 0):,}, probabilistic {m.get('probabilistic', 0):,}, "
+            f"clerical {m.get('clerical', 0):,}, review {m.get('review', 0):,}, unmatched {m.get('unmatched', 0):,} "
+            f"in {seconds:.1f} s")
+        metadata = {
+            # one linkage.links row per record
+            **standard_metadata(m.get("records", 0), table_columns(monitor.open_warehouse(), "linkage.links")),
+            "exact": m.get("exact", 0),
+            "probabilistic": m.get("probabilistic", 0),
+            "clerical": m.get("clerical", 0),
+            "review": m.get("review", 0),
+            "unmatched": m.get("unmatched", 0),
+            "candidate_pairs": m.get("candidate_pairs", 0),
+            "classifier": str(m.get("classifier", "")),
+            "records": m.get("records", 0),
+            "records_scored": m.get("records_scored", 0),
+            "seconds": float(m.get("seconds", 0.0)),
+            "seconds_exact": float(m.get("seconds_exact", 0.0)),
+            "seconds_probabilistic": float(m.get("seconds_probabilistic", 0.0)),
+            "review_list": str(review_path or ""),
+        }
+        return dg.MaterializeResult(check_results=checks, metadata=metadata)
 
     return _link
 

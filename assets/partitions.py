@@ -2,11 +2,15 @@ import os
 
 import dagster as dg
 
-# Every asset shares this one definition, so `dagster asset materialize
-# --partition 2026-08-01` can select any of them together.
-monthly_partitions = dg.MonthlyPartitionsDefinition(
-    start_date=os.environ.get("MONITOR_FIRST_MONTH", "2024-01-01"),
-)
+# The first month the pipeline covers: a deployment setting (MONITOR_FIRST_MONTH,
+# YYYY-MM-01). `make demo` / `make dev` set it to the demo's first month.
+FIRST_MONTH = os.environ.get("MONITOR_FIRST_MONTH", "2026-01-01")
+TIMEZONE = "Asia/Shanghai"
+
+# Every asset shares this one definition, so `dg launch --job monthly_monitoring
+# --partition 2026-08-01` (or any asset selection) runs them together. Month boundaries and
+# the schedule follow Beijing time.
+monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH, timezone=TIMEZONE)
 
 # All warehouse writes go through this pool (limit 1 in dagster.yaml): DuckDB
 # allows a single writing process. The Warehouse file lock backs it up for runs

@@ -1955,6 +1955,13 @@ def generate(
     pm = flags_out.filter(pl.col("fired") == 1).group_by("month", "rule_code").len()
     for mo, r, c in pm.iter_rows():
         summary.flags_per_month_rule.setdefault(mo, {})[r] = c
+    # Synthetic region names (代码,名称) at the inbox root (a standing table), read by the exports.
+    stems = ["东岗", "西湖", "南山", "北坪", "青石", "白水", "红柳", "金川", "柳泉", "石门", "安宁", "和平"]
+    urban = {c[:9] for c in w.region[w.urban]}
+    codes = sorted(set(w.county) | set(w.township) | set(w.region))
+    names = [stems[(int(c[-3:]) * 5 + len(c)) % 12] + {6: "区", 9: "街道" if c in urban else "镇"}.get(
+        len(c), "社区" if c[:9] in urban else "村") for c in codes]
+    pl.DataFrame({"代码": codes, "名称": names}).write_csv(inbox / "regions.csv")
     summary.seconds = time.perf_counter() - t0
     return summary
 

@@ -179,7 +179,8 @@ def evaluate_rules(warehouse: Warehouse, params_path: Path, month: dt.date):
         return run_rules(con, month, params)
 
 
-def export_workbooks(warehouse: Warehouse, exports: Path, month: dt.date) -> list[Path]:
+def export_workbooks(warehouse: Warehouse, exports: Path, month: dt.date,
+                     regions: dict[str, str] | None = None) -> list[Path]:
     from lowincome.exports import write_caseworker_workbooks
 
     # A rerun replaces the month's workbooks: none of an earlier run may linger
@@ -187,7 +188,7 @@ def export_workbooks(warehouse: Warehouse, exports: Path, month: dt.date) -> lis
     for stale in (Path(exports) / f"{month:%Y-%m}").glob("*.xlsx"):
         stale.unlink()
     with warehouse.reader() as con:
-        return write_caseworker_workbooks(con, month, Path(exports))
+        return write_caseworker_workbooks(con, month, Path(exports), regions=regions)
 
 
 def export_quality_report(warehouse: Warehouse, exports: Path, month: dt.date) -> Path:

@@ -39,6 +39,8 @@ class MonitorConfig(dg.ConfigurableResource):
     warehouse: str
     exports: str
     params: str
+    # Optional region-name table (代码,名称); a `regions.csv` in the month folder or the inbox root wins.
+    regions: str = ""
 
     @classmethod
     def from_env(cls) -> "MonitorConfig":
@@ -47,6 +49,7 @@ class MonitorConfig(dg.ConfigurableResource):
             warehouse=setting("MONITOR_WAREHOUSE"),
             exports=setting("MONITOR_EXPORTS"),
             params=setting("MONITOR_PARAMS"),
+            regions=os.environ.get("MONITOR_REGIONS", ""),
         )
 
     def open_warehouse(self) -> Warehouse:
@@ -59,3 +62,9 @@ class MonitorConfig(dg.ConfigurableResource):
     @property
     def exports_path(self) -> Path:
         return Path(self.exports)
+
+    def region_names(self, month) -> dict[str, str]:
+        """Names of county / township / village codes for the month's outputs ({} = show codes)."""
+        from lowincome.regions import region_names
+
+        return region_names(self.inbox_path / f"{month:%Y-%m}", self.regions or None)

@@ -9,11 +9,12 @@ import openpyxl
 import polars as pl
 import pytest
 
-from lowincome.exports import DISPOSITION_HEADERS, read_dispositions_workbook, write_caseworker_workbooks, write_dispositions_file
+from lowincome.exports import DISPOSITION_HEADERS, read_dispositions_workbook, write_caseworker_workbooks
 from lowincome.ingest import load_delivery
 from lowincome.rules import flag_id, run_rules
 from lowincome.schema import DISPOSITION_VALUES
 from lowincome.warehouse import Warehouse, query_pl
+from pipelines.cli import main as cli_main
 from rules_fixtures import M1, M2, PARAMS, Fixture
 
 S = 560
@@ -41,21 +42,21 @@ def test_township_workbooks_content_order_masking(built):
     with wh.reader() as con:
         paths = write_caseworker_workbooks(con, M1, tmp / "exports")
     names = sorted(p.name for p in paths)
-    assert names == ["620102001_乡镇.xlsx", "620102002_乡镇.xlsx", "汇总表.xlsx"]
+    assert names == ["620102001.xlsx", "620102002.xlsx", "汇总表.xlsx"]  # no region-name table: codes
     assert all(p.parent.name == "2026-07" for p in paths)
-    book = tmp / "exports" / "2026-07" / "620102001_乡镇.xlsx"
-    sheet = pl.read_excel(book, sheet_name="预警清单", engine="calamine")
+    book = tmp / "exports" / "2026-07" / "620102001.xlsx"
+    sheet = pl.read_excel(book, sheet_name="预警清单", engine="calamine", read_options={"header_row": 1})
     assert list(DISPOSITION_HEADERS) == [c for c in sheet.columns if c in DISPOSITION_HEADERS]
     assert sheet["标记编号"].to_list() == [flag_id(M1, "R02", "HA"), flag_id(M1, "R03", "HB")]  # 高 before 中
     assert sheet["严重程度"].to_list() == ["高", "中"]
     first = sheet.row(0, named=True)
-    assert first["规则名称"] == "低收入未纳入低保" and first["建议措施"] == "审核纳入低保"
+    assert first["预警规则"] == "R02 低收入未纳入低保" and first["建议措施"] == "审核纳入低保"
     assert first["预警依据"].startswith("家庭人均月收入 460 元") and "低于低保标准 560 元" in first["预警依据"]
     members = first["家庭成员"].split("\n")
     assert len(members) == 2 and members[0].startswith("甲（户主，")
     wb = openpyxl.load_workbook(book)
     ws = wb["预警清单"]
-    ids = [c.value for c in wb["家庭成员"]["D"][1:]]
+    ids = [c.value for c in wb["家庭成员"]["E"][2:]]
     assert ids and all(len(v) == 18 and v[6:14] == "********" for v in ids)
     # no unmasked ID anywhere in the workbook
     with wh.reader() as con:
@@ -64,7 +65,7 @@ def test_township_workbooks_content_order_masking(built):
     assert not any(i in text for i in raw)
     dv = [d for d in ws.data_validations.dataValidation if d.type == "list"]
     assert len(dv) == 1 and all(v in dv[0].formula1 for v in DISPOSITION_VALUES)
-    letter = openpyxl.utils.get_column_letter([c.value for c in ws[1]].index("处置结果") + 1)
+    letter = openpyxl.utils.get_column_letter([c.value for c in ws[2]].index("处置结果") + 1)
     assert letter in str(dv[0].sqref)
 
 
@@ -75,17 +76,19 @@ def test_filled_workbook_reads_back_as_dispositions_and_closes(built):
     book = paths[0]
     wb = openpyxl.load_workbook(book)
     ws = wb["预警清单"]
-    headers = [c.value for c in ws[1]]
-    ws.cell(2, headers.index("处置结果") + 1, "已纳入救助")
-    ws.cell(2, headers.index("处置日期") + 1, dt.datetime(2026, 8, 20))
-    ws.cell(2, headers.index("经办人") + 1, "李干事")
-    ws.cell(2, headers.index("备注") + 1, "已审批纳入低保")
+    headers = [c.value for c in ws[2]]  # row 1 is the title
+    ws.cell(3, headers.index("处置结果") + 1, "已纳入救助")
+    ws.cell(3, headers.index("处置日期") + 1, dt.datetime(2026, 8, 20))
+    ws.cell(3, headers.index("经办人") + 1, "李干事")
+    ws.cell(3, headers.index("备注") + 1, "已审批纳入低保")
     wb.save(book)
     back = read_dispositions_workbook(book)
     assert back.columns == list(DISPOSITION_HEADERS)
     assert back.rows() == [(flag_id(M1, "R02", "HA"), "已纳入救助", dt.date(2026, 8, 20), "李干事", "已审批纳入低保")]
-    # written as next month's inbox file, it passes ingestion unchanged
-    inbox_file = write_dispositions_file(back, tmp / "dispositions.xlsx")
+    # merged by the CLI into next month's inbox file, it passes ingestion unchanged
+    assert cli_main(["dispositions", "--out", str(tmp / "dispositions.xlsx"), str(book)]) == 0
+    inbox_file = tmp / "dispositions.xlsx"
+    assert read_dispositions_workbook(inbox_file).rows() == back.rows()
     loaded = load_delivery(inbox_file, "dispositions", M2, None)
     assert loaded.audit["status"] == "loaded" and loaded.quarantine.height == 0
     std = loaded.data.select("flag_id", "disposition", "disposed_on", "handled_by", "note")
@@ -110,9 +113,9 @@ def test_summary_workbook_and_tables(built):
     assert county.rows() == [("R02", 1, 3, 1 / 3), ("R03", 2, 3, 2 / 3), ("合计", 3, 3, 1.0)]
     assert village.rows() == [("620102001001", 1), ("620102001002", 1), ("620102002003", 1)]
     summary = paths[-1]
-    sheets = pl.read_excel(summary, sheet_id=0, engine="calamine")
+    sheets = pl.read_excel(summary, sheet_id=0, engine="calamine", read_options={"header_row": 1})
     assert {"村表", "乡镇表", "县表", "规则运行情况"} <= set(sheets)
-    town = sheets["乡镇表"]
+    town = sheets["乡镇表"].head(-1)  # the last row is 合计
     assert town["乡镇（街道）代码"].to_list() == ["620102001", "620102002"]
     assert town["在册户数"].to_list() == [2, 1]
     assert town["合计 全部规则 预警户数"].to_list() == [2, 1]

@@ -14,6 +14,7 @@ from lowincome.warehouse import Warehouse
 from pipelines.cli import main as cli_main, run_month
 from pipelines.definitions import build_definitions, defs
 from pipelines.resources import MonitorConfig
+from assets.quality_checks import FAMILIES
 from pipelines.sensors import complete_delivery_sensor
 
 PARAMS = Path(__file__).resolve().parent.parent / "data_samples" / "params.yaml"
@@ -50,8 +51,18 @@ def test_definitions_hold_every_asset_job_schedule_and_sensor():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"std/registry", "linkage/health_insurance", "flags/risk_flags", "exports/quality_report"} <= keys
     assert defs.resolve_job_def("monthly_monitoring") is not None
-    assert defs.resolve_schedule_def("monthly_monitoring_schedule").cron_schedule == "0 2 10 * *"
-    assert defs.resolve_sensor_def("complete_delivery_sensor") is not None
+    schedule = defs.resolve_schedule_def("monthly_monitoring_schedule")
+    assert schedule.cron_schedule == "0 2 10 * *" and schedule.execution_timezone == "Asia/Shanghai"
+    sensor = defs.resolve_sensor_def("complete_delivery_sensor")
+    assert schedule.description and sensor.description
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == ["team:data"] and node.code_version and node.description, key
+        assert node.tags.get("domain") == "lowincome_monitoring", key
+    # one check per expectation family on each source, each partitioned like its asset
+    checks = {(c.asset_key.to_user_string(), c.name): c for c in graph.asset_check_keys for c in [graph.get_check_spec(c)]}
+    assert {("std/registry", f) for f in FAMILIES} <= set(checks)
+    assert all(c.partitions_def is not None for k, c in checks.items() if k[0].startswith("std/"))
     # One partitions definition for every asset: `dagster asset materialize --partition` can select them all.
     assert len({repr(graph.get(k).partitions_def) for k in graph.get_all_asset_keys()}) == 1
 
@@ -63,6 +74,27 @@ def test_month_runs_and_rerun_leaves_identical_tables(sample):
     assert len(first["std.registry"]) > 500 and len(first["linkage.links"]) > 500
     assert run_month(JULY, **p).success
     assert snapshot(p["warehouse"]) == first
+
+
+def test_materializations_carry_standard_metadata(sample):
+    result = run_month(JULY, **paths(sample, "meta"))
+    assert result.success
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata
+            for e in result.get_asset_materialization_events()}
+    registry = meta["std/registry"]
+    assert registry["dagster/row_count"].value == registry["rows_loaded"].value > 0
+    columns = [c.name for c in registry["dagster/column_schema"].schema.columns]
+    assert {"source_row", "household_id", "id_number"} <= set(columns)
+    assert meta["linkage/civil_affairs"]["dagster/row_count"].value > 0
+    flags = meta["flags/risk_flags"]
+    per_rule = {k: v.value for k, v in flags.items() if k.startswith("active_flags_R")}
+    assert len(per_rule) == 11 and all(isinstance(v, int) for v in per_rule.values())  # plottable, one per rule
+    with Warehouse(paths(sample, "meta")["warehouse"]).reader() as con:
+        active = dict(con.execute("SELECT rule_code, count(*) FROM flags.risk_flags WHERE month = ? "
+                                  "AND state IN ('新增', '持续') GROUP BY ALL", [JULY]).fetchall())
+    assert {k[-3:]: v for k, v in per_rule.items() if v} == active
+    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert checks and all(c.partition == "2026-07-01" for c in checks if c.asset_key.path[0] == "std")
 
 
 def test_month_with_a_missing_file_still_runs_and_says_so(sample):
@@ -141,10 +173,13 @@ def test_registry_critical_failure_withholds_the_months_flags(sample, tmp_path):
 
     checks = {
         (e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
-            e.asset_check_evaluation_data.passed
+            e.asset_check_evaluation_data
         for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
-    assert checks[("std/registry", "critical_expectations")] is False
+    delivery = checks[("std/registry", "delivery")]  # the manifest checks' family
+    assert delivery.passed is False and delivery.severity == dg.AssetCheckSeverity.ERROR
+    assert delivery.partition == "2026-07-01"
+    checks = {k: v.passed for k, v in checks.items()}
     assert checks[("flags/risk_flags", "flags_published")] is False
     with Warehouse(p["warehouse"]).reader() as con:
         assert con.execute("SELECT count(*) FROM flags.risk_flags WHERE month = ?", [JULY]).fetchone()[0] == 0

@@ -7,13 +7,16 @@ import datetime as dt
 import html
 import json
 import re
+from html.parser import HTMLParser
 
 import polars as pl
 import pytest
 
 from lowincome.schema import AGENCY_SOURCES, EXTRACT_SOURCES
 from lowincome.warehouse import Warehouse, replace_month, replace_rows
+from quality.report import figures, report_context
 from quality import QualityConfig, flags_withheld, linkage_quality, validate_source, write_report, write_results
+from lowincome.labels import zh_text
 from quality.masking import mask_id, mask_name, mask_raw
 from quality_fixtures import good_frame, load_row
 
@@ -90,21 +93,25 @@ def test_report_contains_the_figures_of_dq_results(warehouse, tmp_path):
         path = write_report(con, MONTH, tmp_path)
         rows = con.execute("SELECT expectation, observed, unexpected_count FROM dq.results WHERE month = ?",
                            [MONTH]).fetchall()
+        names = dict(con.execute("SELECT DISTINCT expectation, description FROM dq.results").fetchall())
     assert path == tmp_path / "2026-08" / "dq" / "质量报告_2026-08.html"
     page = path.read_text(encoding="utf-8")
     assert len(rows) > 100
     for expectation, observed, _ in rows:
-        assert f"<code>{html.escape(expectation)}</code>" in page
+        assert f'data-expectation="{html.escape(expectation)}"' in page  # traceable, not shown as a code
         if observed:
-            assert html.escape(observed) in page, observed
+            assert html.escape(zh_text(observed, names)) in page, observed
     assert "本月预警正常发布" in page
     # Load accounting, linkage rates and quarantine reasons.
     assert "日期无法解析: 发生日期" in page and "40.00%" in page and "82.00%" in page
-    # Offline: plotly.js inline once, no external script.
-    assert page.count("* plotly.js v") == 1  # the library is embedded once, inline
+    # The chart library is shared beside the report, not embedded: the page stays small and opens offline.
+    assert "* plotly.js v" not in page and '<script src="plotly.min.js"' in page
+    assert (path.parent / "plotly.min.js").stat().st_size > 1_000_000
+    assert len(page.encode("utf-8")) < 1_000_000
     assert not re.search(r"<script[^>]+src=\"https?://", page)
     assert page.count('class="plotly-graph-div"') == 6
     assert "2026-07" in page  # the trend covers the earlier month
+    assert "@media print" in page and "size: A4" in page
 
 
 def test_report_masks_personal_data(warehouse, tmp_path):
@@ -158,3 +165,94 @@ def test_no_registry_delivery_withholds_flags(tmp_path):
         withheld, why = flags_withheld(con, MONTH)
         page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
     assert withheld and "未收到" in why and "本月预警暂停发布" in page
+
+
+class _VisibleText(HTMLParser):
+    """The text a reader sees: no script, style or attribute values."""
+
+    def __init__(self):
+        super().__init__()
+        self.skip, self.parts = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        self.skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self.skip -= tag in ("script", "style")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def _visible(page: str) -> str:
+    parser = _VisibleText()
+    parser.feed(page)
+    return " ".join(parser.parts)
+
+
+@pytest.fixture()
+def traced(tmp_path):
+    """civil_affairs std rows with a negative amount (row 5) and a missing event type
+    (row 9), validated by the real suite; the registry rejected with a code-word reason."""
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as con:
+        _month(con, MONTH)
+        frame = good_frame("civil_affairs", MONTH, N).with_columns(
+            amount=pl.when(pl.col("source_row") == 5).then(-50.0).otherwise(pl.col("amount")),
+            event_type=pl.when(pl.col("source_row") == 9).then(None).otherwise(pl.col("event_type")),
+        )
+        replace_month(con, "std.civil_affairs", MONTH, frame)
+        load = load_row("civil_affairs", MONTH, N)
+        write_results(con, MONTH, "civil_affairs", validate_source("civil_affairs", MONTH, frame, load, None, CFG))
+        con.execute("INSERT INTO flags.rule_runs (month, rule_code, rule_name, status, reason, flags, active) VALUES "
+                    "(?, 'R05', '失业或断缴', 'skipped', 'human_resources 2026-08 missing: 未交付（无加载记录）', 0, 0)",
+                    [MONTH])
+    return wh, frame
+
+
+def test_failed_expectation_traces_to_rows_with_masked_keys(traced, tmp_path):
+    wh, frame = traced
+    with wh.reader() as con:
+        page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
+    def row_of(expectation):
+        part = page.split(f'data-expectation="{expectation}"')[1].split("</tr>")[0]
+        return part, re.findall(r'data-source-row="(\d+)"', part)
+    part, rows = row_of("money_non_negative:amount")
+    assert rows == ["5"] and "未通过" in part
+    person = frame.filter(pl.col("source_row") == 5).row(0, named=True)
+    assert mask_id(person["id_number_raw"]) in part and person["id_number_raw"] not in part
+    assert mask_name(person["name"]) in part and "-50" in part  # masked keys and the offending value
+    _, rows = row_of("not_null:event_type")
+    assert rows == ["9"]
+
+
+def test_report_shows_no_english_code_words(traced, tmp_path):
+    wh, _ = traced
+    with wh.reader() as con:
+        page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
+    text = _visible(page)
+    words = re.findall(r"\b[a-z]+(?:_[a-z0-9]+)+\b(?!\.(?:csv|xlsx|parquet|json))", text)
+    assert not words, sorted(set(words))
+    assert not re.search(r"\b(missing|rejected|critical|loaded):", text)
+    assert "人社记录 2026-08 未交付" in text  # the rule-run reason, in Chinese
+
+
+def test_charts_one_colour_per_source_and_readable_axes(traced):
+    wh, _ = traced
+    with wh.reader() as con:
+        ctx = report_context(con, MONTH)
+    colours: dict[str, set] = {}
+    figs = dict(figures(ctx["trend"], ctx["rules"]))
+    for key, fig in figs.items():
+        if key == "flags":
+            continue
+        for trace in fig.data:
+            colour = trace.marker.color if trace.type == "bar" else trace.line.color
+            colours.setdefault(trace.name, set()).add(colour)
+    assert len(colours) >= 5 and all(len(c) == 1 for c in colours.values()), colours
+    assert len({next(iter(c)) for c in colours.values()}) == len(colours)  # sources do not share a colour
+    assert figs["quarantine"].layout.yaxis.tickformat == ".1%"          # 2/18 ≈ 11 %: not "0%" on every tick
+    critical = figs["critical"].layout.yaxis
+    assert critical.range[0] == 0 and critical.dtick == 1               # never a −1…1 axis
+    assert "flags" in figs and figs["flags"].layout.barmode == "stack"
