@@ -140,9 +140,6 @@ def test_every_probabilistic_accept_has_identity_evidence(linked):
     assert set(hh["source"].unique()) <= {"rural_revitalization"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-11-29 (1,000 households, seed 11, realistic defaults): 2 ID-less civil_affairs records of "
-    "outsiders sharing name and village with a registry person are accepted (two 受灾救助 records, what R11 reads)"))
 def test_id_less_namesakes_in_the_village_are_not_linked(linked):
     """Records without an ID whose name and village equal a registry person's: those
     of outsiders (the sample plants some in civil_affairs, no birth-date field) are
