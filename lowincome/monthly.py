@@ -159,14 +159,15 @@ def evaluate_rules(warehouse: Warehouse, params_path: Path, month: dt.date):
 
 def export_workbooks(warehouse: Warehouse, exports: Path, month: dt.date,
                      regions: dict[str, str] | None = None) -> list[Path]:
+    """Write the month's workbooks as a complete set with a completion marker (lowincome/publish.py)."""
     from lowincome.exports import write_caseworker_workbooks
+    from lowincome.publish import publish_workbooks
 
-    # A rerun replaces the month's workbooks: none of an earlier run may linger
-    # (e.g. a township without flags now, or a month whose flags are withheld).
-    for stale in (Path(exports) / f"{month:%Y-%m}").glob("*.xlsx"):
-        stale.unlink()
-    with warehouse.reader() as con:
-        return write_caseworker_workbooks(con, month, Path(exports), regions=regions)
+    def write(staging_root: Path) -> list[Path]:
+        with warehouse.reader() as con:
+            return write_caseworker_workbooks(con, month, staging_root, regions=regions)
+
+    return publish_workbooks(Path(exports), month, write)
 
 
 def export_quality_report(warehouse: Warehouse, exports: Path, month: dt.date) -> Path:

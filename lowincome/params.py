@@ -3,6 +3,7 @@ that MONITOR_PARAMS points to."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,16 +46,41 @@ class Params:
         return rows
 
 
-def _positive(name: str, value, kind=float, allow_zero: bool = False):
+# Plausible ranges (inclusive): a value outside is a typo or a unit error, and the
+# month is refused before anything is written rather than flags silently changing.
+# 低保标准 is yuan per person per month (the highest in China is under 2,000).
+LIMITS: dict[str, tuple[float, float]] = {
+    "dibao_standard": (50.0, 10_000.0),
+    "edge_multiplier": (1.0, 5.0),
+    "medical_burden_ratio": (0.01, 10.0),
+    "gradual_exit_months": (1, 36),
+    "temp_assistance_repeat.count": (1, 24),
+    "temp_assistance_repeat.months": (1, 12),
+}
+
+
+def _zh_en(zh: str, en: str) -> str:
+    return f"参数错误：{zh} / invalid parameter: {en}"
+
+
+def _number(name: str, value, kind=float, limits: str | None = None):
+    """A finite number of `kind` within LIMITS[limits or name]; else ParamsError (Chinese + English)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ParamsError(_zh_en(f"{name} 应为数字，实际为 {value!r}", f"{name}: expected a number, got {value!r}"))
     try:
-        v = kind(value)
+        v = float(value)
     except (TypeError, ValueError) as exc:
-        raise ParamsError(f"{name}: expected a number, got {value!r}") from exc
-    if v < 0 or (v == 0 and not allow_zero):
-        raise ParamsError(f"{name}: must be > 0, got {value!r}")
-    if kind is int and float(value) != v:
-        raise ParamsError(f"{name}: must be a whole number, got {value!r}")
-    return v
+        raise ParamsError(_zh_en(f"{name} 应为数字，实际为 {value!r}", f"{name}: expected a number, got {value!r}")) from exc
+    if not math.isfinite(v):
+        raise ParamsError(_zh_en(f"{name} 不能为 NaN 或无穷大（{value!r}）",
+                                 f"{name}: must be a finite number, got {value!r}"))
+    if kind is int and v != int(v):
+        raise ParamsError(_zh_en(f"{name} 应为整数，实际为 {value!r}", f"{name}: must be a whole number, got {value!r}"))
+    lo, hi = LIMITS[limits or name]
+    if not lo <= v <= hi:
+        raise ParamsError(_zh_en(f"{name} = {value!r} 超出合理范围 [{lo:g}, {hi:g}]",
+                                 f"{name} = {value!r} is outside the plausible range [{lo:g}, {hi:g}]"))
+    return int(v) if kind is int else v
 
 
 def params_from_dict(raw: dict, source_path: str | None = None) -> Params:
@@ -78,26 +104,23 @@ def params_from_dict(raw: dict, source_path: str | None = None) -> Params:
             raise ParamsError(f"dibao_standard: county key {county!r} is not a 6-digit code")
         if not isinstance(row, dict) or set(row) != {"urban", "rural"}:
             raise ParamsError(f"dibao_standard[{county}]: needs exactly 'urban' and 'rural'")
-        standards[county] = {k: _positive(f"dibao_standard[{county}].{k}", row[k]) for k in ("urban", "rural")}
-    edge = _positive("edge_multiplier", raw.get("edge_multiplier", Params.edge_multiplier))
-    if edge < 1:
-        raise ParamsError(f"edge_multiplier: must be ≥ 1, got {edge}")
+        standards[county] = {k: _number(f"dibao_standard[{county}].{k}", row[k], limits="dibao_standard")
+                             for k in ("urban", "rural")}
+    edge = _number("edge_multiplier", raw.get("edge_multiplier", Params.edge_multiplier))
     prefixes = raw.get("major_disease_icd10_prefixes", list(Params.major_disease_icd10_prefixes))
     if not isinstance(prefixes, (list, tuple)) or not all(isinstance(p, str) and p.strip() for p in prefixes):
         raise ParamsError("major_disease_icd10_prefixes: a list of non-empty strings is required")
     rep = raw.get("temp_assistance_repeat", {})
     if not isinstance(rep, dict) or set(rep) - {"count", "months"}:
         raise ParamsError("temp_assistance_repeat: a mapping {count, months} is required")
-    months = _positive("temp_assistance_repeat.months", rep.get("months", Params.temp_assistance_months), int)
-    if months > 12:
-        raise ParamsError("temp_assistance_repeat.months: at most 12")
+    months = _number("temp_assistance_repeat.months", rep.get("months", Params.temp_assistance_months), int)
     return Params(
         dibao_standard=standards,
         edge_multiplier=edge,
-        medical_burden_ratio=_positive("medical_burden_ratio", raw.get("medical_burden_ratio", Params.medical_burden_ratio)),
-        gradual_exit_months=_positive("gradual_exit_months", raw.get("gradual_exit_months", Params.gradual_exit_months), int),
+        medical_burden_ratio=_number("medical_burden_ratio", raw.get("medical_burden_ratio", Params.medical_burden_ratio)),
+        gradual_exit_months=_number("gradual_exit_months", raw.get("gradual_exit_months", Params.gradual_exit_months), int),
         major_disease_icd10_prefixes=tuple(sorted({p.strip().upper() for p in prefixes})),
-        temp_assistance_count=_positive("temp_assistance_repeat.count", rep.get("count", Params.temp_assistance_count), int),
+        temp_assistance_count=_number("temp_assistance_repeat.count", rep.get("count", Params.temp_assistance_count), int),
         temp_assistance_months=months,
         source_path=source_path,
     )

@@ -22,7 +22,7 @@ from lowincome.labels import column_label, zh_text
 from lowincome.months import add_months
 from lowincome.schema import EXTRACT_SOURCES, REGISTRY, SOURCE_LABELS
 from quality.linkage_quality import CATEGORY_LABELS, link_counts
-from quality.masking import mask_id, mask_name, mask_raw
+from quality.masking import mask_free_text, mask_id, mask_name, mask_raw
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TREND_MONTHS = 12
@@ -497,7 +497,9 @@ def write_plotly_js(folder: Path) -> Path:
 def write_report(con, month: dt.date, exports_dir: Path) -> Path:
     """Write exports_dir/<YYYY-MM>/dq/质量报告_<YYYY-MM>.html (and plotly.min.js
     beside it, once) and return the report's path."""
-    html = render_report(report_context(con, month))
+    # Values are masked where they are rendered; this last pass over the whole page
+    # catches any ID, bank card or phone number left in free text (lowincome/privacy.py).
+    html = mask_free_text(render_report(report_context(con, month)))
     out_dir = Path(exports_dir) / f"{month:%Y-%m}" / "dq"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_plotly_js(out_dir)
