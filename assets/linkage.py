@@ -49,6 +49,12 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
         warehouse = monitor.open_warehouse()
         with warehouse.reader() as con:
             rows = con.execute("SELECT count(*) FROM linkage.links WHERE month = ? AND source = ?", [month, source]).fetchone()[0]
+            issues = con.execute(
+                "SELECT reason_code, count(*) FROM ops.returned_issues WHERE month = ? AND kind = 'review_decisions' "
+                "AND source IN ('*', ?) GROUP BY ALL ORDER BY ALL", [month, source]).fetchall()
+        if issues:  # returned review lists: refused rows, unreadable files (reported, never a failed month)
+            context.log.warning(f"linkage/{source} {month:%Y-%m}: returned review lists: "
+                                + ", ".join(f"{code} {n}" for code, n in issues))
         metadata = {
             **standard_metadata(rows, table_columns(warehouse, "linkage.links")),
             "exact": m.get("exact", 0),

@@ -116,12 +116,17 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     inbox folder) of this and earlier months are applied as method `clerical`;
     later months' folders are ignored so that rerunning a month gives the same links.
     """
-    from lowincome.linkage import LinkageSettings, link_source as link, read_review_decisions, write_review_list
+    from lowincome.linkage import LinkageSettings, link_source as link, write_review_list
+    from lowincome.linkage.review import read_returned_reviews
 
     registry = read_std(warehouse, "registry", month)
     records = read_std(warehouse, source, month)
-    decisions = [read_review_decisions(month_dir(inbox, m)) for m in inbox_months(inbox) if m <= month]
+    # Returned lists are input, not authority: unsigned or altered rows are refused and a
+    # corrupt file is skipped with a warning (recorded for the month whose folder holds it).
+    returned = {m: read_returned_reviews(month_dir(inbox, m)) for m in inbox_months(inbox) if m <= month}
+    decisions = [r.decisions for r in returned.values()]
     clerical = pl.concat(decisions) if decisions else None
+    own = returned.get(month)
     settings = LinkageSettings.from_env()
     months_back = int(settings.for_source(source).evidence.get("history_months") or 0)
     with warehouse.reader() as con:
@@ -140,12 +145,47 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
                 ("linkage.model_runs", pl.DataFrame([result.model_run | {"month": month, "source": source}]), key, [month, source]),
                 ("linkage.record_history", result.record_keys.with_columns(month=pl.lit(month), source=pl.lit(source)),
                  key, [month, source]),
+                *_returned_review_rows(own, result.metrics, month, source),
             ],
         )
     review_path = Path(exports) / f"{month:%Y-%m}" / "review" / f"review_decisions_{source}_{month:%Y-%m}.xlsx"
     review_path.unlink(missing_ok=True)  # a rerun with nothing to review leaves no stale list
     review_path = write_review_list(result.links, registry, records, review_path)
     return result, review_path
+
+
+_RETURNED_FILES = {"month": pl.Date, "kind": pl.String, "source": pl.String, "file": pl.String, "status": pl.String,
+                   "rows_read": pl.Int32, "rows_applied": pl.Int32, "rows_refused": pl.Int32, "error": pl.String}
+_RETURNED_ISSUES = {"month": pl.Date, "kind": pl.String, "source": pl.String, "file": pl.String,
+                    "row_number": pl.Int32, "reason_code": pl.String, "reason": pl.String}
+
+
+def _returned_review_rows(own, metrics: dict, month: dt.date, source: str) -> list:
+    """ops.returned_files / ops.returned_issues replacements for the month's review lists:
+    the files as a whole (source '*', the same for every linkage source) and this source's
+    refused exact-ID overrides."""
+    files = [{"month": month, "kind": "review_decisions", "source": "*", "file": f["file"], "status": f["status"],
+              "rows_read": f["rows"], "rows_applied": f["applied"], "rows_refused": f["refused"], "error": f["error"]}
+             for f in (own.files if own else [])]
+    issues = [{"month": month, "kind": "review_decisions", "source": "*", "file": i["file"], "row_number": i["row"],
+               "reason_code": i["reason_code"], "reason": i["reason"]} for i in (own.issues if own else [])]
+    mine = []
+    if metrics.get("clerical_refused_exact_id"):
+        mine.append({"month": month, "kind": "review_decisions", "source": source, "file": None, "row_number": None,
+                     "reason_code": "clerical_vs_exact_id",
+                     "reason": (f"{metrics['clerical_refused_exact_id']} 条复核判定与身份证号精确匹配冲突，未采用（须明确选择“推翻身份证号匹配”）"
+                                " / clerical decisions contradicting an exact-ID link refused (an explicit override is required)")})
+    if metrics.get("clerical_overrode_exact_id"):
+        mine.append({"month": month, "kind": "review_decisions", "source": source, "file": None, "row_number": None,
+                     "reason_code": "clerical_override_exact_id",
+                     "reason": (f"{metrics['clerical_overrode_exact_id']} 条身份证号精确匹配按人工明确判定改为他人"
+                                " / exact-ID links overridden by an explicit clerical decision")})
+    key = "month = ? AND kind = 'review_decisions' AND source = ?"
+    return [
+        ("ops.returned_files", pl.DataFrame(files, schema=_RETURNED_FILES), key, [month, "*"]),
+        ("ops.returned_issues", pl.DataFrame(issues, schema=_RETURNED_ISSUES), key, [month, "*"]),
+        ("ops.returned_issues", pl.DataFrame(mine, schema=_RETURNED_ISSUES), key, [month, source]),
+    ]
 
 
 def evaluate_rules(warehouse: Warehouse, params_path: Path, month: dt.date):

@@ -55,11 +55,14 @@ def processed_months(warehouse_path: str | Path) -> list[dt.date]:
         return []
     from lowincome.warehouse import Warehouse
 
-    with Warehouse(path).reader() as con:
-        try:
+    try:
+        with Warehouse(path).reader() as con:
             rows = con.execute("SELECT DISTINCT month FROM flags.month_status ORDER BY month").fetchall()
-        except duckdb.CatalogException:
-            return []
+    except duckdb.CatalogException:
+        return []
+    except (duckdb.Error, OSError) as exc:
+        raise PreflightError(f"数据仓库无法打开：{path} / warehouse cannot be opened: {path}: "
+                             + " ".join(str(exc).split())[:200]) from exc
     return [r[0] for r in rows]
 
 

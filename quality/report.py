@@ -14,6 +14,7 @@ flags.risk_flags and the std tables (for the rows behind a failed expectation).
 from __future__ import annotations
 
 import datetime as dt
+import duckdb
 import json
 from pathlib import Path
 from typing import Any
@@ -441,6 +442,23 @@ def _charts(trend: dict[str, list[dict]], rules: dict) -> list[dict]:
 # --- the page ---------------------------------------------------------------------------------
 
 
+_RETURN_KINDS = {"review_decisions": "复核清单", "dispositions": "处置结果"}
+
+
+def _returned_section(con, month: dt.date) -> dict:
+    """Returned files (review lists, dispositions): what was applied and each row that was not."""
+    try:
+        files = _records(con, "SELECT * FROM ops.returned_files WHERE month = ? ORDER BY kind, file, source", [month])
+        issues = _records(con, "SELECT * FROM ops.returned_issues WHERE month = ? "
+                               "ORDER BY kind, source, file, row_number NULLS FIRST, reason_code", [month])
+    except duckdb.CatalogException:  # a warehouse built before these tables existed
+        files, issues = [], []
+    for r in files + issues:
+        r["kind_label"] = _RETURN_KINDS.get(r["kind"], r["kind"])
+        r["source_label"] = "（整个文件）" if r["source"] == "*" else _label(r["source"])
+    return {"files": files, "issues": issues}
+
+
 def report_context(con, month: dt.date) -> dict[str, Any]:
     """Everything the template shows (also handy for tests and other renderers)."""
     withheld, why = flags_withheld(con, month)
@@ -459,6 +477,7 @@ def report_context(con, month: dt.date) -> dict[str, Any]:
         "results": _results_section(con, month),
         "linkage": _linkage_section(con, month),
         "quarantine": _quarantine_section(con, month),
+        "returned": _returned_section(con, month),
         "rules": _rules_section(con, month),
         "trend": trend,
         "trend_months": sorted({r["month"] for r in trend["loads"]}),
