@@ -7,7 +7,7 @@ import dagster as dg
 from assets.common import asset_kwargs
 from assets.partitions import FIRST_MONTH, monthly_partitions
 from lowincome.months import month_of
-from lowincome.preflight import preflight
+from lowincome.preflight import PreflightError, preflight
 from pipelines.resources import MonitorConfig
 
 PREFLIGHT = dg.AssetKey(["ops", "preflight"])
@@ -24,7 +24,10 @@ PREFLIGHT = dg.AssetKey(["ops", "preflight"])
 )
 def month_preflight(context: dg.AssetExecutionContext, monitor: MonitorConfig):
     month = month_of(context.partition_key)
-    params = preflight(month, monitor.params, monitor.warehouse, monitor.inbox_path, monitor.exports_path,
-                       first_month=month_of(FIRST_MONTH))
+    try:
+        params = preflight(month, monitor.params, monitor.warehouse, monitor.inbox_path, monitor.exports_path,
+                           first_month=month_of(FIRST_MONTH))
+    except PreflightError as exc:  # one clear line in the UI, no retry: nothing has been written
+        raise dg.Failure(description=f"{month:%Y-%m} refused: {exc}", allow_retries=False) from exc
     context.log.info(f"preflight {month:%Y-%m}: parameters {params.source_path} valid, month order ok, exports writable")
     return dg.MaterializeResult(metadata={"params": str(params.source_path or "")})

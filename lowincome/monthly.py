@@ -194,7 +194,67 @@ def evaluate_rules(warehouse: Warehouse, params_path: Path, month: dt.date):
 
     params = load_params(Path(params_path))
     with warehouse.writer() as con:
-        return run_rules(con, month, params)
+        result = run_rules(con, month, params)
+        audit_dispositions(con, month)
+        return result
+
+
+_DISPOSITION_ISSUES = """
+WITH d AS (
+    SELECT d.*, f.flag_id IS NOT NULL AS known
+    FROM std.dispositions d
+    LEFT JOIN (SELECT DISTINCT flag_id FROM flags.risk_flags WHERE month < $month) f ON f.flag_id = d.flag_id
+    WHERE d.month = $month
+), top AS (  -- per flag: the latest 处置日期 among closing and other dispositions
+    SELECT flag_id, max(disposed_on) AS latest, count(DISTINCT disposition) AS kinds
+    FROM d WHERE disposition IS NOT NULL GROUP BY flag_id
+), tie AS (
+    SELECT flag_id, count(DISTINCT disposition) AS at_top
+    FROM d JOIN top USING (flag_id)
+    WHERE disposition IS NOT NULL AND disposed_on IS NOT DISTINCT FROM latest GROUP BY flag_id
+)
+SELECT d.source_row, d.source_file, 'unknown_flag_id' AS reason_code,
+       '标记编号 ' || d.flag_id || ' 不是本系统此前下发的预警，未采用 / unknown flag ID, not applied' AS reason
+FROM d WHERE NOT known
+UNION ALL
+SELECT d.source_row, d.source_file, 'disposition_date_missing',
+       '处置日期缺失或无法识别（已置空），按最新处置日期取舍时排在有日期的记录之后 / 处置日期 missing or unparseable (nulled)'
+FROM d WHERE known AND disposition IS NOT NULL AND disposed_on IS NULL
+UNION ALL
+SELECT d.source_row, d.source_file, 'disposition_conflict',
+       CASE WHEN tie.at_top > 1
+            THEN '同一标记编号的处置结果相互冲突且处置日期相同，均未采用 / conflicting dispositions with the same latest date: none applied'
+            ELSE '同一标记编号的处置结果相互冲突，按最新处置日期（' || coalesce(strftime(top.latest, '%Y-%m-%d'), '无') ||
+                 '）取舍 / conflicting dispositions: the latest 处置日期 wins' END
+FROM d JOIN top USING (flag_id) JOIN tie USING (flag_id)
+WHERE known AND top.kinds > 1 AND d.disposition IS NOT NULL
+ORDER BY 1, 3
+"""
+
+
+def audit_dispositions(con, month: dt.date) -> None:
+    """Report the month's returned dispositions in ops.returned_files / ops.returned_issues:
+    unknown flag IDs, missing or unparseable 处置日期, conflicting duplicates (the rules
+    apply the latest 处置日期; a tie that disagrees applies none)."""
+    issues = query_pl(con, _DISPOSITION_ISSUES.replace("$month", "?::DATE"), [month] * 2)
+    audit = query_pl(con, "SELECT source_file, rows_read, rows_loaded, status FROM ops.load_audit "
+                     "WHERE month = ? AND source = 'dispositions'",
+                     [month])
+    files = []
+    if audit.height and audit["status"][0] != "missing":
+        read, loaded = int(audit["rows_read"][0] or 0), int(audit["rows_loaded"][0] or 0)
+        refused = issues.filter(pl.col("reason_code") == "unknown_flag_id")["source_row"].n_unique()
+        files.append({"month": month, "kind": "dispositions", "source": "*", "file": audit["source_file"][0],
+                      "status": "read" if audit["status"][0] == "loaded" else "corrupt",
+                      "rows_read": read, "rows_applied": loaded - refused, "rows_refused": refused, "error": None})
+    rows = [{"month": month, "kind": "dispositions", "source": "*", "file": r["source_file"],
+             "row_number": r["source_row"], "reason_code": r["reason_code"], "reason": r["reason"]}
+            for r in issues.iter_rows(named=True)]
+    key = "month = ? AND kind = 'dispositions'"
+    replace_many(con, [
+        ("ops.returned_files", pl.DataFrame(files, schema=_RETURNED_FILES), key, [month]),
+        ("ops.returned_issues", pl.DataFrame(rows, schema=_RETURNED_ISSUES), key, [month]),
+    ])
 
 
 def export_workbooks(warehouse: Warehouse, exports: Path, month: dt.date,
