@@ -227,7 +227,7 @@ class ReturnedReviews:
 
     decisions: pl.DataFrame
     files: list[dict] = field(default_factory=list)  # file, status (read / corrupt), rows, applied, refused, error
-    issues: list[dict] = field(default_factory=list)  # file, row, reason_code, reason
+    issues: list[dict] = field(default_factory=list)  # file, row (data row, 1 = first under the header), reason_code, reason
 
 
 def read_returned_reviews(path_or_dir: Path | str) -> ReturnedReviews:
@@ -255,7 +255,7 @@ def read_returned_reviews(path_or_dir: Path | str) -> ReturnedReviews:
             out.files.append({"file": f.name, "status": "corrupt", "rows": 0, "applied": 0, "refused": 0, "error": reason})
             out.issues.append({"file": f.name, "row": None, "reason_code": "returned_file_corrupt", "reason": reason})
             continue
-        df = df.with_row_index("excel_row", offset=2).with_columns(
+        df = df.with_row_index("data_row", offset=1).with_columns(
             pl.col("decision").cast(pl.String).str.strip_chars())
         decided = df.filter(pl.col("decision").is_in(list(_DECISIONS)))
         ok = [sign_row(r) == (r["signature"] or "").strip() for r in decided.iter_rows(named=True)]
@@ -263,7 +263,7 @@ def read_returned_reviews(path_or_dir: Path | str) -> ReturnedReviews:
         bad = decided.filter(~pl.Series(ok, dtype=pl.Boolean)) if decided.height else decided
         for r in bad.iter_rows(named=True):
             out.issues.append({
-                "file": f.name, "row": int(r["excel_row"]), "reason_code": "review_signature_mismatch",
+                "file": f.name, "row": int(r["data_row"]), "reason_code": "review_signature_mismatch",
                 "reason": ("复核判定未采用：记录键、候选人员键、身份证号或校验码与下发时不一致（被修改或非本系统下发）"
                            " / review decision refused: record key, candidate key, masked IDs or signature differ from what was issued"),
             })

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS ops.returned_issues (
     kind VARCHAR NOT NULL,
     source VARCHAR NOT NULL,
     file VARCHAR,
-    row_number INTEGER,                -- Excel row (header = 1), NULL for the file as a whole
+    row_number INTEGER,                -- data row as source_row (1 = first row under the header), NULL for the file as a whole
     reason_code VARCHAR NOT NULL,
     reason VARCHAR NOT NULL
 );

@@ -136,3 +136,19 @@ def test_a_run_killed_while_moving_workbooks_leaves_no_set_that_looks_complete(t
     # the rerun completes it
     publish_workbooks(exports, JULY, writer(["甲镇.xlsx", "丙镇.xlsx", "汇总表.xlsx"]))
     assert is_complete(exports, JULY) and sorted(p.name for p in folder.glob("*.xlsx")) == ["丙镇.xlsx", "汇总表.xlsx", "甲镇.xlsx"]
+
+
+@pytest.mark.fault_kind("backfill_order")
+def test_dagster_runs_the_flags_of_months_in_partition_order():
+    import dagster as dg
+
+    from assets.flags import RISK_FLAGS
+    from pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assert RISK_FLAGS in graph.get(RISK_FLAGS).parent_keys  # depends on its own previous partition
+    from assets.flags import risk_flags
+
+    mapping = risk_flags.get_partition_mapping(RISK_FLAGS)
+    assert isinstance(mapping, dg.TimeWindowPartitionMapping)
+    assert (mapping.start_offset, mapping.end_offset) == (-1, -1)
