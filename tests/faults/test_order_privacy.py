@@ -152,3 +152,44 @@ def test_dagster_runs_the_flags_of_months_in_partition_order():
     mapping = risk_flags.get_partition_mapping(RISK_FLAGS)
     assert isinstance(mapping, dg.TimeWindowPartitionMapping)
     assert (mapping.start_offset, mapping.end_offset) == (-1, -1)
+
+
+@pytest.mark.fault_kind("dispositions_conflict_resolution")
+def test_conflicting_dispositions_follow_the_latest_date_never_row_order(tmp_path):
+    """Hand-built warehouse (tests/rules_fixtures.py): three R02 flags of M1, each with two
+    dispositions in M2 whose row order contradicts the rule."""
+    from lowincome.monthly import audit_dispositions
+    from lowincome.rules import flag_id, run_rules
+    from lowincome.warehouse import Warehouse, query_pl
+    from rules_fixtures import M1, M2, PARAMS, Fixture
+
+    S = 560  # rural standard of 620102 in PARAMS
+    with Warehouse(tmp_path / "w.duckdb").writer() as con:
+        fx = Fixture(con)
+        people = {}
+        for m in (M1, M2):
+            fx.loaded(m)
+            for hid in ("LATE", "TIE", "UNDATED"):
+                person = people.setdefault(hid, fx.person(f"户{hid}"))
+                fx.household(m, hid, [person], income=(S - 100) * 12, category="其他")  # R02 keeps firing
+        run_rules(con, M1, PARAMS)
+        day = lambda d: dt.date(2026, 8, d)  # noqa: E731  (M2 is 2026-08)
+        assert M2 == dt.date(2026, 8, 1)
+        fx.disposition(M2, flag_id(M1, "R02", "LATE"), "核实不符", on=day(20))   # the latest date: applies
+        fx.disposition(M2, flag_id(M1, "R02", "LATE"), "已纳入救助", on=day(5))  # last row, earlier date
+        fx.disposition(M2, flag_id(M1, "R02", "TIE"), "已纳入救助", on=day(9))
+        fx.disposition(M2, flag_id(M1, "R02", "TIE"), "核实不符", on=day(9))     # same date, disagrees: neither
+        fx.disposition(M2, flag_id(M1, "R02", "UNDATED"), "已纳入救助", on=day(3))
+        row = fx.disposition(M2, flag_id(M1, "R02", "UNDATED"), "核实不符")
+        con.execute("UPDATE std.dispositions SET disposed_on = NULL WHERE month = ? AND source_row = ?", [M2, row])
+        run_rules(con, M2, PARAMS)
+        audit_dispositions(con, M2)
+        got = {r["household_key"]: r for r in query_pl(
+            con, "SELECT * FROM flags.risk_flags WHERE month = ? AND rule_code = 'R02'", [M2]).iter_rows(named=True)}
+        issues = query_pl(con, "SELECT row_number, reason_code FROM ops.returned_issues WHERE month = ? "
+                               "AND kind = 'dispositions' ORDER BY ALL", [M2]).rows()
+    assert (got["LATE"]["state"], got["LATE"]["closed_by"]) == ("已清零", "核实不符")
+    assert (got["TIE"]["state"], got["TIE"]["closed_by"]) == ("持续", None)
+    assert (got["UNDATED"]["state"], got["UNDATED"]["closed_by"]) == ("已清零", "已纳入救助")
+    assert (6, "disposition_date_missing") in issues
+    assert {(r, "disposition_conflict") for r in range(1, 7)} <= set(issues)
