@@ -7,7 +7,9 @@ import dagster as dg
 from assets.common import asset_kwargs, standard_metadata, table_columns
 from assets.ingestion import std_key
 from assets.linkage import links_key
-from assets.partitions import WAREHOUSE_POOL, monthly_partitions
+from assets.partitions import FIRST_MONTH, WAREHOUSE_POOL, monthly_partitions
+from lowincome.preflight import check_order
+from lowincome.privacy import mask_free_text
 from lowincome import monthly
 from lowincome.months import month_of
 from lowincome.rules import RULES
@@ -20,7 +22,10 @@ STATE_KEYS = {"新增": "new", "持续": "continuing", "已清零": "cleared"}
 
 @dg.asset(
     key=RISK_FLAGS,
-    deps=[std_key(s) for s in ALL_SOURCES] + [links_key(s) for s in AGENCY_SOURCES],
+    # The previous month's flags too: a month's lifecycle is computed against them, so
+    # Dagster backfills materialize the months in order (lowincome/preflight.py).
+    deps=[std_key(s) for s in ALL_SOURCES] + [links_key(s) for s in AGENCY_SOURCES]
+    + [dg.AssetDep(RISK_FLAGS, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1))],
     partitions_def=monthly_partitions,
     group_name="flags",
     pool=WAREHOUSE_POOL,
@@ -38,10 +43,12 @@ def risk_flags(context: dg.AssetExecutionContext, monitor: MonitorConfig):
     started = time.perf_counter()
     month = month_of(context.partition_key)
     warehouse = monitor.open_warehouse()
+    # last guard for runs that select this asset without ops/preflight
+    check_order(monitor.warehouse, monitor.inbox_path, month, month_of(FIRST_MONTH))
     result = monthly.evaluate_rules(warehouse, monitor.params, month)
     seconds = time.perf_counter() - started
     if result.withheld:
-        context.log.error(f"flags withheld for {month:%Y-%m}: {result.withheld_reason}")
+        context.log.error(mask_free_text(f"flags withheld for {month:%Y-%m}: {result.withheld_reason}"))
     active = sum(result.active_by_rule.values())
     context.log.info(f"flags/risk_flags {month:%Y-%m}: {active:,} active flags, {len(result.ran)} rules ran, "
                      f"{len(result.skipped)} skipped in {seconds:.1f} s")
@@ -53,7 +60,7 @@ def risk_flags(context: dg.AssetExecutionContext, monitor: MonitorConfig):
         **{f"flags_{key}": int(result.counts_by_state.get(state, 0)) for state, key in STATE_KEYS.items()},
         "rules_skipped": dg.MetadataValue.json(result.skipped),
         "withheld": result.withheld,
-        "withheld_reason": result.withheld_reason or "",
+        "withheld_reason": mask_free_text(result.withheld_reason or ""),
         "seconds": seconds,
     }
     return dg.MaterializeResult(
@@ -63,7 +70,7 @@ def risk_flags(context: dg.AssetExecutionContext, monitor: MonitorConfig):
                 check_name="flags_published",
                 passed=not result.withheld,
                 severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"reason": result.withheld_reason or ""},
+                metadata={"reason": mask_free_text(result.withheld_reason or "")},
             )
         ],
     )

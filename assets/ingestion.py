@@ -11,9 +11,11 @@ import dagster as dg
 from assets import quality_checks as dq
 from assets.common import asset_kwargs, standard_metadata, table_columns
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
+from assets.preflight import PREFLIGHT
 from lowincome import monthly
 from lowincome.schema import ALL_SOURCES, EXTRACT_SOURCES, SOURCE_LABELS
 from lowincome.months import month_of
+from lowincome.privacy import mask_free_text
 from pipelines.resources import MonitorConfig
 
 
@@ -24,6 +26,7 @@ def std_key(source: str) -> dg.AssetKey:
 def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=std_key(source),
+        deps=[PREFLIGHT],
         partitions_def=monthly_partitions,
         group_name="ingestion",
         pool=WAREHOUSE_POOL,
@@ -40,9 +43,9 @@ def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
         result = monthly.ingest_source(warehouse, monitor.inbox_path, source, month)
         audit = result.audit
         if result.status == "rejected" or (result.status == "missing" and source in EXTRACT_SOURCES):
-            context.log.warning(f"{source} {month:%Y-%m}: {result.status} — {audit['error']}")
+            context.log.warning(mask_free_text(f"{source} {month:%Y-%m}: {result.status} — {audit['error']}"))
         if audit["unknown_columns"]:
-            context.log.info(f"{source}: unknown columns kept out of the model: {audit['unknown_columns']}")
+            context.log.info(mask_free_text(f"{source}: unknown columns kept out of the model: {audit['unknown_columns']}"))
         started_dq = time.perf_counter()
         check_results = dq.run_source_checks(warehouse, source, month, result.data, audit, std_key(source))
         seconds_dq = round(time.perf_counter() - started_dq, 3)
@@ -61,10 +64,10 @@ def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
             "rows_read": audit["rows_read"],
             "rows_loaded": audit["rows_loaded"],
             "rows_quarantined": audit["rows_quarantined"],
-            "unknown_columns": ", ".join(audit["unknown_columns"]),
+            "unknown_columns": mask_free_text(", ".join(audit["unknown_columns"])),
             "optional_values_nulled": dg.MetadataValue.json(json.loads(audit["optional_nulled"])),
-            "error": audit["error"] or "",
-            "warnings": ", ".join(audit["warnings"]),
+            "error": mask_free_text(audit["error"] or ""),
+            "warnings": mask_free_text(", ".join(audit["warnings"])),
             "seconds": seconds,
             "seconds_read": round(result.seconds_read, 3),
             "seconds_standardise": round(result.seconds_standardise, 3),

@@ -46,6 +46,13 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
             f"linkage/{source} {month:%Y-%m}: exact {m.get('exact', 0):,}, probabilistic {m.get('probabilistic', 0):,}, "
             f"clerical {m.get('clerical', 0):,}, review {m.get('review', 0):,}, unmatched {m.get('unmatched', 0):,} "
             f"in {seconds:.1f} s")
+        with monitor.open_warehouse().reader() as con:
+            issues = con.execute(
+                "SELECT reason_code, count(*) FROM ops.returned_issues WHERE month = ? AND kind = 'review_decisions' "
+                "AND source IN ('*', ?) GROUP BY ALL ORDER BY ALL", [month, source]).fetchall()
+        if issues:  # returned review lists: refused rows, unreadable files (reported, never a failed month)
+            context.log.warning(f"linkage/{source} {month:%Y-%m}: returned review lists: "
+                                + ", ".join(f"{code} {n}" for code, n in issues))
         metadata = {
             # one linkage.links row per record
             **standard_metadata(m.get("records", 0), table_columns(monitor.open_warehouse(), "linkage.links")),

@@ -22,6 +22,7 @@ from quality.results import CRITICAL
 from assets.partitions import monthly_partitions
 from lowincome import monthly
 from lowincome.months import previous_month
+from lowincome.privacy import mask_free_text
 from lowincome.warehouse import Warehouse
 
 # family -> (Chinese description, expectation-name prefixes). First match wins; the
@@ -77,7 +78,8 @@ def _check_result(key: dg.AssetKey, name: str, results: list) -> dg.AssetCheckRe
             "failed": len(failed),
             "failed_critical": len(critical),
             "expectation_names": ", ".join(r.expectation for r in results),
-            "failed_expectations": "; ".join(f"{r.expectation}（{r.description}）: {r.observed}" for r in failed),
+            "failed_expectations": mask_free_text(
+                "; ".join(f"{r.expectation}（{r.description}）: {r.observed}" for r in failed)),
         },
     )
 

@@ -138,12 +138,17 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     inbox folder) of this and earlier months are applied as method `clerical`;
     later months' folders are ignored so that rerunning a month gives the same links.
     """
-    from lowincome.linkage import LinkageSettings, link_source as link, read_review_decisions, write_review_list
+    from lowincome.linkage import LinkageSettings, link_source as link, write_review_list
+    from lowincome.linkage.review import read_returned_reviews
 
     registry = read_std(warehouse, "registry", month)
     records = read_std(warehouse, source, month)
-    decisions = [read_review_decisions(month_dir(inbox, m)) for m in inbox_months(inbox) if m <= month]
+    # Returned lists are input, not authority: unsigned or altered rows are refused and a
+    # corrupt file is skipped with a warning (recorded for the month whose folder holds it).
+    returned = {m: read_returned_reviews(month_dir(inbox, m)) for m in inbox_months(inbox) if m <= month}
+    decisions = [r.decisions for r in returned.values()]
     clerical = pl.concat(decisions) if decisions else None
+    own = returned.get(month)
     settings = LinkageSettings.from_env()
     months_back = int(settings.for_source(source).evidence.get("history_months") or 0)
     with warehouse.reader() as con:
@@ -162,6 +167,7 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
                 ("linkage.model_runs", pl.DataFrame([result.model_run | {"month": month, "source": source}]), key, [month, source]),
                 ("linkage.record_history", result.record_keys.with_columns(month=pl.lit(month), source=pl.lit(source)),
                  key, [month, source]),
+                *_returned_review_rows(own, result.metrics, month, source),
             ],
         )
     review_path = Path(exports) / f"{month:%Y-%m}" / "review" / f"review_decisions_{source}_{month:%Y-%m}.xlsx"
@@ -170,25 +176,120 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     return result, review_path
 
 
+_RETURNED_FILES = {"month": pl.Date, "kind": pl.String, "source": pl.String, "file": pl.String, "status": pl.String,
+                   "rows_read": pl.Int32, "rows_applied": pl.Int32, "rows_refused": pl.Int32, "error": pl.String}
+_RETURNED_ISSUES = {"month": pl.Date, "kind": pl.String, "source": pl.String, "file": pl.String,
+                    "row_number": pl.Int32, "reason_code": pl.String, "reason": pl.String}
+
+
+def _returned_review_rows(own, metrics: dict, month: dt.date, source: str) -> list:
+    """ops.returned_files / ops.returned_issues replacements for the month's review lists:
+    the files as a whole (source '*', the same for every linkage source) and this source's
+    refused exact-ID overrides."""
+    files = [{"month": month, "kind": "review_decisions", "source": "*", "file": f["file"], "status": f["status"],
+              "rows_read": f["rows"], "rows_applied": f["applied"], "rows_refused": f["refused"], "error": f["error"]}
+             for f in (own.files if own else [])]
+    issues = [{"month": month, "kind": "review_decisions", "source": "*", "file": i["file"], "row_number": i["row"],
+               "reason_code": i["reason_code"], "reason": i["reason"]} for i in (own.issues if own else [])]
+    mine = []
+    if metrics.get("clerical_refused_exact_id"):
+        mine.append({"month": month, "kind": "review_decisions", "source": source, "file": None, "row_number": None,
+                     "reason_code": "clerical_vs_exact_id",
+                     "reason": (f"{metrics['clerical_refused_exact_id']} 条复核判定与身份证号精确匹配冲突，未采用（须明确选择“推翻身份证号匹配”）"
+                                " / clerical decisions contradicting an exact-ID link refused (an explicit override is required)")})
+    if metrics.get("clerical_overrode_exact_id"):
+        mine.append({"month": month, "kind": "review_decisions", "source": source, "file": None, "row_number": None,
+                     "reason_code": "clerical_override_exact_id",
+                     "reason": (f"{metrics['clerical_overrode_exact_id']} 条身份证号精确匹配按人工明确判定改为他人"
+                                " / exact-ID links overridden by an explicit clerical decision")})
+    key = "month = ? AND kind = 'review_decisions' AND source = ?"
+    return [
+        ("ops.returned_files", pl.DataFrame(files, schema=_RETURNED_FILES), key, [month, "*"]),
+        ("ops.returned_issues", pl.DataFrame(issues, schema=_RETURNED_ISSUES), key, [month, "*"]),
+        ("ops.returned_issues", pl.DataFrame(mine, schema=_RETURNED_ISSUES), key, [month, source]),
+    ]
+
+
 def evaluate_rules(warehouse: Warehouse, params_path: Path, month: dt.date):
     """Apply the rule catalogue for the month (flags.risk_flags and history)."""
     from lowincome.rules import load_params, run_rules
 
     params = load_params(Path(params_path))
     with warehouse.writer() as con:
-        return run_rules(con, month, params)
+        result = run_rules(con, month, params)
+        audit_dispositions(con, month)
+        return result
+
+
+_DISPOSITION_ISSUES = """
+WITH d AS (
+    SELECT d.*, f.flag_id IS NOT NULL AS known
+    FROM std.dispositions d
+    LEFT JOIN (SELECT DISTINCT flag_id FROM flags.risk_flags WHERE month < $month) f ON f.flag_id = d.flag_id
+    WHERE d.month = $month
+), top AS (  -- per flag: the latest 处置日期 among closing and other dispositions
+    SELECT flag_id, max(disposed_on) AS latest, count(DISTINCT disposition) AS kinds
+    FROM d WHERE disposition IS NOT NULL GROUP BY flag_id
+), tie AS (
+    SELECT flag_id, count(DISTINCT disposition) AS at_top
+    FROM d JOIN top USING (flag_id)
+    WHERE disposition IS NOT NULL AND disposed_on IS NOT DISTINCT FROM latest GROUP BY flag_id
+)
+SELECT d.source_row, d.source_file, 'unknown_flag_id' AS reason_code,
+       '标记编号 ' || d.flag_id || ' 不是本系统此前下发的预警，未采用 / unknown flag ID, not applied' AS reason
+FROM d WHERE NOT known
+UNION ALL
+SELECT d.source_row, d.source_file, 'disposition_date_missing',
+       '处置日期缺失或无法识别（已置空），按最新处置日期取舍时排在有日期的记录之后 / 处置日期 missing or unparseable (nulled)'
+FROM d WHERE known AND disposition IS NOT NULL AND disposed_on IS NULL
+UNION ALL
+SELECT d.source_row, d.source_file, 'disposition_conflict',
+       CASE WHEN tie.at_top > 1
+            THEN '同一标记编号的处置结果相互冲突且处置日期相同，均未采用 / conflicting dispositions with the same latest date: none applied'
+            ELSE '同一标记编号的处置结果相互冲突，按最新处置日期（' || coalesce(strftime(top.latest, '%Y-%m-%d'), '无') ||
+                 '）取舍 / conflicting dispositions: the latest 处置日期 wins' END
+FROM d JOIN top USING (flag_id) JOIN tie USING (flag_id)
+WHERE known AND top.kinds > 1 AND d.disposition IS NOT NULL
+ORDER BY 1, 3
+"""
+
+
+def audit_dispositions(con, month: dt.date) -> None:
+    """Report the month's returned dispositions in ops.returned_files / ops.returned_issues:
+    unknown flag IDs, missing or unparseable 处置日期, conflicting duplicates (the rules
+    apply the latest 处置日期; a tie that disagrees applies none)."""
+    issues = query_pl(con, _DISPOSITION_ISSUES.replace("$month", "?::DATE"), [month] * 2)
+    audit = query_pl(con, "SELECT source_file, rows_read, rows_loaded, status FROM ops.load_audit "
+                     "WHERE month = ? AND source = 'dispositions'",
+                     [month])
+    files = []
+    if audit.height and audit["status"][0] != "missing":
+        read, loaded = int(audit["rows_read"][0] or 0), int(audit["rows_loaded"][0] or 0)
+        refused = issues.filter(pl.col("reason_code") == "unknown_flag_id")["source_row"].n_unique()
+        files.append({"month": month, "kind": "dispositions", "source": "*", "file": audit["source_file"][0],
+                      "status": "read" if audit["status"][0] == "loaded" else "corrupt",
+                      "rows_read": read, "rows_applied": loaded - refused, "rows_refused": refused, "error": None})
+    rows = [{"month": month, "kind": "dispositions", "source": "*", "file": r["source_file"],
+             "row_number": r["source_row"], "reason_code": r["reason_code"], "reason": r["reason"]}
+            for r in issues.iter_rows(named=True)]
+    key = "month = ? AND kind = 'dispositions'"
+    replace_many(con, [
+        ("ops.returned_files", pl.DataFrame(files, schema=_RETURNED_FILES), key, [month]),
+        ("ops.returned_issues", pl.DataFrame(rows, schema=_RETURNED_ISSUES), key, [month]),
+    ])
 
 
 def export_workbooks(warehouse: Warehouse, exports: Path, month: dt.date,
                      regions: dict[str, str] | None = None) -> list[Path]:
+    """Write the month's workbooks as a complete set with a completion marker (lowincome/publish.py)."""
     from lowincome.exports import write_caseworker_workbooks
+    from lowincome.publish import publish_workbooks
 
-    # A rerun replaces the month's workbooks: none of an earlier run may linger
-    # (e.g. a township without flags now, or a month whose flags are withheld).
-    for stale in (Path(exports) / f"{month:%Y-%m}").glob("*.xlsx"):
-        stale.unlink()
-    with warehouse.reader() as con:
-        return write_caseworker_workbooks(con, month, Path(exports), regions=regions)
+    def write(staging_root: Path) -> list[Path]:
+        with warehouse.reader() as con:
+            return write_caseworker_workbooks(con, month, staging_root, regions=regions)
+
+    return publish_workbooks(Path(exports), month, write)
 
 
 def export_quality_report(warehouse: Warehouse, exports: Path, month: dt.date) -> Path:

@@ -22,7 +22,9 @@ OPTION_ENV = {"inbox": "MONITOR_INBOX", "warehouse": "MONITOR_WAREHOUSE", "expor
 
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})(?:-01)?$")
 
-# Exit codes (outputs.md): 0 published, 1 a step failed, 2 no delivery / bad arguments, 3 flags withheld.
+# Exit codes (outputs.md): 0 published, 1 a step failed, 2 no delivery / bad arguments (incl. invalid
+# parameters, a month out of order, an unusable exports path: refused before anything is written),
+# 3 flags withheld.
 EXIT_OK, EXIT_FAILED, EXIT_NO_DELIVERY, EXIT_WITHHELD = 0, 1, 2, 3
 
 
@@ -86,6 +88,7 @@ def _step_error(result) -> str:
 
 
 def _cmd_run(args) -> int:
+    from lowincome.privacy import mask_free_text
     from pipelines.resources import resolved
     from pipelines.summary import month_summary
 
@@ -95,18 +98,30 @@ def _cmd_run(args) -> int:
     if not folder.is_dir():
         print(f"{month:%Y-%m}: no delivery (folder {folder} does not exist)", file=sys.stderr)
         return EXIT_NO_DELIVERY
+    # Refuse the month before anything is written: bad parameters, out-of-order month,
+    # unusable exports path (lowincome/preflight.py). The job's first step checks again.
+    from assets.partitions import FIRST_MONTH
+    from lowincome.months import month_of
+    from lowincome.preflight import PreflightError, preflight
+
+    try:
+        preflight(month, args.params or resolved("MONITOR_PARAMS"), args.warehouse or resolved("MONITOR_WAREHOUSE"),
+                  folder.parent, args.exports or resolved("MONITOR_EXPORTS"), first_month=month_of(FIRST_MONTH))
+    except PreflightError as exc:
+        print(f"{month:%Y-%m}: refused: {exc}", file=sys.stderr)
+        return EXIT_NO_DELIVERY
     started = time.perf_counter()
     result = run_month(month, log_level=args.log_level, inbox=args.inbox, warehouse=args.warehouse,
                        exports=args.exports, params=args.params)
     seconds = time.perf_counter() - started
     if not result.success:
-        print(f"{month:%Y-%m}: FAILED after {seconds:.1f} s: {_step_error(result)}", file=sys.stderr)
+        print(mask_free_text(f"{month:%Y-%m}: FAILED after {seconds:.1f} s: {_step_error(result)}"), file=sys.stderr)
         return EXIT_FAILED
     summary = month_summary(Path(args.warehouse or resolved("MONITOR_WAREHOUSE")),
                             Path(args.exports or resolved("MONITOR_EXPORTS")), month)
-    print(summary.text(seconds))
+    print(mask_free_text(summary.text(seconds)))
     if summary.withheld:
-        print(f"{month:%Y-%m}: flags withheld: {summary.reason}", file=sys.stderr)
+        print(mask_free_text(f"{month:%Y-%m}: flags withheld: {summary.reason}"), file=sys.stderr)
         return EXIT_WITHHELD
     return EXIT_OK
 

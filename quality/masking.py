@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from lowincome.privacy import mask_id, mask_phone  # noqa: F401  (one masking rule for every output)
+from lowincome.privacy import mask_free_text, mask_id, mask_phone  # noqa: F401  (one masking rule for every output)
 
 ID_KEYS = {"身份证号", "id_number", "id_number_raw", "person_key"}
 NAME_KEYS = {"姓名", "name", "name_raw", "name_pinyin"}
@@ -42,7 +42,7 @@ def mask_value(value: Any) -> Any:
 def mask_text(text: str) -> str:
     """Free text (a malformed line): mask anything ID-like and every CJK run
     (names cannot be told from other words here; over-masking is safer)."""
-    text = _ID_LIKE.sub(lambda m: mask_id(m.group(0)), text)
+    text = _ID_LIKE.sub(lambda m: mask_id(m.group(0)), mask_free_text(text))
     return _CJK_RUN.sub(lambda m: mask_name(m.group(0)), text)
 
 
@@ -57,6 +57,8 @@ def mask_record(record: dict) -> dict:
             out[key] = mask_phone(value) if value not in (None, "") else value
         elif isinstance(value, str) and _ID_LIKE.fullmatch(value.strip() or "-"):
             out[key] = mask_id(value)
+        elif isinstance(value, str):  # any other column, known or not (备注, a renamed 联系电话 …)
+            out[key] = mask_free_text(value)
         else:
             out[key] = value
     return out

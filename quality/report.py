@@ -14,6 +14,7 @@ flags.risk_flags and the std tables (for the rows behind a failed expectation).
 from __future__ import annotations
 
 import datetime as dt
+import duckdb
 import json
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from lowincome.labels import column_label, zh_text
 from lowincome.months import add_months
 from lowincome.schema import EXTRACT_SOURCES, REGISTRY, SOURCE_LABELS
 from quality.linkage_quality import CATEGORY_LABELS, link_counts
-from quality.masking import mask_id, mask_name, mask_raw
+from quality.masking import mask_free_text, mask_id, mask_name, mask_raw
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TREND_MONTHS = 12
@@ -441,6 +442,23 @@ def _charts(trend: dict[str, list[dict]], rules: dict) -> list[dict]:
 # --- the page ---------------------------------------------------------------------------------
 
 
+_RETURN_KINDS = {"review_decisions": "复核清单", "dispositions": "处置结果"}
+
+
+def _returned_section(con, month: dt.date) -> dict:
+    """Returned files (review lists, dispositions): what was applied and each row that was not."""
+    try:
+        files = _records(con, "SELECT * FROM ops.returned_files WHERE month = ? ORDER BY kind, file, source", [month])
+        issues = _records(con, "SELECT * FROM ops.returned_issues WHERE month = ? "
+                               "ORDER BY kind, source, file, row_number NULLS FIRST, reason_code", [month])
+    except duckdb.CatalogException:  # a warehouse built before these tables existed
+        files, issues = [], []
+    for r in files + issues:
+        r["kind_label"] = _RETURN_KINDS.get(r["kind"], r["kind"])
+        r["source_label"] = "（整个文件）" if r["source"] == "*" else _label(r["source"])
+    return {"files": files, "issues": issues}
+
+
 def report_context(con, month: dt.date) -> dict[str, Any]:
     """Everything the template shows (also handy for tests and other renderers)."""
     withheld, why = flags_withheld(con, month)
@@ -459,6 +477,7 @@ def report_context(con, month: dt.date) -> dict[str, Any]:
         "results": _results_section(con, month),
         "linkage": _linkage_section(con, month),
         "quarantine": _quarantine_section(con, month),
+        "returned": _returned_section(con, month),
         "rules": _rules_section(con, month),
         "trend": trend,
         "trend_months": sorted({r["month"] for r in trend["loads"]}),
@@ -497,7 +516,9 @@ def write_plotly_js(folder: Path) -> Path:
 def write_report(con, month: dt.date, exports_dir: Path) -> Path:
     """Write exports_dir/<YYYY-MM>/dq/质量报告_<YYYY-MM>.html (and plotly.min.js
     beside it, once) and return the report's path."""
-    html = render_report(report_context(con, month))
+    # Values are masked where they are rendered; this last pass over the whole page
+    # catches any ID, bank card or phone number left in free text (lowincome/privacy.py).
+    html = mask_free_text(render_report(report_context(con, month)))
     out_dir = Path(exports_dir) / f"{month:%Y-%m}" / "dq"
     out_dir.mkdir(parents=True, exist_ok=True)
     write_plotly_js(out_dir)

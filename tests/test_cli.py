@@ -80,7 +80,20 @@ def test_withheld_month_exits_3_with_reason(delivery, tmp_path, capfd):
     assert len(err) == 1 and "低收入人口数据库" in err[0]
 
 
-def test_failed_step_exits_1(delivery, tmp_path, capfd):
-    assert main(_args(delivery, "failed", params=str(tmp_path / "no_such_params.yaml"))) == EXIT_FAILED
+def test_unreadable_params_refused_before_the_run_exit_2(delivery, tmp_path, capfd):
+    assert main(_args(delivery, "noparams", params=str(tmp_path / "no_such_params.yaml"))) == EXIT_NO_DELIVERY
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refused" in err[0] and "参数" in err[0] and "no_such_params.yaml" in err[0]
+    assert not (delivery / "noparams.duckdb").exists()  # nothing written
+
+
+def test_failed_step_exits_1(delivery, capfd, monkeypatch):
+    from lowincome import monthly
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("rule engine broke")
+
+    monkeypatch.setattr(monthly, "evaluate_rules", broken)
+    assert main(_args(delivery, "failed")) == EXIT_FAILED
     err = [line for line in capfd.readouterr().err.splitlines() if "FAILED" in line]
     assert len(err) == 1 and "flags__risk_flags" in err[0]

@@ -45,9 +45,9 @@ def test_load_params_sample_and_validation(tmp_path):
     with pytest.raises(ParamsError, match="default"):
         params_from_dict({"dibao_standard": {"620102": {"urban": 1, "rural": 1}}})
     with pytest.raises(ParamsError, match="edge_multiplier"):
-        params_from_dict({"dibao_standard": {"default": {"urban": 1, "rural": 1}}, "edge_multiplier": 0.5})
+        params_from_dict({"dibao_standard": {"default": {"urban": 700, "rural": 520}}, "edge_multiplier": 0.5})
     with pytest.raises(ParamsError, match="unknown"):
-        params_from_dict({"dibao_standard": {"default": {"urban": 1, "rural": 1}}, "edgemultiplier": 2})
+        params_from_dict({"dibao_standard": {"default": {"urban": 700, "rural": 520}}, "edgemultiplier": 2})
     bad = tmp_path / "p.yaml"
     bad.write_text("dibao_standard: [", encoding="utf-8")
     with pytest.raises(ParamsError):

@@ -40,8 +40,9 @@ def record_tokens(records: pl.DataFrame, source: str) -> pl.Series:
 def clerical_pairs(
     clerical: pl.DataFrame, records: pl.DataFrame, source: str, month, rec_tok: pl.Series, reg_tok: pl.Series
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Clerical decisions -> (forced matches, forbidden pairs) as (left_idx, right_idx).
-    The latest decision for a (record, person) wins."""
+    """Clerical decisions -> (forced matches (left_idx, right_idx, override), forbidden pairs
+    (left_idx, right_idx)). The latest decision for a (record, person) wins; `override`
+    marks an explicit 推翻身份证号匹配 decision, the only kind that may replace an exact-ID link."""
     c = clerical.filter(pl.col("source") == source)
     if "record_key" not in c.columns:
         c = c.with_columns(record_key=pl.lit(None, dtype=pl.String))
@@ -60,9 +61,11 @@ def clerical_pairs(
         }
     )
     if month is not None:
+        # by row in its own month, and only while the row still holds the record it was issued for
         by_row = c.filter(pl.col("month").cast(pl.Date) == month).join(
-            recs.select("left_idx", "source_row"), on=pl.col("source_row").cast(pl.Int64)
-        )
+            recs.select("left_idx", "source_row", pl.col("record_key").alias("_rk")),
+            on=pl.col("source_row").cast(pl.Int64),
+        ).filter(pl.col("record_key").is_null() | (pl.col("record_key") == pl.col("_rk")))
     else:
         by_row = c.head(0).with_columns(left_idx=pl.lit(0, dtype=pl.Int64))
     by_key = c.drop_nulls("record_key").join(recs.select("left_idx", "record_key"), on="record_key")
@@ -71,6 +74,10 @@ def clerical_pairs(
     both = both.unique(["left_idx", "person"], keep="last")
     regs = pl.DataFrame({"right_idx": np.arange(len(reg_tok), dtype=np.int64), "person": reg_tok}).drop_nulls()
     both = both.join(regs, on="person")
-    matches = both.filter(pl.col("decision") == "match").unique("left_idx", keep="last").select("left_idx", "right_idx")
+    matches = (
+        both.filter(pl.col("decision").is_in(["match", "match_override"]))
+        .unique("left_idx", keep="last")
+        .select("left_idx", "right_idx", (pl.col("decision") == "match_override").alias("override"))
+    )
     forbidden = both.filter(pl.col("decision") == "non_match").select("left_idx", "right_idx")
     return matches, forbidden

@@ -229,8 +229,9 @@ def link_source(
     ex_accept, ex_review = exact_id_matches(con, "l_in", "r_in")
     # a clerk's 非同一人 removes the pair, an equal ID included: such a record is linked
     # probabilistically without that person (clerical decisions arrive signed and reported)
-    clerical_match = pl.DataFrame(schema={"left_idx": pl.Int64, "right_idx": pl.Int64})
-    forbidden = clerical_match
+    clerical_match = pl.DataFrame(schema={"left_idx": pl.Int64, "right_idx": pl.Int64, "override": pl.Boolean})
+    forbidden = clerical_match.drop("override")
+    refused_exact = 0
     if clerical is not None and clerical.filter(pl.col("source") == source).height and n:
         rec_tok = record_tokens(records, source)
         reg_tok = person_tokens(registry["person_key"].cast(pl.String))
@@ -239,6 +240,12 @@ def link_source(
             pair = ["left_idx", "right_idx"]
             ex_accept = ex_accept.join(forbidden, on=pair, how="anti")
             ex_review = ex_review.join(forbidden, on=pair, how="anti")
+        # An exact-ID link to another person stands unless the decision explicitly overrides it.
+        exact_to = ex_accept.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64).alias("_exact"))
+        clash = clerical_match.join(exact_to, on="left_idx").filter(pl.col("right_idx") != pl.col("_exact"))
+        refused = clash.filter(~pl.col("override"))
+        refused_exact = refused.height
+        clerical_match = clerical_match.join(refused.select("left_idx"), on="left_idx", how="anti")
     t_exact = time.perf_counter() - t0
 
     # ---- probabilistic -------------------------------------------------------
@@ -286,9 +293,13 @@ def link_source(
     )
     parts = [exact, prob]
     if clerical_match.height:
+        exact_left = ex_accept.select(pl.col("left_idx").cast(pl.Int64))["left_idx"].implode()
         cm = clerical_match.select(
             "left_idx", "right_idx", pl.lit(1.0).alias("score"), pl.lit("clerical").alias("method"),
-            pl.lit("accept").alias("decision"), pl.lit('{"reason":"clerical_match"}').alias("detail"),
+            pl.lit("accept").alias("decision"),
+            pl.when(pl.col("override") & pl.col("left_idx").is_in(exact_left))
+            .then(pl.lit('{"reason":"clerical_override_exact_id"}'))
+            .otherwise(pl.lit('{"reason":"clerical_match"}')).alias("detail"),
         )
         parts = [p.join(cm.select("left_idx"), on="left_idx", how="anti") for p in parts] + [cm]
     chosen = pl.concat([p.cast({"left_idx": pl.Int64, "right_idx": pl.Int64}) for p in parts])
@@ -331,6 +342,9 @@ def link_source(
         "clerical": int(((links["method"] == "clerical") & accepted).sum()),
         "review": int((links["decision"] == "review").sum()),
         "unmatched": int((links["decision"] == "none").sum()),
+        # clerical decisions that would have replaced an exact-ID link without saying so: refused
+        "clerical_refused_exact_id": int(refused_exact),
+        "clerical_overrode_exact_id": int(links["detail"].str.contains("clerical_override_exact_id").sum()),
         "candidate_pairs": int(result.candidate_pairs),
         "records": n,
         "records_scored": int(len(residual)),

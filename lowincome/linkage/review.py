@@ -7,10 +7,22 @@ drop-down). The clerk returns the file as
 file or every such file under a folder (recursively), and link_source applies them
 (method `clerical`) in that month (by source_row) and every later month (by the
 record key: source + name + ID as delivered, hashed).
+
+Returned lists are input, not authority (issue 11): every issued row carries a
+校验码, an HMAC-SHA256 over its month, source, source row, record key, candidate
+key and both masked IDs, keyed with the deployment secret `MONITOR_SIGNING_KEY`
+(a fixed demo key when unset; set a real secret in production). A returned row
+whose 校验码 does not match those cells (a changed 候选人员键, a made-up row, an
+edited ID) is refused and reported; a file that cannot be read is quarantined
+for the month with a warning and never fails the month.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -19,12 +31,15 @@ from lowincome.linkage.clerical import person_tokens, record_tokens
 from lowincome.linkage.explain import evidence_zh, waterfall_zh
 from lowincome.linkage.registry import LinkageSettings
 from lowincome.linkage.features import col
-from lowincome.privacy import mask_id_expr
+from lowincome.privacy import mask_free_text, mask_free_text_expr, mask_id_expr
 from lowincome.schema import SOURCE_LABELS
 
 DECISION_MATCH = "同一人"
 DECISION_NON_MATCH = "非同一人"
-_DECISIONS = {DECISION_MATCH: "match", DECISION_NON_MATCH: "non_match"}
+# The only way to override an exact-ID link (the record's ID equals another registry
+# person's): explicit, applied with method clerical and reported in the link detail.
+DECISION_OVERRIDE = "同一人（推翻身份证号匹配）"
+_DECISIONS = {DECISION_MATCH: "match", DECISION_NON_MATCH: "non_match", DECISION_OVERRIDE: "match_override"}
 
 HEADERS = {
     "month": "月份",
@@ -47,7 +62,37 @@ HEADERS = {
     "source": "来源代码",
     "record_key": "记录键",
     "person_token": "候选人员键",
+    "signature": "校验码",
 }
+
+SIGNING_ENV = "MONITOR_SIGNING_KEY"
+DEMO_SIGNING_KEY = "lowincome-demo-signing-key: set MONITOR_SIGNING_KEY in production"
+# the cells a returned decision must carry unchanged
+SIGNED = ("month", "source", "source_row", "record_key", "person_token", "rec_id", "reg_id")
+
+
+def _signing_key() -> bytes:
+    return (os.environ.get(SIGNING_ENV) or DEMO_SIGNING_KEY).encode("utf-8")
+
+
+def _norm(name: str, value) -> str:
+    if value is None:
+        return ""
+    text = str(value).strip()
+    if name == "source_row":
+        try:
+            return str(int(float(text)))
+        except ValueError:
+            return text
+    if name == "month":
+        return text[:7]
+    return text
+
+
+def sign_row(values: dict) -> str:
+    """HMAC of the issued row's keys (SIGNED) with the deployment secret."""
+    msg = "\x1f".join(_norm(k, values.get(k)) for k in SIGNED)
+    return hmac.new(_signing_key(), msg.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 _REASONS = {
     "id_equal_name_conflict": "身份证号相同但姓名不符",
@@ -114,7 +159,16 @@ def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFra
         )
         .sort("score", descending=True)
     )
+    out = out.with_columns(
+        rec_name=mask_free_text_expr(pl.col("rec_name")),  # free text leaving the warehouse
+        reg_name=mask_free_text_expr(pl.col("reg_name")),
+    )
+    out = out.with_columns(signature=pl.struct(list(SIGNED)).map_elements(sign_row, return_dtype=pl.String))
     return out.select(list(HEADERS)).rename(HEADERS)
+
+
+# generated explanations: masked once more on the way out (keys and 校验码 stay exact)
+_FREE_TEXT = {HEADERS[k] for k in ("waterfall", "evidence", "reason")}
 
 
 def write_review_list(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFrame, path: Path) -> Path | None:
@@ -141,12 +195,12 @@ def write_review_list(links: pl.DataFrame, registry: pl.DataFrame, records: pl.D
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 ws.write_number(i, j, v)
             else:
-                ws.write_string(i, j, str(v))
+                ws.write_string(i, j, mask_free_text(str(v)) if cols[j] in _FREE_TEXT else str(v))
     dcol = cols.index(HEADERS["decision"])
     ws.data_validation(
         1, dcol, table.height, dcol,
-        {"validate": "list", "source": [DECISION_MATCH, DECISION_NON_MATCH],
-         "input_title": "人工判定", "input_message": "请选择：同一人 / 非同一人"},
+        {"validate": "list", "source": [DECISION_MATCH, DECISION_NON_MATCH, DECISION_OVERRIDE],
+         "input_title": "人工判定", "input_message": "请选择：同一人 / 非同一人（推翻身份证号匹配须明确选择）"},
     )
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, table.height, len(cols) - 1)
@@ -154,7 +208,7 @@ def write_review_list(links: pl.DataFrame, registry: pl.DataFrame, records: pl.D
     ws.set_column(cols.index(HEADERS["waterfall"]), cols.index(HEADERS["waterfall"]), 60)
     notes = wb.add_worksheet("说明")
     notes.write_string(0, 0, "请在“人工判定”列选择“同一人”或“非同一人”，保存后放入收件箱对应月份文件夹，文件名以 review_decisions 开头。")
-    notes.write_string(1, 0, "身份证号已脱敏（前6位+后4位）。“记录键”“候选人员键”请勿修改。")
+    notes.write_string(1, 0, "身份证号已脱敏（前6位+后4位）。“记录键”“候选人员键”“校验码”请勿修改：与下发时不一致的行不予采用。")
     wb.close()
     return path
 
@@ -169,32 +223,71 @@ _EMPTY = {
 }
 
 
-def read_review_decisions(path_or_dir: Path | str) -> pl.DataFrame:
-    """Returned review lists -> month, source, source_row, registry_person_key
-    (the masked token `h:…`, accepted by link_source), decision (match / non_match),
-    record_key. Rows without a decision are skipped; one file or every
-    `review_decisions*.xlsx` under a folder."""
+@dataclass
+class ReturnedReviews:
+    """What the returned review lists under a folder hold: the decisions that may be
+    applied, and per file what was read, refused or could not be read."""
+
+    decisions: pl.DataFrame
+    files: list[dict] = field(default_factory=list)  # file, status (read / corrupt), rows, applied, refused, error
+    issues: list[dict] = field(default_factory=list)  # file, row (data row, 1 = first under the header), reason_code, reason
+
+
+def read_returned_reviews(path_or_dir: Path | str) -> ReturnedReviews:
+    """Returned review lists -> decisions (month, source, source_row, registry_person_key
+    = the masked token `h:…`, decision match / non_match, record_key) whose 校验码
+    matches what was issued. Rows without a decision are skipped; a row with a bad
+    校验码 is refused (issue `review_signature_mismatch`); a file that cannot be read
+    or lacks the columns is `corrupt` (issue `returned_file_corrupt`). Never raises
+    for a bad file."""
     p = Path(path_or_dir)
     files = sorted(p.rglob("review_decisions*.xlsx")) if p.is_dir() else ([p] if p.exists() else [])
+    out = ReturnedReviews(pl.DataFrame(schema=_EMPTY))
     frames = []
     inv = {v: k for k, v in HEADERS.items()}
     for f in files:
-        df = pl.read_excel(f, sheet_name="待复核匹配", infer_schema_length=0)
-        df = df.rename({c: inv[c] for c in df.columns if c in inv})
-        if "decision" not in df.columns:
+        try:
+            df = pl.read_excel(f, sheet_name="待复核匹配", infer_schema_length=0)
+            df = df.rename({c: inv[c] for c in df.columns if c in inv})
+            missing = [HEADERS[c] for c in ("decision", *SIGNED, "signature") if c not in df.columns]
+            if missing:
+                raise ValueError(f"missing columns {'、'.join(missing)}")
+        except Exception as exc:  # any unreadable file: quarantined for the month, never a failed month
+            reason = (f"退回的复核清单无法读取，已隔离，本文件的判定均未采用：{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+                      f" / returned review list unreadable, quarantined, none of its decisions applied")
+            out.files.append({"file": f.name, "status": "corrupt", "rows": 0, "applied": 0, "refused": 0, "error": reason})
+            out.issues.append({"file": f.name, "row": None, "reason_code": "returned_file_corrupt", "reason": reason})
             continue
-        df = df.with_columns(pl.col("decision").cast(pl.String).str.strip_chars())
-        df = df.filter(pl.col("decision").is_in(list(_DECISIONS)))
-        frames.append(
-            df.select(
-                pl.col("month").cast(pl.String).str.slice(0, 7).str.to_date("%Y-%m", strict=False).alias("month"),
-                pl.col("source").cast(pl.String),
-                pl.col("source_row").cast(pl.Float64).cast(pl.Int32),
-                pl.col("person_token").cast(pl.String).alias("registry_person_key"),
-                pl.col("decision").replace_strict(_DECISIONS, return_dtype=pl.String),
-                pl.col("record_key").cast(pl.String),
+        df = df.with_row_index("data_row", offset=1).with_columns(
+            pl.col("decision").cast(pl.String).str.strip_chars())
+        decided = df.filter(pl.col("decision").is_in(list(_DECISIONS)))
+        ok = [sign_row(r) == (r["signature"] or "").strip() for r in decided.iter_rows(named=True)]
+        good = decided.filter(pl.Series(ok, dtype=pl.Boolean)) if decided.height else decided
+        bad = decided.filter(~pl.Series(ok, dtype=pl.Boolean)) if decided.height else decided
+        for r in bad.iter_rows(named=True):
+            out.issues.append({
+                "file": f.name, "row": int(r["data_row"]), "reason_code": "review_signature_mismatch",
+                "reason": ("复核判定未采用：记录键、候选人员键、身份证号或校验码与下发时不一致（被修改或非本系统下发）"
+                           " / review decision refused: record key, candidate key, masked IDs or signature differ from what was issued"),
+            })
+        out.files.append({"file": f.name, "status": "read", "rows": df.height, "applied": good.height,
+                          "refused": bad.height, "error": None})
+        if good.height:
+            frames.append(
+                good.select(
+                    pl.col("month").cast(pl.String).str.slice(0, 7).str.to_date("%Y-%m", strict=False).alias("month"),
+                    pl.col("source").cast(pl.String),
+                    pl.col("source_row").cast(pl.Float64).cast(pl.Int32),
+                    pl.col("person_token").cast(pl.String).alias("registry_person_key"),
+                    pl.col("decision").replace_strict(_DECISIONS, return_dtype=pl.String),
+                    pl.col("record_key").cast(pl.String),
+                )
             )
-        )
-    if not frames:
-        return pl.DataFrame(schema=_EMPTY)
-    return pl.concat(frames).cast(_EMPTY)
+    if frames:
+        out.decisions = pl.concat(frames).cast(_EMPTY)
+    return out
+
+
+def read_review_decisions(path_or_dir: Path | str) -> pl.DataFrame:
+    """The applicable decisions of read_returned_reviews (signed rows only)."""
+    return read_returned_reviews(path_or_dir).decisions
