@@ -63,10 +63,6 @@ def test_flag_rows_and_suppression(sample_run):
     assert t_sup.equals(g_sup), f"suppressed: truth {t_sup.rows()} pipeline {g_sup.rows()}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-11-29 (1,000 households, 3 months, realistic defaults): fired R05 P=0.905, R09 P=0.938, "
-    "R11 P=0.905, all P=0.982; 新增 R05 P=0.895, R09 P=0.857, R11 P=0.857, all P=0.962; 已清零 R09 P=0.750, "
-    "R11 P=0.818, all P=0.945 (floors 0.95 per rule, 0.99 overall; every recall 1.000)"))
 def test_flags_meet_targets(sample_run):
     """Fired, suppressed and every state, per rule: precision and recall ≥ 0.95, ≥ 0.99 overall."""
     short = _shortfalls(grade_flag_views(sample_run.truth, warehouse_flags(sample_run.warehouse)))
