@@ -22,6 +22,7 @@ from typing import Any
 from lowincome.labels import column_label, zh_text
 from lowincome.months import add_months
 from lowincome.schema import EXTRACT_SOURCES, REGISTRY, SOURCE_LABELS
+from quality.linkage_model import model_section
 from quality.linkage_quality import CATEGORY_LABELS, link_counts
 from quality.masking import mask_free_text, mask_id, mask_name, mask_raw
 
@@ -476,6 +477,7 @@ def report_context(con, month: dt.date) -> dict[str, Any]:
         "load": load,
         "results": _results_section(con, month),
         "linkage": _linkage_section(con, month),
+        "linkage_models": model_section(con, month),
         "quarantine": _quarantine_section(con, month),
         "returned": _returned_section(con, month),
         "rules": _rules_section(con, month),

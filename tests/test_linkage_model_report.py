@@ -40,3 +40,28 @@ def test_model_section_explains_each_source(sample_run):
     assert all("weights" in json.loads(m) for m in runs["model"])
     # link history grows with the months: the first month's accepted record keys are kept
     assert history.filter(history["month"] == sample_run.months[0])["n"].sum() > 0
+
+
+def test_report_shows_the_linkage_model_in_chinese(sample_run):
+    """The auditor's HTML report carries, per source, the weights of every comparison
+    level in Chinese, the score histogram and the review backlog."""
+    from html.parser import HTMLParser
+
+    month = sample_run.months[-1]
+    html = next((sample_run.exports / f"{month:%Y-%m}" / "dq").glob("*.html")).read_text(encoding="utf-8")
+
+    class Headings(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.sources, self._in = [], False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "h3" and ("class", "model") in attrs:
+                self.sources.append(dict(attrs)["data-source"])
+
+    parser = Headings()
+    parser.feed(html)
+    with Warehouse(sample_run.warehouse).reader() as con:
+        sources = query_pl(con, "SELECT source FROM linkage.model_runs WHERE month = ? ORDER BY source", [month])["source"]
+    assert parser.sources == sources.to_list()
+    assert "姓名一致" in html and "先验" in html and "待人工复核积压" in html and "身份证号缺失" in html
