@@ -112,7 +112,7 @@ def child_main(args) -> int:
     """Run one month with run_month against a throwaway Dagster instance (DAGSTER_HOME) and
     write every step's start/end time and materialisation metadata to --events-json."""
     home = Path(tempfile.mkdtemp(prefix="bench_dagster_home_"))
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "pipelines" / "dagster.yaml", home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     try:
         import dagster as dg
