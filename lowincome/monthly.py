@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from lowincome.ingest import DeliveryError, LoadResult, find_delivery, load_delivery, manifest_entry, read_manifest
+from lowincome.months import add_months
 from lowincome.warehouse import Warehouse, query_pl, replace_many
 
 
@@ -115,15 +116,32 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     inbox folder) of this and earlier months are applied as method `clerical`;
     later months' folders are ignored so that rerunning a month gives the same links.
     """
-    from lowincome.linkage import link_source as link, read_review_decisions, write_review_list
+    from lowincome.linkage import LinkageSettings, link_source as link, read_review_decisions, write_review_list
 
     registry = read_std(warehouse, "registry", month)
     records = read_std(warehouse, source, month)
     decisions = [read_review_decisions(month_dir(inbox, m)) for m in inbox_months(inbox) if m <= month]
     clerical = pl.concat(decisions) if decisions else None
-    result = link(registry, records, source, clerical=clerical)
+    settings = LinkageSettings.from_env()
+    months_back = int(settings.for_source(source).evidence.get("history_months") or 0)
+    with warehouse.reader() as con:
+        history = query_pl(
+            con,
+            "SELECT record_key, person_key FROM linkage.record_history WHERE source = ? AND month < ? AND month >= ?",
+            [source, month, add_months(month, -months_back)],
+        )
+    result = link(registry, records, source, settings, clerical=clerical, history=history)
     with warehouse.writer() as con:
-        replace_many(con, [("linkage.links", result.links, "month = ? AND source = ?", [month, source])])
+        key = "month = ? AND source = ?"
+        replace_many(
+            con,
+            [
+                ("linkage.links", result.links, key, [month, source]),
+                ("linkage.model_runs", pl.DataFrame([result.model_run | {"month": month, "source": source}]), key, [month, source]),
+                ("linkage.record_history", result.record_keys.with_columns(month=pl.lit(month), source=pl.lit(source)),
+                 key, [month, source]),
+            ],
+        )
     review_path = Path(exports) / f"{month:%Y-%m}" / "review" / f"review_decisions_{source}_{month:%Y-%m}.xlsx"
     review_path.unlink(missing_ok=True)  # a rerun with nothing to review leaves no stale list
     review_path = write_review_list(result.links, registry, records, review_path)

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from lowincome.linkage import LINK_COLUMNS, LinkageSettings, link_source, read_review_decisions, write_review_list
-from lowincome.linkage.chinese import person_token
+from lowincome.linkage.clerical import person_token
 from lowincome.normalize import make_id_number, normalize_id_numbers, normalize_names, split_region_codes
 
 MONTH = dt.date(2026, 8, 1)
@@ -32,7 +32,7 @@ def _std(raw: dict, source: str) -> pl.DataFrame:
     df = pl.concat([df, normalize_id_numbers(pl.Series(raw["id"], dtype=pl.String))], how="horizontal")
     if "region" in raw:
         df = pl.concat([df, split_region_codes(pl.Series(raw["region"], dtype=pl.String))], how="horizontal")
-    for k in ("birth_date", "sex", "household_id", "rr_household_id"):
+    for k in ("birth_date", "sex", "household_id", "rr_household_id", "event_type"):
         if k in raw:
             df = df.with_columns(pl.Series(k, raw[k]))
     if source == "registry":
@@ -103,8 +103,9 @@ def _records(world):
         idv = reg["id"][i]
         p = next((k for k in range(10, 16) if idv[k] != idv[k + 1]), 10)
         add(i, id_=idv[:p] + idv[p + 1] + idv[p] + idv[p + 2 :])
-    for i in people[230:250]:  # ID lost (Excel-mangled / blank), birth date and region kept
-        add(i, id_=["6.20102198E+17", None][i % 2])
+    for i in people[230:250]:  # ID lost (Excel-mangled: its own leading digits survive / blank), birth date and region kept
+        idv = reg["id"][i]
+        add(i, id_=[f"{idv[0]}.{idv[1:9]}E+17", None][i % 2])
     for i in people[250:260]:  # traditional / homophone name with a valid ID
         nm = reg["name"][i].replace("陈", "陳").replace("国", "國").replace("华", "華")
         add(i, name=nm[:-1] + ("小" if nm[-1] != "小" else "晓"), id_=reg["id"][i])
@@ -254,48 +255,133 @@ def test_settings_from_env(monkeypatch):
     assert s.accept == 0.95 and s.classifier == "ecm" and s.review == LinkageSettings().review
 
 
-def test_same_name_same_village_needs_identity_evidence(world):
-    """Name + village alone never makes a link: an outsider sharing the name and
-    village of a registry person, delivered without ID and birth date (civil_affairs
-    has no birth-date field), is at most reviewed; the registry person's own record
-    with a one-digit typo in the ID is accepted on the ID evidence."""
+def _namesakes_in_one_village(world):
+    """Two registered 上官婉儿 in one village; civil_affairs records: ordinary
+    exact-ID ones, one 上官婉儿 without ID, one with the first's ID one digit off."""
     _, reg, _ = world
     reg = {k: list(v) for k, v in reg.items()}
     village = "620103002001"
-    birth = dt.date(1966, 5, 17)
-    own_id = make_id_number(village[:6], birth, 37)
-    reg["household_id"].append("HTWIN")
-    reg["name"].append("上官婉儿")
-    reg["id"].append(own_id)
-    reg["region"].append(village)
-    reg["birth_date"].append(birth)
-    reg["sex"].append("女")
+    births = {"HTWIN": dt.date(1966, 5, 17), "HTWIN2": dt.date(1971, 2, 3)}
+    ids = {h: make_id_number(village[:6], b, 37 + i) for i, (h, b) in enumerate(births.items())}
+    for h in births:
+        reg["household_id"].append(h)
+        reg["name"].append("上官婉儿")
+        reg["id"].append(ids[h])
+        reg["region"].append(village)
+        reg["birth_date"].append(births[h])
+        reg["sex"].append("女")
     registry = _std(reg, "registry")
-    twin_row = registry.height
+    twin_row = registry.height - 1  # HTWIN
     rec = {"name": [], "id": [], "region": []}
-    for i in range(120):  # ordinary exact-ID records: the classifier's training seeds
+    for i in range(len(reg["name"]) - 2):  # ordinary exact-ID records: the classifier's training seeds
         rec["name"].append(reg["name"][i])
         rec["id"].append(reg["id"][i])
         rec["region"].append(reg["region"][i])
+    own_id = ids["HTWIN"]
     typo = own_id[:10] + str((int(own_id[10]) + 3) % 10) + own_id[11:]
-    cases = {"outsider_blank": (None, village), "outsider_mangled": ("6.20103197E+17", village), "typo": (typo, village)}
+    cases = {
+        "namesake_blank": (None, village),  # two 上官婉儿 in the village: undecidable
+        "typo": (typo, village),
+    }
     rows = {}
     for key, (idv, region) in cases.items():
         rec["name"].append("上官婉儿")
         rec["id"].append(idv)
         rec["region"].append(region)
         rows[key] = len(rec["name"])
-    records = _std(rec, "civil_affairs")
+    return registry, _std(rec, "civil_affairs"), rows, twin_row
+
+
+def test_name_and_village_alone_link_only_a_unique_name(world):
+    """Name + village make a link only when the name is unique in the village (in
+    the registry and among the delivery's records with other IDs): with a namesake
+    registered in the same village, a record without ID and birth date (civil_affairs
+    has no birth-date field) goes to review; the registry person's own record with
+    a one-digit typo in the ID is accepted on the ID evidence."""
+    registry, records, rows, twin_row = _namesakes_in_one_village(world)
     links = link_source(registry, records, "civil_affairs", LinkageSettings()).links
     by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
-    for key in ("outsider_blank", "outsider_mangled"):
-        r = by_row[rows[key]]
-        assert r["decision"] in ("review", "none"), (key, r)
-        assert r["method"] == "probabilistic"
+    blank = by_row[rows["namesake_blank"]]
+    assert blank["decision"] == "review" and blank["method"] == "probabilistic", blank
+    assert json.loads(blank["detail"])["evidence"] == []
     t = by_row[rows["typo"]]
     assert (t["decision"], t["registry_row"], t["method"]) == ("accept", twin_row, "probabilistic")
     assert "id" in json.loads(t["detail"])["evidence"]
-    # an evidence-free candidate still scores like a match: review, not silently dropped
-    blank = by_row[rows["outsider_blank"]]
-    assert blank["decision"] == "review" and blank["registry_row"] == twin_row
-    assert json.loads(blank["detail"])["evidence"] == []
+
+
+def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
+    """Evidence the engine reads besides ID and birth date: a name unique in the
+    village links a record without ID; an Excel-mangled ID whose surviving digits
+    disagree with the only namesake's ID does not; a 低保金 payment carries the
+    enrolled-only prior and shows it in its waterfall."""
+    _, reg, _ = world
+    reg = {k: list(v) for k, v in reg.items()}
+    village = "620104003002"
+    birth = dt.date(1958, 9, 9)
+    own_id = make_id_number(village[:6], birth, 41)
+    reg["household_id"].append("HSOLO")
+    reg["name"].append("欧阳修竹")
+    reg["id"].append(own_id)
+    reg["region"].append(village)
+    reg["birth_date"].append(birth)
+    reg["sex"].append("男")
+    registry = _std(reg, "registry")
+    solo_row = registry.height
+    rec = {"name": [], "id": [], "region": [], "event_type": []}
+    for i in range(len(reg["name"]) - 1):
+        rec["name"].append(reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["region"].append(reg["region"][i])
+        rec["event_type"].append("临时救助")
+    cases = {
+        "blank_payment": (None, "低保金发放"),
+        "blank_relief": (None, "受灾救助"),
+        "mangled_wrong": ("6.20104199E+17", "受灾救助"),  # born 199x: not the 1958 欧阳修竹
+        "mangled_right": ("6.20104195E+17", "受灾救助"),
+    }
+    rows = {}
+    for key, (idv, event) in cases.items():
+        rec["name"].append("欧阳修竹")
+        rec["id"].append(idv)
+        rec["region"].append(village)
+        rec["event_type"].append(event)
+        rows[key] = len(rec["name"])
+    records = _std(rec, "civil_affairs")
+    links = link_source(registry, records, "civil_affairs", LinkageSettings()).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    for key in ("blank_payment", "blank_relief", "mangled_right"):
+        r = by_row[rows[key]]
+        assert (r["decision"], r["registry_row"]) == ("accept", solo_row), (key, r)
+        assert "unique_name" in json.loads(r["detail"])["evidence"]
+    assert by_row[rows["mangled_wrong"]]["decision"] != "accept"
+    assert json.loads(by_row[rows["mangled_wrong"]]["detail"])["id"] == "disagree"
+    pay = json.loads(by_row[rows["blank_payment"]]["detail"])
+    relief = json.loads(by_row[rows["blank_relief"]]["detail"])
+    assert pay["weights"]["enrolled_only_event"] == 3.0 and relief["weights"]["enrolled_only_event"] == 0.0
+    assert pay["name_rarity"].startswith("unique_")
+
+
+def test_review_list_explains_each_candidate_in_chinese(world, tmp_path):
+    """The review workbook shows each candidate's waterfall in words, and the
+    weights add up to the score: the clerk decides from evidence."""
+    import math
+
+    import openpyxl
+
+    registry, records, _, _ = _namesakes_in_one_village(world)
+    res = link_source(registry, records, "civil_affairs", LinkageSettings())
+    prob_reviews = res.links.filter((pl.col("decision") == "review") & (pl.col("method") == "probabilistic"))
+    assert prob_reviews.height >= 1
+    for row in prob_reviews.iter_rows(named=True):
+        w = json.loads(row["detail"])["weights"]
+        logit = sum(v for v in w.values())
+        assert abs(1 / (1 + math.exp(-logit)) - row["match_score"]) < 1e-3, (w, row["match_score"])
+    path = write_review_list(res.links, registry, records, tmp_path / "review.xlsx")
+    ws = openpyxl.load_workbook(path)["待复核匹配"]
+    header = [c.value for c in ws[1]]
+    col = header.index("匹配依据（对数几率）")
+    texts = [r[col].value for r in ws.iter_rows(min_row=2) if r[col].value]
+    assert texts and all("先验" in t and "；" in t for t in texts)
+    assert any("姓名一致" in t or "姓名同音" in t for t in texts)
+    reasons = [r[header.index("复核原因")].value for r in ws.iter_rows(min_row=2)]
+    assert "匹配证据不足" not in reasons  # the reason says which evidence is missing

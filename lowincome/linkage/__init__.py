@@ -1,7 +1,8 @@
-"""Record linkage: agency records -> registry persons (see chinese.py), on a
-generic configuration-driven engine (engine.py); review lists (review.py)."""
+"""Record linkage: agency records -> registry persons (registry.py), on a generic
+settings-driven engine that runs as SQL over whole tables (engine.py, settings.py);
+review lists (review.py)."""
 
-from lowincome.linkage.chinese import LINK_COLUMNS, LinkageSettings, LinkResult, link_source
+from lowincome.linkage.registry import LINK_COLUMNS, LinkageSettings, LinkResult, link_source
 from lowincome.linkage.review import read_review_decisions, write_review_list
 
 __all__ = [

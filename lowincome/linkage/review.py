@@ -15,7 +15,10 @@ from pathlib import Path
 
 import polars as pl
 
-from lowincome.linkage.chinese import _col, _person_tokens, _record_tokens
+from lowincome.linkage.clerical import person_tokens, record_tokens
+from lowincome.linkage.explain import evidence_zh, waterfall_zh
+from lowincome.linkage.registry import LinkageSettings
+from lowincome.linkage.features import col
 from lowincome.privacy import mask_id_expr
 from lowincome.schema import SOURCE_LABELS
 
@@ -37,6 +40,8 @@ HEADERS = {
     "reg_birth": "候选出生日期",
     "reg_region": "候选行政区划代码",
     "score": "匹配得分",
+    "waterfall": "匹配依据（对数几率）",
+    "evidence": "身份证据",
     "reason": "复核原因",
     "decision": "人工判定",
     "source": "来源代码",
@@ -53,35 +58,42 @@ _REASONS = {
 def _reason(detail: pl.Expr) -> pl.Expr:
     r = detail.str.json_path_match("$.reason")
     amb = detail.str.json_path_match("$.ambiguous")
+    ev = detail.str.json_path_match("$.evidence")
     return (
         pl.when(r.is_not_null())
         .then(r.replace(_REASONS))
         .when(amb == "true")
         .then(pl.lit("存在多个相近候选人"))
-        .otherwise(pl.lit("匹配证据不足"))
+        .when(ev.str.contains("contradicted"))
+        .then(pl.lit("身份证号或出生日期指向他人"))
+        .when(ev.str.contains("claimed"))
+        .then(pl.lit("此人本月已有同类记录按身份证号匹配，疑为同名者"))
+        .otherwise(pl.lit("得分高但无身份证号、出生日期、同户或姓名唯一等身份证据"))
     )
 
 
 def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
-    """The review band as the table written to Excel (masked, Chinese-ready)."""
+    """The review band as the table written to Excel (masked, Chinese-ready), each
+    row with its waterfall in words so the clerk decides from the evidence."""
     rv = links.filter(pl.col("decision") == "review")
     if rv.height == 0:
         return pl.DataFrame()
     source = rv["source"][0]
-    rec = records.with_columns(record_key=_record_tokens(records, source)).select(
+    settings = LinkageSettings().for_source(source)
+    rec = records.with_columns(record_key=record_tokens(records, source)).select(
         pl.col("source_row").cast(pl.Int32),
         pl.col("name").alias("rec_name"),
-        mask_id_expr(pl.coalesce(_col(records, "id_number"), _col(records, "id_number_raw"))).alias("rec_id"),
-        pl.coalesce(_col(records, "birth_date").cast(pl.String), _col(records, "id_birth_date").cast(pl.String)).alias("rec_birth"),
-        pl.coalesce(_col(records, "region_code"), _col(records, "insured_region")).cast(pl.String).alias("rec_region"),
+        mask_id_expr(pl.coalesce(col(records, "id_number"), col(records, "id_number_raw"))).alias("rec_id"),
+        pl.coalesce(col(records, "birth_date").cast(pl.String), col(records, "id_birth_date").cast(pl.String)).alias("rec_birth"),
+        pl.coalesce(col(records, "region_code"), col(records, "insured_region")).cast(pl.String).alias("rec_region"),
         "record_key",
     )
-    reg = registry.with_columns(person_token=_person_tokens(registry["person_key"].cast(pl.String))).select(
+    reg = registry.with_columns(person_token=person_tokens(registry["person_key"].cast(pl.String))).select(
         pl.col("source_row").cast(pl.Int32).alias("registry_row"),
         pl.col("household_id").cast(pl.String).alias("reg_household"),
         pl.col("name").alias("reg_name"),
-        mask_id_expr(pl.coalesce(_col(registry, "id_number"), _col(registry, "id_number_raw"))).alias("reg_id"),
-        pl.coalesce(_col(registry, "birth_date").cast(pl.String), _col(registry, "id_birth_date").cast(pl.String)).alias("reg_birth"),
+        mask_id_expr(pl.coalesce(col(registry, "id_number"), col(registry, "id_number_raw"))).alias("reg_id"),
+        pl.coalesce(col(registry, "birth_date").cast(pl.String), col(registry, "id_birth_date").cast(pl.String)).alias("reg_birth"),
         pl.col("region_code").cast(pl.String).alias("reg_region"),
         "person_token",
     )
@@ -93,6 +105,8 @@ def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFra
             source_label=pl.col("source").replace(SOURCE_LABELS),
             score=pl.col("match_score").round(3),
             reason=_reason(pl.col("detail")),
+            waterfall=pl.col("detail").map_elements(lambda d: waterfall_zh(d, settings), return_dtype=pl.String),
+            evidence=pl.col("detail").map_elements(evidence_zh, return_dtype=pl.String),
             decision=pl.lit(None, dtype=pl.String),
         )
         .sort("score", descending=True)
@@ -134,6 +148,7 @@ def write_review_list(links: pl.DataFrame, registry: pl.DataFrame, records: pl.D
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, table.height, len(cols) - 1)
     ws.set_column(0, len(cols) - 1, 14)
+    ws.set_column(cols.index(HEADERS["waterfall"]), cols.index(HEADERS["waterfall"]), 60)
     notes = wb.add_worksheet("说明")
     notes.write_string(0, 0, "请在“人工判定”列选择“同一人”或“非同一人”，保存后放入收件箱对应月份文件夹，文件名以 review_decisions 开头。")
     notes.write_string(1, 0, "身份证号已脱敏（前6位+后4位）。“记录键”“候选人员键”请勿修改。")

@@ -1,0 +1,146 @@
+"""Identity evidence: a probabilistic `accept` needs more than a good score.
+
+Name and region alone never make a link (namesakes in one village). The kinds of
+evidence, switched on and tuned in the `evidence` section of the settings file:
+
+- id: the record's ID (valid, or the digits of a bad 18-char ID) within one
+  substitution or adjacent transposition of the registry ID, or its legacy
+  15-digit form within one edit of the registry ID's;
+- birth: equal birth dates (record field, else from its ID);
+- household (乡村振兴): another member of the record's 监测户 linked by exact ID
+  or by id/birth evidence to the same registry household;
+- unique_name: an exact name that only this person holds in the scope both
+  sides share (registry persons + the delivery's records with other IDs);
+- id_prefix: an Excel-mangled ID whose surviving leading digits (>= n) agree,
+  with an exact name;
+- history: the same agency record key linked to this person in earlier months.
+
+And evidence against: a record of a kind a person has once a month (a 低保金
+payment, a pension) claiming a person whom another record of that kind already
+claims by exact ID this month goes to review (`claimed`); so does a pair whose
+ID or birth date points to someone else (`vetoes`, `contradicted`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from lowincome.linkage.settings import LinkSettings
+from lowincome.warehouse import query_pl
+
+ID_WITHIN_ONE = """(coalesce(CASE WHEN hamming(l.id18, r.id18) <= 2 THEN damerau_levenshtein(l.id18, r.id18) <= 1 END, false)
+    OR coalesce(CASE WHEN hamming(l.id15_raw, r.id15) <= 2 THEN damerau_levenshtein(l.id15_raw, r.id15) <= 1 END, false))"""
+
+
+def identity_evidence(
+    con: duckdb.DuckDBPyConnection, best: pl.DataFrame, left: str, right: str, settings: LinkSettings, source: str,
+    exact: pl.DataFrame,
+) -> pl.DataFrame:
+    """Adds ev_id, ev_birth, ev_id_prefix and claimed (booleans) to (left_idx, right_idx) pairs."""
+    ev = settings.evidence
+    prefix_digits = int(ev.get("id_prefix_digits", 0) or 0)
+    prefix = (
+        f"coalesce(length(l.id_prefix) >= {prefix_digits} AND l.name = r.name AND "
+        f"abs(CAST(l.id_prefix AS BIGINT) - TRY_CAST(left(r.id18, length(l.id_prefix)) AS BIGINT)) <= 1, false)"
+        if prefix_digits
+        else "false"
+    )
+    once = (ev.get("one_per_month") or {}).get(source)
+    con.register("_best", best.select("left_idx", "right_idx").to_arrow())
+    con.register("_exact", exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow())
+    claimed = (
+        f"coalesce(({once}) AND b.right_idx IN (SELECT e.right_idx FROM _exact e JOIN {left} l ON l.idx = e.left_idx "
+        f"WHERE {once}), false)"
+        if once
+        else "false"
+    )
+    out = query_pl(
+        con,
+        f"""SELECT b.left_idx, b.right_idx,
+            {ID_WITHIN_ONE if ev.get("id_edits", 1) else "false"} AS ev_id,
+            {"coalesce(l.birth = r.birth, false)" if ev.get("birth", True) else "false"} AS ev_birth,
+            {prefix} AS ev_id_prefix,
+            {claimed} AS claimed
+        FROM _best b JOIN {left} l ON l.idx = b.left_idx JOIN {right} r ON r.idx = b.right_idx""",
+    )
+    con.unregister("_best")
+    con.unregister("_exact")
+    return best.join(out, on=["left_idx", "right_idx"], how="left").with_columns(
+        pl.col("ev_id", "ev_birth", "ev_id_prefix", "claimed").fill_null(False)
+    )
+
+
+def _household_evidence(d: pl.DataFrame, exact: pl.DataFrame, lg: pl.Series, rg: pl.Series) -> pl.DataFrame:
+    """ev_household: another member of the record's group linked (exact ID, or an
+    accept with id/birth evidence) to the candidate's registry household."""
+    lg, rg = lg.cast(pl.String), rg.cast(pl.String)
+    strong = pl.concat(
+        [
+            exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)),
+            d.filter((pl.col("decision") == "accept") & (pl.col("ev_id") | pl.col("ev_birth"))).select(
+                pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)
+            ),
+        ]
+    )
+    voters = strong.select(
+        voter="left_idx", lgroup=lg.gather(strong["left_idx"]), rgroup=rg.gather(strong["right_idx"])
+    ).drop_nulls()
+    support = (
+        d.select("left_idx", lgroup=lg.gather(d["left_idx"]), rgroup=rg.gather(d["right_idx"]))
+        .join(voters, on=["lgroup", "rgroup"])
+        .filter(pl.col("voter") != pl.col("left_idx"))  # other members only
+        .select("left_idx")
+        .unique()
+        .with_columns(ev_household=pl.lit(True))
+    )
+    return d.join(support, on="left_idx", how="left").with_columns(pl.col("ev_household").fill_null(False))
+
+
+def require_identity_evidence(
+    con: duckdb.DuckDBPyConnection,
+    decided: pl.DataFrame,
+    exact: pl.DataFrame,
+    settings: LinkSettings,
+    source: str,
+    left_groups: pl.Series,
+    right_groups: pl.Series,
+    left: str,
+    right: str,
+) -> pl.DataFrame:
+    """`accept` without evidence, or on a claimed person, becomes `review`.
+    Adds `evidence` (list of the kinds found; "claimed" when a claim blocked it).
+    `decided` carries the pair's comparison levels (lvl_<comparison>)."""
+    ev = settings.evidence
+    d = identity_evidence(con, decided, left, right, settings, source, exact)
+    if source in (ev.get("household_sources") or ()):
+        d = _household_evidence(d, exact, left_groups, right_groups)
+    else:
+        d = d.with_columns(ev_household=pl.lit(False))
+    unique_levels = [
+        i for i, lab in enumerate(settings.comparison("name_rarity").labels) if lab in (ev.get("unique_name_levels") or ())
+    ] if any(c.name == "name_rarity" for c in settings.comparisons) else []
+    ev_unique = pl.col("lvl_name_rarity").is_in(unique_levels) if unique_levels else pl.lit(False)
+    ev_history = (
+        (pl.col("lvl_history") == 0) if ev.get("history_months") and "lvl_history" in d.columns else pl.lit(False)
+    )
+    d = d.with_columns(ev_unique_name=ev_unique.fill_null(False), ev_history=ev_history.fill_null(False))
+    kinds = ["id", "birth", "household", "unique_name", "id_prefix", "history"]
+    has = pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds])
+    evidence = pl.concat_list(
+        [pl.when(pl.col(f"ev_{k}")).then(pl.lit(k)) for k in kinds]
+        + [pl.when(pl.col("claimed") & ~pl.col("ev_id") & ~pl.col("ev_birth")).then(pl.lit("claimed"))]
+    ).list.drop_nulls()
+    # a claim on an already claimed person counts against it unless the record's own ID or birth date agrees
+    claimed = pl.col("claimed") & ~pl.col("ev_id") & ~pl.col("ev_birth")
+    vetoed = pl.lit(False)
+    for cname, labels in (ev.get("vetoes") or {}).items():
+        if f"lvl_{cname}" in d.columns:
+            idx = [i for i, lab in enumerate(settings.comparison(cname).labels) if lab in labels]
+            vetoed = vetoed | pl.col(f"lvl_{cname}").is_in(idx).fill_null(False)
+    evidence = pl.concat_list([evidence, pl.when(vetoed).then(pl.lit("contradicted"))]).list.drop_nulls()
+    blocked = (pl.col("decision") == "accept") & (~has | claimed | vetoed)
+    return d.with_columns(
+        decision=pl.when(blocked).then(pl.lit("review")).otherwise(pl.col("decision")),
+        evidence=evidence,
+    ).drop([f"ev_{k}" for k in kinds] + ["claimed"])

@@ -1,0 +1,353 @@
+"""Agency records -> registry persons: the stages put together (link_source).
+
+1. features  (features.py)  comparison fields of both sides, vectorised polars
+2. exact     (exact.py)     equal valid ID, one SQL join
+3. scoring   (engine.py)    the settings file `settings/registry.yaml`: local blocks,
+                            SQL comparison levels, a classifier fitted on the
+                            month's exact-ID matches, household context for 乡村振兴
+4. evidence  (evidence.py)  a probabilistic accept needs ID, birth-date or household evidence
+5. clerical  (clerical.py)  returned review decisions override the above
+6. assembly  (here)         one linkage.links row per record, with the waterfall of
+                            each probabilistic link in `detail`; the month's model
+                            (settings hash, weights, counts) for linkage.model_runs
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from lowincome.linkage.clerical import clerical_pairs, person_tokens, record_tokens
+from lowincome.linkage.engine import MISSING, apply_group, decide, open_compute, register, score_pairs
+from lowincome.linkage.evidence import require_identity_evidence
+from lowincome.linkage.exact import exact_id_matches
+from lowincome.linkage.features import prepare
+from lowincome.linkage.settings import LinkSettings, load_settings
+from lowincome.warehouse import query_pl
+
+LINK_SCHEMA = {
+    "month": pl.Date,
+    "source": pl.String,
+    "source_row": pl.Int32,
+    "registry_row": pl.Int32,
+    "registry_household_id": pl.String,
+    "registry_person_key": pl.String,
+    "match_score": pl.Float64,
+    "method": pl.String,
+    "decision": pl.String,
+    "detail": pl.String,
+}
+LINK_COLUMNS = tuple(LINK_SCHEMA)
+SETTINGS_FILE = "registry"
+_BASE = load_settings(SETTINGS_FILE)
+
+
+def _env_float(name: str, default: float) -> float:
+    v = os.environ.get(name)
+    return float(v) if v not in (None, "") else default
+
+
+@dataclass
+class LinkageSettings:
+    """Knobs over the settings file; `from_env()` reads LINKAGE_* variables."""
+
+    accept: float = _BASE.accept
+    review: float = _BASE.review
+    ambiguity_margin: float = _BASE.ambiguity_margin
+    classifier: str = _BASE.classifier
+    household_factor: float = _BASE.group.factor if _BASE.group else 1.0
+    max_training_records: int = _BASE.max_training_records
+
+    @classmethod
+    def from_env(cls) -> "LinkageSettings":
+        d = cls()
+        return cls(
+            accept=_env_float("LINKAGE_ACCEPT", d.accept),
+            review=_env_float("LINKAGE_REVIEW", d.review),
+            ambiguity_margin=_env_float("LINKAGE_AMBIGUITY_MARGIN", d.ambiguity_margin),
+            classifier=os.environ.get("LINKAGE_CLASSIFIER", d.classifier) or d.classifier,
+            household_factor=_env_float("LINKAGE_HOUSEHOLD_FACTOR", d.household_factor),
+        )
+
+    def for_source(self, source: str) -> LinkSettings:
+        group = _BASE.group
+        if group is not None:
+            group = dataclasses.replace(group, factor=self.household_factor) if source in group.sources else None
+        return _BASE.replace(
+            accept=self.accept,
+            review=self.review,
+            ambiguity_margin=self.ambiguity_margin,
+            classifier=self.classifier,
+            max_training_records=self.max_training_records,
+            group=group,
+        )
+
+
+_PREPARED: dict = {}  # one slot: a month's registry is prepared once for all its sources
+
+
+def prepared_registry(registry: pl.DataFrame) -> pl.DataFrame:
+    """prepare(registry), reused while the same registry rows come again."""
+    key = (registry.height, tuple(registry.columns), int(registry.select(pl.all().hash().sum()).sum_horizontal()[0]))
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        _PREPARED[key] = prepare(registry)
+    return _PREPARED[key]
+
+
+@dataclass
+class LinkResult:
+    links: pl.DataFrame
+    metrics: dict = field(default_factory=dict)
+    model_run: dict = field(default_factory=dict)  # one linkage.model_runs row
+    record_keys: pl.DataFrame | None = None  # (record_key, person_key) of accepted links: linkage.record_history
+
+
+def _group_candidates(lp: pl.DataFrame, rp: pl.DataFrame, residual: np.ndarray, anchors: pl.DataFrame) -> pl.DataFrame:
+    """A record to link x every member of the registry household(s) that its own
+    group's exact-ID members link to."""
+    ag = anchors.select(lgroup=lp["group"].gather(anchors["left_idx"]), rgroup=rp["group"].gather(anchors["right_idx"]))
+    todo = pl.DataFrame({"left_idx": residual}).with_columns(lgroup=lp["group"].gather(residual))
+    return (
+        todo.join(ag.drop_nulls().unique(), on="lgroup")
+        .join(rp.select(right_idx="idx", rgroup="group").drop_nulls(), on="rgroup")
+        .select("left_idx", "right_idx")
+    )
+
+
+def _name_counts(con, left: str, right: str, out: str) -> None:
+    """`out` = the registry with name_n_<scope>: how many persons hold the exact name in
+    the village / township / county / anywhere -- registry persons plus the
+    delivery's records whose valid ID is not in the registry (other persons)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+        WITH people AS (
+            SELECT name, village, township, county, coalesce(id_valid, 'reg:' || idx) AS pid FROM {right}
+            UNION
+            SELECT name, village, township, county, id_valid FROM {left}
+            WHERE id_valid IS NOT NULL AND id_valid NOT IN (SELECT id_valid FROM {right} WHERE id_valid IS NOT NULL)
+        ),
+        nv AS (SELECT name, village, count(DISTINCT pid) AS n FROM people WHERE village IS NOT NULL GROUP BY ALL),
+        nt AS (SELECT name, township, count(DISTINCT pid) AS n FROM people WHERE township IS NOT NULL GROUP BY ALL),
+        nc AS (SELECT name, county, count(DISTINCT pid) AS n FROM people WHERE county IS NOT NULL GROUP BY ALL),
+        na AS (SELECT name, count(DISTINCT pid) AS n FROM people GROUP BY ALL)
+        SELECT r.*, nv.n AS name_n_village, nt.n AS name_n_township, nc.n AS name_n_county, na.n AS name_n_all
+        FROM {right} r
+        LEFT JOIN nv ON nv.name = r.name AND nv.village = r.village
+        LEFT JOIN nt ON nt.name = r.name AND nt.township = r.township
+        LEFT JOIN nc ON nc.name = r.name AND nc.county = r.county
+        LEFT JOIN na ON na.name = r.name"""
+    )
+
+
+def _record_keys(con, left: str, out: str, source: str, key_columns: list[str], history: pl.DataFrame | None) -> None:
+    """`out` = the records with record_key (md5 of the source's key columns, no ID)
+    and hist_person (the one person that key was linked to in earlier months)."""
+    parts = ", ".join(f"coalesce(CAST(l.{c} AS VARCHAR), '')" for c in key_columns) or "CAST(l.idx AS VARCHAR)"
+    hist = history if history is not None and history.height else pl.DataFrame(
+        schema={"record_key": pl.String, "person_key": pl.String}
+    )
+    hist = hist.group_by("record_key").agg(pl.col("person_key").unique()).filter(pl.col("person_key").list.len() == 1)
+    con.register("_history", hist.with_columns(pl.col("person_key").list.first()).to_arrow())
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+        SELECT l.*, md5(concat_ws('|', '{source}', {parts})) AS record_key, h.person_key AS hist_person
+        FROM {left} l LEFT JOIN _history h ON h.record_key = md5(concat_ws('|', '{source}', {parts}))"""
+    )
+    con.unregister("_history")
+
+
+def _waterfall(prob: pl.DataFrame, settings: LinkSettings, model, group_factor: float | None) -> pl.DataFrame:
+    """Per-link detail: the level of each comparison and its weight (log-odds),
+    the prior, household support, ambiguity and identity evidence, as JSON."""
+    fields = []
+    weights = [pl.lit(round(model.prior, 4)).alias("prior")]
+    for a in settings.adjustments:
+        fields.append(pl.col(f"adj_{a.name}").alias(a.name))
+        weights.append(pl.when(pl.col(f"adj_{a.name}")).then(pl.lit(a.weight)).otherwise(0.0).alias(a.name))
+    for c in settings.comparisons:
+        lvl = pl.col(f"lvl_{c.name}").cast(pl.Int64)
+        labels = {i: lab for i, lab in enumerate(c.labels)} | {MISSING: "missing"}
+        ws = {i: round(model.weight(c.name, i), 4) for i in range(len(c.labels))} | {
+            MISSING: round(model.weight(c.name, MISSING), 4)
+        }
+        fields.append(lvl.replace_strict(labels, return_dtype=pl.String).alias(c.name))
+        weights.append(lvl.replace_strict(ws, return_dtype=pl.Float64).alias(c.name))
+    if group_factor:
+        fields.append(pl.col("group_support").alias("household"))
+        weights.append((pl.col("group_support") * math.log(group_factor)).round(4).alias("household"))
+    return prob.select(
+        "left_idx",
+        pl.struct(
+            fields
+            + [
+                pl.col("ambiguous"),
+                pl.col("second_score").round(4).alias("runner_up_score"),
+                pl.col("evidence"),
+                pl.struct(weights).alias("weights"),
+            ]
+        )
+        .struct.json_encode()
+        .alias("detail"),
+    )
+
+
+def link_source(
+    registry: pl.DataFrame,
+    records: pl.DataFrame,
+    source: str,
+    settings: LinkageSettings | None = None,
+    clerical: pl.DataFrame | None = None,
+    history: pl.DataFrame | None = None,
+) -> LinkResult:
+    """Link one month's agency records to the registry: one links row per record.
+
+    history: (record_key, person_key) of accepted links of this source in earlier
+    months (see linkage.record_history); evidence for records seen before."""
+    t0 = time.perf_counter()
+    knobs = settings or LinkageSettings.from_env()
+    ls = knobs.for_source(source)
+    n = records.height
+    month = records["month"][0] if n and "month" in records.columns else None
+    lp = prepare(records)
+    rp = prepared_registry(registry)
+    con = open_compute()
+    register(con, "l_raw", lp)
+    register(con, "r_raw", rp)
+    _name_counts(con, "l_raw", "r_raw", "r_in")
+    key_columns = (ls.evidence.get("record_key") or {}).get(source, [])
+    _record_keys(con, "l_raw", "l_in", source, key_columns, history)
+
+    # ---- exact ID ------------------------------------------------------------
+    ex_accept, ex_review = exact_id_matches(con, "l_in", "r_in")
+    t_exact = time.perf_counter() - t0
+
+    # ---- probabilistic -------------------------------------------------------
+    t1 = time.perf_counter()
+    decided = pl.concat([ex_accept["left_idx"], ex_review["left_idx"]]).to_numpy()
+    residual = np.setdiff1d(np.arange(n, dtype=np.int64), decided)
+    anchors = ex_accept.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64))
+    extra = _group_candidates(lp, rp, residual, anchors) if ls.group else None
+    result = score_pairs(con, ls, "l_in", "r_in", link_rows=residual, extra_pairs=extra)
+    scored = result.pairs
+    if ls.group:
+        scored = apply_group(scored, lp["group"], rp["group"], ls.group, ls.accept, anchors)
+
+    clerical_match = pl.DataFrame(schema={"left_idx": pl.Int64, "right_idx": pl.Int64})
+    forbidden = clerical_match
+    if clerical is not None and clerical.filter(pl.col("source") == source).height and n:
+        rec_tok = record_tokens(records, source)
+        reg_tok = person_tokens(registry["person_key"].cast(pl.String))
+        clerical_match, forbidden = clerical_pairs(clerical, records, source, month, rec_tok, reg_tok)
+        if forbidden.height:
+            scored = scored.join(forbidden, on=["left_idx", "right_idx"], how="anti")
+    d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
+    pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c == "group_support"]
+    d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
+    d = require_identity_evidence(con, d, ex_accept, ls, source, lp["group"], rp["group"], "l_in", "r_in")
+    record_keys = query_pl(con, "SELECT idx, record_key FROM l_in ORDER BY idx")["record_key"]
+    con.close()
+    t_prob = time.perf_counter() - t1
+
+    # ---- assemble --------------------------------------------------------------
+    prob = d
+    detail = _waterfall(prob, ls, result.model, ls.group.factor if ls.group else None)
+    prob = prob.select(
+        "left_idx", "right_idx", pl.col("score"), pl.lit("probabilistic").alias("method"), "decision"
+    ).join(detail, on="left_idx")
+    exact = pl.concat(
+        [
+            ex_accept.select(
+                "left_idx", "right_idx", pl.lit(1.0).alias("score"), pl.lit("exact_id").alias("method"),
+                pl.lit("accept").alias("decision"), pl.lit('{"reason":"id_equal"}').alias("detail"),
+            ),
+            ex_review.select(
+                "left_idx", "right_idx", pl.lit(0.5).alias("score"), pl.lit("exact_id").alias("method"),
+                pl.lit("review").alias("decision"),
+                pl.when(pl.col("k") > 1)
+                .then(pl.lit('{"reason":"id_duplicated_in_registry"}'))
+                .otherwise(pl.lit('{"reason":"id_equal_name_conflict"}'))
+                .alias("detail"),
+            ),
+        ]
+    )
+    parts = [exact, prob]
+    if clerical_match.height:
+        cm = clerical_match.select(
+            "left_idx", "right_idx", pl.lit(1.0).alias("score"), pl.lit("clerical").alias("method"),
+            pl.lit("accept").alias("decision"), pl.lit('{"reason":"clerical_match"}').alias("detail"),
+        )
+        parts = [p.join(cm.select("left_idx"), on="left_idx", how="anti") for p in parts] + [cm]
+    chosen = pl.concat([p.cast({"left_idx": pl.Int64, "right_idx": pl.Int64}) for p in parts])
+    if forbidden.height:
+        # a record whose candidate a clerk rejected, and nothing else qualifies
+        rejected = forbidden.select("left_idx").unique()
+        chosen = chosen.with_columns(
+            method=pl.when(pl.col("left_idx").is_in(rejected["left_idx"].implode()) & (pl.col("decision") == "none"))
+            .then(pl.lit("clerical"))
+            .otherwise(pl.col("method"))
+        )
+    out = pl.DataFrame({"left_idx": np.arange(n, dtype=np.int64)}).join(chosen, on="left_idx", how="left")
+    out = out.with_columns(
+        right_idx=pl.when(pl.col("decision") != "none").then(pl.col("right_idx")),
+        score=pl.col("score").fill_null(0.0).clip(0.0, 1.0),
+        method=pl.col("method").fill_null("probabilistic"),
+        decision=pl.col("decision").fill_null("none"),
+        detail=pl.col("detail").fill_null(pl.lit('{"reason":"no_candidate"}')),
+    )
+    ri = out["right_idx"]
+    links = pl.DataFrame(
+        {
+            "month": pl.Series([month] * n, dtype=pl.Date),
+            "source": pl.Series([source] * n, dtype=pl.String),
+            "source_row": records["source_row"].cast(pl.Int32),
+            "registry_row": registry["source_row"].cast(pl.Int32).gather(ri) if n else pl.Series([], dtype=pl.Int32),
+            "registry_household_id": registry["household_id"].cast(pl.String).gather(ri) if n else pl.Series([], dtype=pl.String),
+            "registry_person_key": registry["person_key"].cast(pl.String).gather(ri) if n else pl.Series([], dtype=pl.String),
+            "match_score": out["score"].round(6),
+            "method": out["method"],
+            "decision": out["decision"],
+            "detail": out["detail"],
+        },
+        schema=LINK_SCHEMA,
+    )
+    accepted = links["decision"] == "accept"
+    metrics = {
+        "exact": int(((links["method"] == "exact_id") & accepted).sum()),
+        "probabilistic": int(((links["method"] == "probabilistic") & accepted).sum()),
+        "clerical": int(((links["method"] == "clerical") & accepted).sum()),
+        "review": int((links["decision"] == "review").sum()),
+        "unmatched": int((links["decision"] == "none").sum()),
+        "candidate_pairs": int(result.candidate_pairs),
+        "records": n,
+        "records_scored": int(len(residual)),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "seconds_exact": round(t_exact, 3),
+        "seconds_probabilistic": round(t_prob, 3),
+        "classifier": result.model.classifier,
+    }
+    model_run = {
+        "month": month,
+        "source": source,
+        "settings_sha": ls.sha,
+        "settings": json.dumps(ls.to_dict(), ensure_ascii=False, sort_keys=True),
+        "classifier": result.model.classifier,
+        "model": json.dumps(result.model.to_dict(ls), ensure_ascii=False, sort_keys=True),
+        # no timings: a rerun of the month writes the same row
+        "counts": json.dumps({k: v for k, v in metrics.items() if k != "classifier" and not k.startswith("seconds")}, sort_keys=True),
+    }
+    accepted_keys = (
+        pl.DataFrame({"record_key": record_keys, "person_key": links["registry_person_key"], "decision": links["decision"]})
+        .filter((pl.col("decision") == "accept") & pl.col("person_key").is_not_null())
+        .select("record_key", "person_key")
+        .unique()
+        .sort("record_key", "person_key")
+    )
+    return LinkResult(links, metrics, model_run, accepted_keys)
