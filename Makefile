@@ -18,7 +18,7 @@ DEMO_ENV := DAGSTER_HOME=$(CURDIR)/var/dagster_home \
 $(BIN)/lowincome: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ".[dev,dist]"
 	touch $(BIN)/lowincome
 
 install: $(BIN)/lowincome

@@ -22,9 +22,8 @@ def month_dir(inbox: Path, month: dt.date) -> Path:
     return Path(inbox) / f"{month:%Y-%m}"
 
 
-def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date) -> LoadResult:
-    """Load `source` for `month` from the inbox into std.<source>, ops.load_audit
-    and ops.quarantine, replacing that month in one transaction."""
+def read_source(inbox: Path, source: str, month: dt.date) -> LoadResult:
+    """Find, read, standardise and quarantine `source` for `month` (nothing written)."""
     folder = month_dir(inbox, month)
     path = find_delivery(folder, source)
     try:
@@ -37,6 +36,13 @@ def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date
     result = load_delivery(path, source, month, manifest_entry(manifest, source))
     if manifest_error:
         result.audit["error"] = "; ".join(filter(None, [result.audit["error"], manifest_error]))
+    return result
+
+
+def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date) -> LoadResult:
+    """Load `source` for `month` from the inbox into std.<source>, ops.load_audit
+    and ops.quarantine, replacing that month in one transaction."""
+    result = read_source(inbox, source, month)
     key = "month = ? AND source = ?"
     with warehouse.writer() as con:
         replace_many(
