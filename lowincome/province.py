@@ -44,6 +44,7 @@ from lowincome.schema import AGENCY_SOURCES, ALL_SOURCES, REGISTRY
 from lowincome.warehouse import ensure_schema, query_pl
 
 ALL = "_all"  # partition of facts that belong to a whole delivery, not to a region
+UNPLACED = "_unplaced"  # records with no county and no exact-ID owner: linked province-wide
 
 INGEST_TABLES = ("quarantine", "audit", "dq")
 LINK_TABLES = ("links", "model_runs", "record_history")
@@ -88,7 +89,7 @@ class RegionPlan:
         expr = pl.lit(self.default)
         for prefix, region in reversed(pairs):  # the first `when` (longest prefix) wins
             expr = pl.when(county.str.starts_with(prefix)).then(pl.lit(region)).otherwise(expr)
-        return expr
+        return pl.when(county.is_null()).then(pl.lit(UNPLACED)).otherwise(expr)
 
 
 # --- the partitioned Parquet store ------------------------------------------------------
@@ -172,6 +173,9 @@ def ingest_stage(source: str) -> str:
 # --- stage 1: ingestion, province-wide per source ----------------------------------------
 
 def ingest_to_store(store: PartitionStore, plan: RegionPlan, inbox: Path, source: str, month: dt.date) -> dict:
+    """Read one source's delivery as the single-machine path does and write its std rows
+    by region of their county; rows without a county (人社 records carry none) go to
+    `_unplaced` until the exact pass places them."""
     from lowincome import monthly
     from lowincome.months import previous_month
     from quality import validate_source
@@ -184,11 +188,12 @@ def ingest_to_store(store: PartitionStore, plan: RegionPlan, inbox: Path, source
     stage = ingest_stage(source)
     data = result.data
     shared = {"quarantine": result.quarantine, "audit": result.audit_frame(), "dq": results_frame(month, source, checks)}
-    if "county_code" in data.columns:
-        regions = data.select(plan.region_of(pl.col("county_code")).alias("_r"))["_r"]
-        for region in plan.names:
+    if source in AGENCY_SOURCES or source == REGISTRY:
+        regions = (data.select(plan.region_of(pl.col("county_code")).alias("_r"))["_r"] if "county_code" in data.columns
+                   else pl.Series("_r", [UNPLACED] * data.height, dtype=pl.String))
+        for region in [*plan.names, UNPLACED]:
             store.write(stage, month, region, {"std": data.filter(regions == region)})
-    else:  # dispositions: no county, they follow the flag they answer
+    else:  # dispositions: no person, they follow the flag they answer
         shared["std"] = data
     store.write(stage, month, ALL, shared)
     return result.audit
@@ -198,8 +203,9 @@ def ingest_to_store(store: PartitionStore, plan: RegionPlan, inbox: Path, source
 
 def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[str, int]:
     """Hand each agency record whose valid ID is held by exactly one registry person of
-    another region to that region. Writes, per region, the records moving in (full std
-    rows) and the keys of those moving out."""
+    another region (or by anyone, for a record without a county) to that person's region.
+    Writes, per partition, the records moving in (full std rows) and the keys of those
+    moving out; what stays in `_unplaced` is linked against the whole registry."""
     registry = store.read(ingest_stage(REGISTRY), month, "std", plan.names)
     owners = pl.DataFrame(schema={"id_number": pl.String, "target": pl.String})
     if registry is not None and registry.height:
@@ -207,12 +213,13 @@ def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[
                   .select("id_number", plan.region_of(pl.col("county_code")).alias("target"))
                   .group_by("id_number").agg(pl.col("target").first(), pl.len().alias("k"))
                   .filter(pl.col("k") == 1).drop("k"))
-    moved_in: dict[str, dict[str, pl.DataFrame]] = {r: {} for r in plan.names}
-    moved_out: dict[str, list[pl.DataFrame]] = {r: [] for r in plan.names}
+    parts = [*plan.names, UNPLACED]
+    moved_in: dict[str, dict[str, pl.DataFrame]] = {r: {} for r in parts}
+    moved_out: dict[str, list[pl.DataFrame]] = {r: [] for r in parts}
     counts = {}
     for source in AGENCY_SOURCES:
         n = 0
-        for region in plan.names:
+        for region in parts:
             rows = store.read(ingest_stage(source), month, "std", [region])
             if rows is None or not rows.height:
                 continue
@@ -225,7 +232,7 @@ def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[
                 moved_in[target][source] = part if prior is None else pl.concat([prior, part], how="diagonal_relaxed")
         counts[source] = n
     empty_out = pl.DataFrame(schema={"source": pl.String, "source_row": pl.Int64})
-    for region in plan.names:
+    for region in parts:
         tables = {f"in_{s}": f for s, f in moved_in[region].items()}
         tables["moved_out"] = pl.concat(moved_out[region]) if moved_out[region] else empty_out
         store.write("exact", month, region, tables)
@@ -233,7 +240,7 @@ def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[
 
 
 def region_records(store: PartitionStore, source: str, month: dt.date, region: str) -> pl.DataFrame | None:
-    """The region's records of a source after the exact pass: its own county's rows less
+    """A partition's records of a source after the exact pass: its own county's rows less
     those handed away, plus those handed to it."""
     own = store.read(ingest_stage(source), month, "std", [region])
     if source not in AGENCY_SOURCES:
@@ -243,18 +250,131 @@ def region_records(store: PartitionStore, source: str, month: dt.date, region: s
     if own is not None and out is not None and out.height:
         gone = out.filter(pl.col("source") == source).select(pl.col("source_row").cast(own["source_row"].dtype))
         own = own.join(gone, on="source_row", how="anti")
-    frames = [f for f in (own, incoming) if f is not None]
+    frames = [f for f in (own, incoming) if f is not None and f.height]
     return pl.concat(frames, how="diagonal_relaxed").sort("source_row") if frames else None
 
 
-# --- stage 3: one region -----------------------------------------------------------------
+# --- stage 3: linkage per region, then rules per region ----------------------------------
 
 @dataclass
-class RegionResult:
+class StepResult:
     region: str
     month: dt.date
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
     rows: dict[str, int] = field(default_factory=dict)
+
+
+def link_region(store: PartitionStore, plan: RegionPlan, inbox: Path, month: dt.date, region: str,
+                fail_half_way: bool = False) -> StepResult:
+    """Link the partition's records to the region's registry (for `_unplaced`: to the whole
+    province's registry; such records are few) with the linkage engine unchanged.
+
+    fail_half_way: fault injection for the tests (the caller kills the process)."""
+    from lowincome.linkage import LinkageSettings, link_source, read_review_decisions
+    from lowincome.monthly import inbox_months, month_dir
+
+    t0 = time.perf_counter()
+    registry = store.read(ingest_stage(REGISTRY), month, "std", plan.names if region == UNPLACED else [region])
+    decisions = [read_review_decisions(month_dir(inbox, m)) for m in inbox_months(inbox) if m <= month]
+    clerical = pl.concat(decisions) if decisions else None
+    settings = LinkageSettings.from_env()
+    links, model_runs, history_rows = [], [], []
+    for source in AGENCY_SOURCES:
+        records = region_records(store, source, month, region)
+        if records is None or registry is None or not registry.height:
+            continue
+        months_back = int(settings.for_source(source).evidence.get("history_months") or 0)
+        history = _history(store, source, month, months_back)
+        result = link_source(registry.sort("source_row"), records, source, settings, clerical=clerical, history=history)
+        links.append(result.links)
+        model_runs.append(pl.DataFrame([result.model_run | {"month": month, "source": source}]))
+        history_rows.append(result.record_keys.with_columns(month=pl.lit(month), source=pl.lit(source)))
+    tables = {
+        "links": pl.concat(links, how="diagonal_relaxed") if links else pl.DataFrame(),
+        "model_runs": pl.concat(model_runs, how="diagonal_relaxed") if model_runs else pl.DataFrame(),
+        "record_history": pl.concat(history_rows, how="diagonal_relaxed") if history_rows else pl.DataFrame(),
+    }
+    if fail_half_way:
+        # Half the partition's output written as an attempt that is never committed.
+        folder = f"{store.partition('link', month, region)}/attempt=killed-{uuid.uuid4().hex}"
+        store.fs.makedirs(folder, exist_ok=True)
+        with store.fs.open(f"{folder}/links.parquet", "wb") as fh:
+            tables["links"].write_parquet(fh)
+        raise InjectedFault(region)
+    store.write("link", month, region, tables)
+    return StepResult(region, month, time.perf_counter() - t0, {k: v.height for k, v in tables.items()})
+
+
+class InjectedFault(RuntimeError):
+    pass
+
+
+def _history(store: PartitionStore, source: str, month: dt.date, months_back: int) -> pl.DataFrame:
+    frames = []
+    for m in store.months("link"):
+        if add_months(month, -months_back) <= m < month:
+            h = store.read("link", m, "record_history")
+            if h is not None and h.height:
+                frames.append(h.filter(pl.col("source") == source).select("record_key", "person_key"))
+    if not frames:
+        return pl.DataFrame(schema={"record_key": pl.String, "person_key": pl.String})
+    return pl.concat(frames)
+
+
+def region_month(store: PartitionStore, month: dt.date, region: str) -> dict[str, pl.DataFrame | None]:
+    """The region's std rows and links of one linked month: its registry, its records,
+    and the `_unplaced` records linked to one of its registry rows."""
+    registry = store.read(ingest_stage(REGISTRY), month, "std", [region])
+    out: dict[str, pl.DataFrame | None] = {f"std.{REGISTRY}": registry}
+    links = [store.read("link", month, "links", [region])]
+    unplaced = store.read("link", month, "links", [UNPLACED])
+    if unplaced is not None and unplaced.height and registry is not None and registry.height:
+        mine = unplaced.join(registry.select(pl.col("source_row").cast(pl.Int64).alias("registry_row")),
+                             on="registry_row", how="semi")
+        links.append(mine)
+    else:
+        mine = None
+    links = [f for f in links if f is not None and f.height]
+    out["linkage.links"] = pl.concat(links, how="diagonal_relaxed") if links else None
+    for source in AGENCY_SOURCES:
+        frames = [region_records(store, source, month, region)]
+        if mine is not None:
+            extra = region_records(store, source, month, UNPLACED)
+            if extra is not None:
+                keys = mine.filter(pl.col("source") == source).select(pl.col("source_row").cast(extra["source_row"].dtype))
+                frames.append(extra.join(keys, on="source_row", how="semi"))
+        frames = [f for f in frames if f is not None and f.height]
+        out[f"std.{source}"] = pl.concat(frames, how="diagonal_relaxed") if frames else None
+    return out
+
+
+def rules_region(store: PartitionStore, plan: RegionPlan, params_path: Path, month: dt.date, region: str) -> StepResult:
+    """The rule catalogue for one region (`lowincome.rules.run_rules`, unchanged) in a
+    region-local in-memory DuckDB built from the region's Parquet history."""
+    from lowincome.rules import load_params, run_rules
+
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    try:
+        ensure_schema(con)
+        for m in [m for m in store.months("link") if m <= month]:
+            for table, frame in region_month(store, m, region).items():
+                _insert(con, table, frame)
+            for source in ALL_SOURCES:
+                stage = ingest_stage(source)
+                if source not in AGENCY_SOURCES and source != REGISTRY:
+                    _insert(con, f"std.{source}", store.read(stage, m, "std", [ALL]))
+                _insert(con, "ops.load_audit", store.read(stage, m, "audit", [ALL]))
+                _insert(con, "dq.results", store.read(stage, m, "dq", [ALL]))
+            if m < month:
+                for name in FLAG_TABLES:
+                    _insert(con, f"flags.{name}", store.read("rules", m, name, [region]))
+        run_rules(con, month, load_params(Path(params_path)))
+        tables = {name: query_pl(con, f"SELECT * FROM flags.{name} WHERE month = ?", [month]) for name in FLAG_TABLES}
+    finally:
+        con.close()
+    store.write("rules", month, region, tables)
+    return StepResult(region, month, time.perf_counter() - t0, {k: v.height for k, v in tables.items()})
 
 
 def _table_columns(con, table: str) -> list[str]:
@@ -275,97 +395,10 @@ def _insert(con, table: str, frame: pl.DataFrame | None) -> None:
 
 
 def run_region(store: PartitionStore, plan: RegionPlan, inbox: Path, params_path: Path, month: dt.date,
-               region: str, fail_after_links: bool = False) -> RegionResult:
-    """Link the region's records and apply the rules; write the region's partition.
-
-    fail_after_links: fault injection for the tests (the caller kills the process)."""
-    from lowincome.linkage import LinkageSettings, link_source, read_review_decisions
-    from lowincome.monthly import inbox_months, month_dir
-    from lowincome.rules import load_params, run_rules
-
-    res = RegionResult(region, month)
-    t0 = time.perf_counter()
-    registry = store.read(ingest_stage(REGISTRY), month, "std", [region])
-    if registry is None:
-        registry = pl.DataFrame()
-    decisions = [read_review_decisions(month_dir(inbox, m)) for m in inbox_months(inbox) if m <= month]
-    clerical = pl.concat(decisions) if decisions else None
-    settings = LinkageSettings.from_env()
-    links, model_runs, history_rows = [], [], []
-    for source in AGENCY_SOURCES:
-        records = region_records(store, source, month, region)
-        if records is None or not records.height or not registry.height:
-            continue
-        months_back = int(settings.for_source(source).evidence.get("history_months") or 0)
-        history = _history(store, source, month, months_back)
-        result = link_source(registry.sort("source_row"), records, source, settings, clerical=clerical, history=history)
-        links.append(result.links)
-        model_runs.append(pl.DataFrame([result.model_run | {"month": month, "source": source}]))
-        history_rows.append(result.record_keys.with_columns(month=pl.lit(month), source=pl.lit(source)))
-    res.seconds["link"] = time.perf_counter() - t0
-    tables = {
-        "links": pl.concat(links, how="diagonal_relaxed") if links else pl.DataFrame(),
-        "model_runs": pl.concat(model_runs, how="diagonal_relaxed") if model_runs else pl.DataFrame(),
-        "record_history": pl.concat(history_rows, how="diagonal_relaxed") if history_rows else pl.DataFrame(),
-    }
-    if fail_after_links:
-        # Half the region's output written as an attempt that is never committed.
-        folder = f"{store.partition('region', month, region)}/attempt=killed-{uuid.uuid4().hex}"
-        store.fs.makedirs(folder, exist_ok=True)
-        with store.fs.open(f"{folder}/links.parquet", "wb") as fh:
-            tables["links"].write_parquet(fh)
-        raise _Injected()
-
-    t1 = time.perf_counter()
-    con = duckdb.connect()
-    try:
-        ensure_schema(con)
-        _load_region_history(con, store, plan, month, region, tables["links"])
-        run_rules(con, month, load_params(Path(params_path)))
-        for name in FLAG_TABLES:
-            tables[name] = query_pl(con, f"SELECT * FROM flags.{name} WHERE month = ?", [month])
-    finally:
-        con.close()
-    res.seconds["rules"] = time.perf_counter() - t1
-    store.write("region", month, region, tables)
-    res.rows = {k: v.height for k, v in tables.items()}
-    res.seconds["total"] = time.perf_counter() - t0
-    return res
-
-
-class _Injected(RuntimeError):
-    pass
-
-
-def _history(store: PartitionStore, source: str, month: dt.date, months_back: int) -> pl.DataFrame:
-    frames = []
-    for m in store.months("region"):
-        if add_months(month, -months_back) <= m < month:
-            h = store.read("region", m, "record_history")
-            if h is not None and h.height:
-                frames.append(h.filter(pl.col("source") == source).select("record_key", "person_key"))
-    if not frames:
-        return pl.DataFrame(schema={"record_key": pl.String, "person_key": pl.String})
-    return pl.concat(frames)
-
-
-def _load_region_history(con, store: PartitionStore, plan: RegionPlan, month: dt.date, region: str,
-                         links_now: pl.DataFrame) -> None:
-    """The region-local warehouse the rules read: every month up to `month` of the region's
-    std rows and links, its earlier flags, and the province-wide load audit and DQ results."""
-    months = [m for m in store.months(ingest_stage(REGISTRY)) if m <= month]
-    for m in months:
-        for source in ALL_SOURCES:
-            stage = ingest_stage(source)
-            _insert(con, f"std.{source}", region_records(store, source, m, region)
-                    if source in AGENCY_SOURCES or source == REGISTRY else store.read(stage, m, "std", [ALL]))
-            _insert(con, "ops.load_audit", store.read(stage, m, "audit", [ALL]))
-            _insert(con, "dq.results", store.read(stage, m, "dq", [ALL]))
-        if m < month:
-            _insert(con, "linkage.links", store.read("region", m, "links", [region]))
-            for name in FLAG_TABLES:
-                _insert(con, f"flags.{name}", store.read("region", m, name, [region]))
-    _insert(con, "linkage.links", links_now)
+               region: str) -> None:
+    """Both of a region's steps (a rerun of one region: link, then rules)."""
+    link_region(store, plan, inbox, month, region)
+    rules_region(store, plan, params_path, month, region)
 
 
 # --- stage 4: the publisher --------------------------------------------------------------
@@ -380,9 +413,9 @@ def month_tables(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dic
         frames = [f for f in frames if f is not None]
         out[table] = pl.concat(frames, how="diagonal_relaxed") if frames else None
     for name in LINK_TABLES:
-        out[f"linkage.{name}"] = store.read("region", month, name, plan.names)
+        out[f"linkage.{name}"] = store.read("link", month, name, [*plan.names, UNPLACED])
     for name in FLAG_TABLES:
-        out[f"flags.{name}"] = store.read("region", month, name, plan.names)
+        out[f"flags.{name}"] = store.read("rules", month, name, plan.names)
     runs = out["flags.rule_runs"]
     if runs is not None and runs.height:
         # Every region ran the same rules (source usability is province-wide): one row per rule.
@@ -404,9 +437,10 @@ def publish(store: PartitionStore, plan: RegionPlan, warehouse, month: dt.date) 
     from quality import linkage_quality
     from quality.results import results_frame
 
-    missing = [r for r in plan.names if store.committed("region", month, r) is None]
+    missing = [r for r in plan.names if store.committed("rules", month, r) is None]
+    missing += [r for r in [*plan.names, UNPLACED] if store.committed("link", month, r) is None]
     if missing:
-        raise RuntimeError(f"{month:%Y-%m}: regions not finished: {', '.join(missing)}")
+        raise RuntimeError(f"{month:%Y-%m}: partitions not finished: {', '.join(missing)}")
     tables = month_tables(store, plan, month)
     counts = {}
     with warehouse.writer() as con:
@@ -442,3 +476,38 @@ def write_review_lists(warehouse, exports: Path, month: dt.date) -> list[Path]:
         if written:
             paths.append(Path(written))
     return paths
+
+
+# --- same answers, any topology ----------------------------------------------------------
+
+def table_fingerprints(con) -> dict[str, tuple[int, str]]:
+    """(rows, content hash) of every warehouse table: md5 over the sorted md5 of each row,
+    so row order does not matter and any differing, missing or duplicated row shows."""
+    tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                         "WHERE table_type = 'BASE TABLE' ORDER BY 1, 2").fetchall()
+    out = {}
+    for schema, name in tables:
+        out[f"{schema}.{name}"] = tuple(con.execute(
+            f"SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) "
+            f'FROM (SELECT md5(CAST(x AS VARCHAR)) AS h FROM "{schema}"."{name}" x)').fetchone())
+    return out
+
+
+def workbook_fingerprints(folder: Path) -> dict[str, str]:
+    """Content hash of every workbook under `folder` (every sheet's cell values; the file
+    bytes also hold the time they were written)."""
+    import hashlib
+
+    from openpyxl import load_workbook
+
+    out = {}
+    for path in sorted(Path(folder).rglob("*.xlsx")):
+        digest = hashlib.md5()
+        book = load_workbook(path, read_only=True)
+        for sheet in book.worksheets:
+            digest.update(sheet.title.encode())
+            for row in sheet.iter_rows(values_only=True):
+                digest.update(repr(row).encode())
+        book.close()
+        out[str(path.relative_to(folder))] = digest.hexdigest()
+    return out

@@ -1,9 +1,9 @@
 """A province's month over regions: `province_monthly`, a per-region fan-out inside one
 monthly job (see README "Beyond one machine").
 
-    ingest_<source> ×6 ─┐                         ┌ run_region[r1] ┐
-                        ├─ exact_pass (province) ─┼ run_region[r2] ┼─ publish ─┬ caseworker_workbooks
-                        ┘                         └ run_region[…]  ┘ (1 writer) └ quality_report
+    ingest_<source> ×6 ─┐                 ┌ link_region[r1] ┐          ┌ rules_region[r1] ┐
+                        ├─ exact_pass ────┼ link_region[…]  ┼─ route ──┼ rules_region[…]  ┼─ publish ─┬ workbooks
+                        ┘  (province)     └ link_region[_unplaced] ┘   └ rules_region[rN] ┘ (1 writer) └ report
 
 Regions come from the region plan (a data file, MONITOR_REGION_PLAN) when the run
 starts: a dynamic fan-out, so a province changes its regions without a code change and
@@ -71,7 +71,7 @@ ingest_ops = {s: _ingest_op(s) for s in ALL_SOURCES}
 
 @dg.op(ins={"ingested": dg.In(dg.Nothing)}, out=dg.DynamicOut(str), retry_policy=RETRY,
        description="Province-wide exact-ID pass: records of people registered in another region move there; "
-                   "then one output per region of the plan")
+                   "then one linkage step per region of the plan and one for the records still unplaced")
 def exact_pass(context: dg.OpExecutionContext, province: ProvinceConfig):
     month = month_of(context.partition_key)
     started = time.perf_counter()
@@ -79,29 +79,45 @@ def exact_pass(context: dg.OpExecutionContext, province: ProvinceConfig):
     moved = prov.exact_pass(province.open_store(), plan, month)
     context.log.info(f"exact pass {month:%Y-%m}: records handed to another region {moved} "
                      f"in {time.perf_counter() - started:.1f} s; regions {plan.names}")
-    for region in plan.names:
+    for region in [*plan.names, prov.UNPLACED]:
         yield dg.DynamicOutput(region, mapping_key=region)
 
 
 @dg.op(retry_policy=RETRY, tags={"kind": "region"},
-       description="One region: probabilistic linkage and the rule catalogue; its Parquet partition replaced")
-def run_region(context: dg.OpExecutionContext, region: str, monitor: MonitorConfig, province: ProvinceConfig) -> dict:
+       description="Probabilistic linkage of one region's records to its registry (or of the unplaced records "
+                   "to the whole registry); its Parquet partition replaced")
+def link_region(context: dg.OpExecutionContext, region: str, monitor: MonitorConfig, province: ProvinceConfig) -> dict:
     month = month_of(context.partition_key)
     kill = (context.run.tags.get(KILL_TAG) == region and context.run.parent_run_id is None
             and context.retry_number == 0)
     try:
-        result = prov.run_region(province.open_store(), province.plan(), monitor.inbox_path, monitor.params,
-                                 month, region, fail_after_links=kill)
-    except prov._Injected:
-        context.log.warning(f"fault injection: SIGKILL to the process of region {region} ({os.getpid()})")
+        result = prov.link_region(province.open_store(), province.plan(), monitor.inbox_path, month, region,
+                                  fail_half_way=kill)
+    except prov.InjectedFault:
+        context.log.warning(f"fault injection: SIGKILL to the process linking region {region} ({os.getpid()})")
         os.kill(os.getpid(), signal.SIGKILL)
-    context.log.info(f"region {region} {month:%Y-%m}: link {result.seconds['link']:.2f} s, "
-                     f"rules {result.seconds['rules']:.2f} s, links {result.rows.get('links', 0):,}, "
-                     f"flags {result.rows.get('risk_flags', 0):,}")
-    context.add_output_metadata({"seconds_link": result.seconds["link"], "seconds_rules": result.seconds["rules"],
-                                 "seconds": result.seconds["total"], "pid": os.getpid(),
+    context.log.info(f"link {region} {month:%Y-%m}: {result.rows.get('links', 0):,} links in {result.seconds:.2f} s")
+    context.add_output_metadata({"seconds": result.seconds, "pid": os.getpid(),
                                  **{f"rows_{k}": v for k, v in result.rows.items()}})
-    return {"region": region, **result.seconds}
+    return {"step": "link", "region": region, "seconds": result.seconds}
+
+
+@dg.op(out=dg.DynamicOut(str), description="Every region linked: one rules step per region of the plan")
+def route_regions(linked: list[dict], province: ProvinceConfig):
+    for region in province.plan().names:
+        yield dg.DynamicOutput(region, mapping_key=region)
+
+
+@dg.op(retry_policy=RETRY, tags={"kind": "region"},
+       description="The rule catalogue for one region in a region-local DuckDB; its Parquet partition replaced")
+def rules_region(context: dg.OpExecutionContext, region: str, monitor: MonitorConfig, province: ProvinceConfig) -> dict:
+    month = month_of(context.partition_key)
+    result = prov.rules_region(province.open_store(), province.plan(), monitor.params, month, region)
+    context.log.info(f"rules {region} {month:%Y-%m}: {result.rows.get('risk_flags', 0):,} flag rows "
+                     f"in {result.seconds:.2f} s")
+    context.add_output_metadata({"seconds": result.seconds, "pid": os.getpid(),
+                                 **{f"rows_{k}": v for k, v in result.rows.items()}})
+    return {"step": "rules", "region": region, "seconds": result.seconds}
 
 
 @dg.op(pool=WAREHOUSE_POOL, retry_policy=RETRY, out=dg.Out(dg.Nothing),
@@ -139,8 +155,8 @@ def build_province_job(executor_def: dg.ExecutorDefinition | None = None, name: 
             tags={"domain": "lowincome_monitoring"})
     def _job():
         ingested = [ingest_ops[s]() for s in ALL_SOURCES]
-        regions = exact_pass(ingested=ingested)
-        published = publish(regions.map(run_region).collect())
+        linked = exact_pass(ingested=ingested).map(link_region).collect()
+        published = publish(route_regions(linked).map(rules_region).collect())
         caseworker_workbooks(published=published)
         quality_report(published=published)
 
