@@ -43,5 +43,17 @@ def reexecute_from_failure(run_id: str, instance=None):
     import dagster as dg
 
     instance = instance or dg.DagsterInstance.get()
+    parent = instance.get_run_by_id(run_id)
     return dg.execute_job(dg.reconstructable(province_job), instance=instance, raise_on_error=False,
+                          run_config=parent.run_config, tags=dict(parent.tags),
                           reexecution_options=dg.ReexecutionOptions.from_failure(run_id, instance))
+
+
+def step_seconds(run_id: str, instance=None) -> dict[str, float]:
+    """Wall seconds of every step of a run that succeeded, from the instance's event log."""
+    import dagster as dg
+
+    instance = instance or dg.DagsterInstance.get()
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS, limit=10_000).records
+    return {r.event_log_entry.step_key: r.event_log_entry.dagster_event.event_specific_data.duration_ms / 1000
+            for r in records}

@@ -173,4 +173,4 @@ def province_run_config(inbox: str, warehouse: str, exports: str, params: str, s
         "monitor": {"config": {"inbox": str(inbox), "warehouse": str(warehouse), "exports": str(exports),
                                "params": str(params), "regions": str(regions)}},
         "province": {"config": {"store": str(store), "region_plan": str(region_plan)}},
-    }}
+    }, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
