@@ -82,6 +82,12 @@ def candidates_sql(settings: LinkSettings, left: str, right: str) -> str:
 # the model
 
 
+def _finite(w: float, bound: float = 20.0) -> float:
+    """An ECM fit on a small block (one region's month) can give a level probability of
+    0, i.e. an infinite log weight; keep it large but finite (NaN: no evidence)."""
+    return 0.0 if math.isnan(w) else max(-bound, min(bound, w))
+
+
 def _sql_float(x) -> str:
     """A float as a SQL literal; an ECM fit on a small block can give an infinite weight,
     which Python prints as `inf` (not SQL)."""
@@ -202,9 +208,9 @@ def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:
                 if col in lw:
                     x = int(level <= k)  # the feature holds when the level is at least as strong as k
                     total += float(lw[col].get(x, 0.0))
-            weights[c.name][level] = total
+            weights[c.name][level] = _finite(total)
     # a missing comparison has every cumulative feature 0, exactly like disagree
-    p = math.exp(ecm.log_p)
+    p = min(max(math.exp(ecm.log_p), 1e-9), 1 - 1e-9)
     missing = {c.name: weights[c.name][-1] for c in settings.comparisons}
     return Model("ecm", math.log(p / (1 - p)), weights, {"pairs": int(len(X))}, missing)
 
