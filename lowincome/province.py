@@ -203,9 +203,9 @@ def ingest_to_store(store: PartitionStore, plan: RegionPlan, inbox: Path, source
 
 def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[str, int]:
     """Hand each agency record whose valid ID is held by exactly one registry person of
-    another region (or by anyone, for a record without a county) to that person's region.
-    Writes, per partition, the records moving in (full std rows) and the keys of those
-    moving out; what stays in `_unplaced` is linked against the whole registry."""
+    another region to that person's region. Writes, per partition, the records moving in
+    (full std rows) and the keys of those moving out. Records without a county stay in
+    `_unplaced` and are linked against the whole registry."""
     registry = store.read(ingest_stage(REGISTRY), month, "std", plan.names)
     owners = pl.DataFrame(schema={"id_number": pl.String, "target": pl.String})
     if registry is not None and registry.height:
@@ -219,7 +219,10 @@ def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[
     counts = {}
     for source in AGENCY_SOURCES:
         n = 0
-        for region in parts:
+        # Records without a county stay together: `link_region[_unplaced]` links them against
+        # the whole registry with the month's own exact matches as training seeds and
+        # evidence, exactly as on one machine (a 人社 month has no county at all).
+        for region in plan.names:
             rows = store.read(ingest_stage(source), month, "std", [region])
             if rows is None or not rows.height:
                 continue
