@@ -82,10 +82,13 @@ def candidates_sql(settings: LinkSettings, left: str, right: str) -> str:
 # the model
 
 
-def _finite(w: float, bound: float = 20.0) -> float:
+def _finite(w: float, bound: float = 50.0) -> float:
     """An ECM fit on a small block (one region's month) can give a level probability of
-    0, i.e. an infinite log weight; keep it large but finite (NaN: no evidence)."""
-    return 0.0 if math.isnan(w) else max(-bound, min(bound, w))
+    0, i.e. an infinite log weight; make only that large but finite (NaN: no evidence).
+    Finite weights are kept as fitted."""
+    if math.isfinite(w):
+        return w
+    return 0.0 if math.isnan(w) else math.copysign(bound, w)
 
 
 def _sql_float(x) -> str:
@@ -210,7 +213,9 @@ def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:
                     total += float(lw[col].get(x, 0.0))
             weights[c.name][level] = _finite(total)
     # a missing comparison has every cumulative feature 0, exactly like disagree
-    p = min(max(math.exp(ecm.log_p), 1e-9), 1 - 1e-9)
+    p = math.exp(ecm.log_p)
+    if not 0.0 < p < 1.0:
+        p = min(max(p, 1e-12), 1 - 1e-12)
     missing = {c.name: weights[c.name][-1] for c in settings.comparisons}
     return Model("ecm", math.log(p / (1 - p)), weights, {"pairs": int(len(X))}, missing)
 
