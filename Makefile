@@ -13,12 +13,12 @@ DEMO_ENV := DAGSTER_HOME=$(CURDIR)/var/dagster_home \
 	MONITOR_EXPORTS=$(DEMO_ROOT)/exports MONITOR_FIRST_MONTH=$${MONITOR_FIRST_MONTH:-2026-07-01} \
 	VIRTUAL_ENV=$(CURDIR)/$(VENV)
 
-.PHONY: demo test install dev instance screenshots
+.PHONY: demo test install dev instance screenshots dist-demo dist-stop
 
 $(BIN)/lowincome: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e ".[dev,dist]"
 	touch $(BIN)/lowincome
 
 install: $(BIN)/lowincome
@@ -40,3 +40,20 @@ dev: install instance
 # and Debian's chromium; skipped with a reason when it is missing).
 screenshots: install
 	SCREENSHOTS=$(CURDIR)/var/screenshots $(BIN)/pytest -q -rs -s tests/test_screenshots.py
+
+# The distributed deployment (README "Beyond one machine"): PostgreSQL and Redis from
+# Debian's packages on loopback, 2 Celery workers, the sample months over 4 regions.
+# The workers stop at the end; the servers keep the runs for the UI until `make dist-stop`.
+DIST_ENV = eval "$$(pipelines/dist/servers.sh env)" && export DAGSTER_HOME=$(CURDIR)/var/dist/dagster_home \
+	MONITOR_FIRST_MONTH=$${MONITOR_FIRST_MONTH:-2026-07-01}
+
+dist-demo: install
+	pipelines/dist/servers.sh install
+	pipelines/dist/servers.sh start
+	pipelines/dist/workers.sh start 2
+	$(DIST_ENV) && $(BIN)/python -m pipelines.dist_demo --root $(CURDIR)/var/dist-demo; \
+		rc=$$?; pipelines/dist/workers.sh stop; exit $$rc
+
+dist-stop:
+	pipelines/dist/workers.sh stop
+	pipelines/dist/servers.sh stop

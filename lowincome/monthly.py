@@ -33,9 +33,8 @@ def month_dir(inbox: Path, month: dt.date) -> Path:
     return Path(inbox) / f"{month:%Y-%m}"
 
 
-def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date) -> LoadResult:
-    """Load `source` for `month` from the inbox into std.<source>, ops.load_audit
-    and ops.quarantine, replacing that month in one transaction.
+def read_source(inbox: Path, source: str, month: dt.date) -> LoadResult:
+    """Find, read, standardise and quarantine `source` for `month` (nothing written).
 
     A malformed `_MANIFEST.json` rejects every source of the month (bad_manifest:
     the integrity check cannot be done, so nothing is trusted); two files for one
@@ -59,6 +58,13 @@ def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date
         result = load_delivery(paths[0] if paths else None, source, month, manifest_entry(manifest, source), reject)
     if source == REGISTRY:
         result.audit["warnings"] += [f"manifest_unknown_file:{name}" for name in manifest_unknown_files(manifest)]
+    return result
+
+
+def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date) -> LoadResult:
+    """Load `source` for `month` from the inbox into std.<source>, ops.load_audit
+    and ops.quarantine, replacing that month in one transaction."""
+    result = read_source(inbox, source, month)
     key = "month = ? AND source = ?"
     with warehouse.writer() as con:
         replace_many(

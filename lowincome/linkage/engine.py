@@ -89,6 +89,22 @@ def candidates_sql(settings: LinkSettings, left: str, right: str) -> str:
 # the model
 
 
+def _finite(w: float, bound: float = 50.0) -> float:
+    """An ECM fit on a small block (one region's month) can give a level probability of
+    0, i.e. an infinite log weight; make only that large but finite (NaN: no evidence).
+    Finite weights are kept as fitted."""
+    if math.isfinite(w):
+        return w
+    return 0.0 if math.isnan(w) else math.copysign(bound, w)
+
+
+def _sql_float(x) -> str:
+    """A float as a SQL literal; an ECM fit on a small block can give an infinite weight,
+    which Python prints as `inf` (not SQL)."""
+    x = float(x)
+    return repr(x) if math.isfinite(x) else f"'{x}'::DOUBLE"
+
+
 @dataclass
 class Model:
     """log-odds = prior + sum over comparisons of weights[c][level] (missing -> 0)."""
@@ -103,11 +119,11 @@ class Model:
         return self.missing.get(comparison, 0.0) if level == MISSING else self.weights[comparison][level]
 
     def logit_sql(self, settings: LinkSettings, alias: str = "p") -> str:
-        terms = [f"{self.prior!r}"]
+        terms = [_sql_float(self.prior)]
         for c in settings.comparisons:
             w = self.weights[c.name]
-            cases = " ".join(f"WHEN {i} THEN {float(x)!r}" for i, x in enumerate(w))
-            terms.append(f"(CASE {alias}.lvl_{c.name} {cases} ELSE {self.missing.get(c.name, 0.0)!r} END)")
+            cases = " ".join(f"WHEN {i} THEN {_sql_float(x)}" for i, x in enumerate(w))
+            terms.append(f"(CASE {alias}.lvl_{c.name} {cases} ELSE {_sql_float(self.missing.get(c.name, 0.0))} END)")
         return " + ".join(terms)
 
     def to_dict(self, settings: LinkSettings) -> dict:
@@ -205,6 +221,8 @@ def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:
             weights[c.name][level] = _finite(total)
     # a missing comparison has every cumulative feature 0, exactly like disagree
     p = math.exp(ecm.log_p)
+    if not 0.0 < p < 1.0:
+        p = min(max(p, 1e-12), 1 - 1e-12)
     missing = {c.name: weights[c.name][-1] for c in settings.comparisons}
     return Model("ecm", _finite(math.log(p / (1 - p))), weights, {"pairs": int(len(X))}, missing)
 
