@@ -89,15 +89,6 @@ def candidates_sql(settings: LinkSettings, left: str, right: str) -> str:
 # the model
 
 
-def _finite(w: float, bound: float = 50.0) -> float:
-    """An ECM fit on a small block (one region's month) can give a level probability of
-    0, i.e. an infinite log weight; make only that large but finite (NaN: no evidence).
-    Finite weights are kept as fitted."""
-    if math.isfinite(w):
-        return w
-    return 0.0 if math.isnan(w) else math.copysign(bound, w)
-
-
 def _sql_float(x) -> str:
     """A float as a SQL literal; an ECM fit on a small block can give an infinite weight,
     which Python prints as `inf` (not SQL)."""
