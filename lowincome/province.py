@@ -44,7 +44,9 @@ from lowincome.schema import AGENCY_SOURCES, ALL_SOURCES, REGISTRY
 from lowincome.warehouse import ensure_schema, query_pl
 
 ALL = "_all"  # partition of facts that belong to a whole delivery, not to a region
-UNPLACED = "_unplaced"  # records with no county and no exact-ID owner: linked province-wide
+UNPLACED = "_unplaced"  # records with no county: linked province-wide
+# Sources whose rows form households that the rules read together.
+HOUSEHOLD_KEYS = {"rural_revitalization": "rr_household_id"}
 
 INGEST_TABLES = ("quarantine", "audit", "dq")
 LINK_TABLES = ("links", "model_runs", "record_history")
@@ -218,22 +220,37 @@ def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[
     moved_out: dict[str, list[pl.DataFrame]] = {r: [] for r in parts}
     counts = {}
     for source in AGENCY_SOURCES:
-        n = 0
+        frames = []
+        for region in parts:
+            rows = store.read(ingest_stage(source), month, "std", [region])
+            if rows is not None and rows.height:
+                frames.append(rows.with_columns(_home=pl.lit(region)))
+        if not frames:
+            counts[source] = 0
+            continue
+        rows = pl.concat(frames, how="diagonal_relaxed").join(owners, on="id_number", how="left")
         # Records without a county stay together: `link_region[_unplaced]` links them against
         # the whole registry with the month's own exact matches as training seeds and
         # evidence, exactly as on one machine (a 人社 month has no county at all).
-        for region in plan.names:
-            rows = store.read(ingest_stage(source), month, "std", [region])
-            if rows is None or not rows.height:
-                continue
-            moving = rows.join(owners, on="id_number", how="inner").filter(pl.col("target") != region)
-            n += moving.height
-            moved_out[region].append(moving.select(pl.lit(source).alias("source"), "source_row"))
-            for target in moving["target"].unique().sort().to_list():
-                part = moving.filter(pl.col("target") == target).drop("target")
-                prior = moved_in[target].get(source)
-                moved_in[target][source] = part if prior is None else pl.concat([prior, part], how="diagonal_relaxed")
-        counts[source] = n
+        final = pl.when(pl.col("_home") == UNPLACED).then(pl.col("_home")).otherwise(
+            pl.coalesce(pl.col("target"), pl.col("_home")))
+        household = HOUSEHOLD_KEYS.get(source)
+        if household and household in rows.columns:
+            # A household's records stay in one region (rules such as R08 read the whole
+            # household): the region of its first member with an ID owner, else of its
+            # first member with a county.
+            rows = rows.sort("source_row").with_columns(
+                _hh=pl.coalesce(pl.col("target").drop_nulls().first(),
+                                pl.col("_home").filter(pl.col("_home") != UNPLACED).first(),
+                                pl.lit(UNPLACED)).over(household))
+            final = pl.when(pl.col(household).is_not_null()).then(pl.col("_hh")).otherwise(final)
+        rows = rows.with_columns(_final=final)
+        moving = rows.filter(pl.col("_final") != pl.col("_home"))
+        counts[source] = moving.height
+        for (home,), part in moving.group_by(["_home"], maintain_order=True):
+            moved_out[home].append(part.select(pl.lit(source).alias("source"), "source_row"))
+        for (target,), part in moving.sort("source_row").group_by(["_final"], maintain_order=True):
+            moved_in[target][source] = part.drop("_home", "_final", "target", "_hh", strict=False)
     empty_out = pl.DataFrame(schema={"source": pl.String, "source_row": pl.Int64})
     for region in parts:
         tables = {f"in_{s}": f for s, f in moved_in[region].items()}
