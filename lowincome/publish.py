@@ -13,22 +13,15 @@ of a withheld month lists no files.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Callable
 
+from lowincome.ingest import file_sha256
+
 MARKER = "_COMPLETE.json"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def is_complete(exports: Path, month: dt.date) -> bool:
@@ -42,7 +35,7 @@ def is_complete(exports: Path, month: dt.date) -> bool:
     present = {p.name for p in folder.glob("*.xlsx")}
     if present != {f["name"] for f in files}:
         return False
-    return all(_sha256(folder / f["name"]) == f["sha256"] for f in files)
+    return all(file_sha256(folder / f["name"]) == f["sha256"] for f in files)
 
 
 def publish_workbooks(exports: Path, month: dt.date, write: Callable[[Path], list[Path]]) -> list[Path]:
@@ -66,7 +59,7 @@ def publish_workbooks(exports: Path, month: dt.date, write: Callable[[Path], lis
             target = final / p.name
             os.replace(p, target)
             moved.append(target)
-        entries = [{"name": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in moved]
+        entries = [{"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in moved]
         marker = {"month": f"{month:%Y-%m}", "workbooks": len(entries), "files": entries,
                   "note": "本月核查清单完整 / the month's workbook set is complete"}
         tmp = final / (MARKER + ".tmp")
