@@ -268,13 +268,19 @@ def test_xlsx_data_on_two_sheets_loads_both_and_says_so(tmp_path, rows):
     assert "multiple_data_sheets:一,二" in result.audit["warnings"]
 
 
-def test_xlsx_formula_without_cached_value_quarantines_its_row(tmp_path, rows):
-    header, data = rows
+def _workbook(header, data):
+    """An openpyxl workbook whose first sheet holds the header and the rows, to be altered."""
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(header)
-    for r in data[:6]:
+    for r in data:
         ws.append(list(r))
+    return wb, ws
+
+
+def test_xlsx_formula_without_cached_value_quarantines_its_row(tmp_path, rows):
+    header, data = rows
+    wb, ws = _workbook(header, data[:6])
     id_col = next(i for i, h in enumerate(header) if h in ("身份证号", "id_number")) + 1
     ws.cell(row=4, column=id_col).value = '=CONCAT("6201","02")'  # data row 3: a formula, no cached value
     path = tmp_path / f"{SOURCE}.xlsx"
@@ -303,11 +309,7 @@ def test_xlsx_ids_stored_as_numbers_are_mangled_even_with_a_valid_check_digit(tm
 
 def test_xlsx_merged_cells_are_counted(tmp_path, rows):
     header, data = rows
-    wb = openpyxl.Workbook()
-    ws = wb.active
-    ws.append(header)
-    for r in data[:6]:
-        ws.append(list(r))
+    wb, ws = _workbook(header, data[:6])
     ws.merge_cells(start_row=2, start_column=1, end_row=3, end_column=1)
     path = tmp_path / f"{SOURCE}.xlsx"
     wb.save(path)
