@@ -89,13 +89,6 @@ def candidates_sql(settings: LinkSettings, left: str, right: str) -> str:
 # the model
 
 
-def _sql_float(x) -> str:
-    """A float as a SQL literal; an ECM fit on a small block can give an infinite weight,
-    which Python prints as `inf` (not SQL)."""
-    x = float(x)
-    return repr(x) if math.isfinite(x) else f"'{x}'::DOUBLE"
-
-
 @dataclass
 class Model:
     """log-odds = prior + sum over comparisons of weights[c][level] (missing -> 0)."""
@@ -110,11 +103,11 @@ class Model:
         return self.missing.get(comparison, 0.0) if level == MISSING else self.weights[comparison][level]
 
     def logit_sql(self, settings: LinkSettings, alias: str = "p") -> str:
-        terms = [_sql_float(self.prior)]
+        terms = [repr(self.prior)]
         for c in settings.comparisons:
             w = self.weights[c.name]
-            cases = " ".join(f"WHEN {i} THEN {_sql_float(x)}" for i, x in enumerate(w))
-            terms.append(f"(CASE {alias}.lvl_{c.name} {cases} ELSE {_sql_float(self.missing.get(c.name, 0.0))} END)")
+            cases = " ".join(f"WHEN {i} THEN {x!r}" for i, x in enumerate(w))
+            terms.append(f"(CASE {alias}.lvl_{c.name} {cases} ELSE {self.missing.get(c.name, 0.0)!r} END)")
         return " + ".join(terms)
 
     def to_dict(self, settings: LinkSettings) -> dict:

@@ -30,19 +30,21 @@ import polars as pl
 from lowincome.linkage.settings import LinkSettings
 from lowincome.warehouse import query_pl
 
-# within one substitution or adjacent transposition (equal lengths: Hamming first)
-_WITHIN_ONE = """coalesce(CASE WHEN hamming({a}, {b}) <= 1 THEN true
-    WHEN hamming({a}, {b}) = 2 THEN damerau_levenshtein({a}, {b}) <= 1 END, false)"""
-ID_WITHIN_ONE = (
-    "(" + _WITHIN_ONE.format(a="l.id18", b="r.id18") + " OR " + _WITHIN_ONE.format(a="l.id15_raw", b="r.id15") + ")"
-)
+def at_levels(settings: LinkSettings, comparison: str, labels) -> pl.Expr:
+    """The pair's level of `comparison` (lvl_<comparison>) is one of `labels`: evidence
+    read from the comparison already computed, not computed again."""
+    if not labels or not any(c.name == comparison for c in settings.comparisons):
+        return pl.lit(False)
+    idx = [i for i, lab in enumerate(settings.comparison(comparison).labels) if lab in labels]
+    return pl.col(f"lvl_{comparison}").is_in(idx).fill_null(False)
 
 
 def identity_evidence(
     con: duckdb.DuckDBPyConnection, best: pl.DataFrame, left: str, right: str, settings: LinkSettings, source: str,
     exact: pl.DataFrame,
 ) -> pl.DataFrame:
-    """Adds ev_id, ev_birth, ev_id_prefix and claimed (booleans) to (left_idx, right_idx) pairs."""
+    """Adds ev_id, ev_birth, ev_id_prefix and claimed (booleans) to (left_idx, right_idx) pairs
+    that carry their comparison levels (lvl_<comparison>)."""
     ev = settings.evidence
     prefix_digits = int(ev.get("id_prefix_digits", 0) or 0)
     prefix = (
@@ -64,8 +66,6 @@ def identity_evidence(
     out = query_pl(
         con,
         f"""SELECT b.left_idx, b.right_idx,
-            {ID_WITHIN_ONE if ev.get("id_edits", 1) else "false"} AS ev_id,
-            {"coalesce(l.birth = r.birth, false)" if ev.get("birth", True) else "false"} AS ev_birth,
             {prefix} AS ev_id_prefix,
             {claimed} AS claimed,
             coalesce(({unique_when}), false) AS unique_name_counts
@@ -74,7 +74,9 @@ def identity_evidence(
     con.unregister("_best")
     con.unregister("_exact")
     return best.join(out, on=["left_idx", "right_idx"], how="left").with_columns(
-        pl.col("ev_id", "ev_birth", "ev_id_prefix", "claimed", "unique_name_counts").fill_null(False)
+        pl.col("ev_id_prefix", "claimed", "unique_name_counts").fill_null(False),
+        ev_id=at_levels(settings, "id", ev.get("id_levels")),
+        ev_birth=at_levels(settings, "birth", ev.get("birth_levels")),
     )
 
 
@@ -124,15 +126,12 @@ def require_identity_evidence(
         d = _household_evidence(d, exact, left_groups, right_groups)
     else:
         d = d.with_columns(ev_household=pl.lit(False))
-    unique_levels = [
-        i for i, lab in enumerate(settings.comparison("name_rarity").labels) if lab in (ev.get("unique_name_levels") or ())
-    ] if any(c.name == "name_rarity" for c in settings.comparisons) else []
-    ev_unique = pl.col("lvl_name_rarity").is_in(unique_levels) if unique_levels else pl.lit(False)
+    ev_unique = at_levels(settings, "name_rarity", ev.get("unique_name_levels"))
     ev_history = (
         (pl.col("lvl_history") == 0) if ev.get("history_months") and "lvl_history" in d.columns else pl.lit(False)
     )
     d = d.with_columns(
-        ev_unique_name=(ev_unique & pl.col("unique_name_counts")).fill_null(False), ev_history=ev_history.fill_null(False)
+        ev_unique_name=ev_unique & pl.col("unique_name_counts"), ev_history=ev_history.fill_null(False)
     )
     kinds = ["id", "birth", "household", "unique_name", "id_prefix", "history"]
     has = pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds])
@@ -142,11 +141,7 @@ def require_identity_evidence(
     ).list.drop_nulls()
     # a claim on an already claimed person counts against it unless the record's own ID or birth date agrees
     claimed = pl.col("claimed") & ~pl.col("ev_id") & ~pl.col("ev_birth")
-    vetoed = pl.lit(False)
-    for cname, labels in (ev.get("vetoes") or {}).items():
-        if f"lvl_{cname}" in d.columns:
-            idx = [i for i, lab in enumerate(settings.comparison(cname).labels) if lab in labels]
-            vetoed = vetoed | pl.col(f"lvl_{cname}").is_in(idx).fill_null(False)
+    vetoed = pl.any_horizontal(pl.lit(False), *(at_levels(settings, c, labels) for c, labels in (ev.get("vetoes") or {}).items()))
     evidence = pl.concat_list([evidence, pl.when(vetoed).then(pl.lit("contradicted"))]).list.drop_nulls()
     blocked = (pl.col("decision") == "accept") & (~has | claimed | vetoed)
     return d.with_columns(
