@@ -35,4 +35,6 @@ def table_columns(warehouse, table: str) -> list[tuple[str, str]]:
     with warehouse.reader() as con:
         return con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position", [schema, name]).fetchall()
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [schema, name],
+        ).fetchall()

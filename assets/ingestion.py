@@ -2,7 +2,6 @@
 load into std.<source>, then run the source's data-quality suite (asset checks
 beside the asset)."""
 
-
 import json
 import time
 
@@ -13,9 +12,9 @@ from assets.common import asset_kwargs, standard_metadata, table_columns
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
 from assets.preflight import PREFLIGHT
 from lowincome import monthly
-from lowincome.schema import ALL_SOURCES, EXTRACT_SOURCES, SOURCE_LABELS
 from lowincome.months import month_of
 from lowincome.privacy import mask_free_text
+from lowincome.schema import ALL_SOURCES, EXTRACT_SOURCES, SOURCE_LABELS
 from pipelines.resources import MonitorConfig
 
 
@@ -31,8 +30,10 @@ def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
         group_name="ingestion",
         pool=WAREHOUSE_POOL,
         kinds={"duckdb", "polars"},
-        description=(f"{SOURCE_LABELS[source]}：本月交付文件读取、标准化后入库 std.{source}；"
-                     "问题行隔离到 ops.quarantine（附原因），读取=入库+隔离记入 ops.load_audit"),
+        description=(
+            f"{SOURCE_LABELS[source]}：本月交付文件读取、标准化后入库 std.{source}；"
+            "问题行隔离到 ops.quarantine（附原因），读取=入库+隔离记入 ops.load_audit"
+        ),
         check_specs=dq.check_specs(std_key(source)),
         **asset_kwargs(source=source),
     )
@@ -45,7 +46,9 @@ def build_ingestion_asset(source: str) -> dg.AssetsDefinition:
         if result.status == "rejected" or (result.status == "missing" and source in EXTRACT_SOURCES):
             context.log.warning(mask_free_text(f"{source} {month:%Y-%m}: {result.status} — {audit['error']}"))
         if audit["unknown_columns"]:
-            context.log.info(mask_free_text(f"{source}: unknown columns kept out of the model: {audit['unknown_columns']}"))
+            context.log.info(
+                mask_free_text(f"{source}: unknown columns kept out of the model: {audit['unknown_columns']}")
+            )
         started_dq = time.perf_counter()
         check_results = dq.run_source_checks(warehouse, source, month, result.data, audit, std_key(source))
         seconds_dq = round(time.perf_counter() - started_dq, 3)

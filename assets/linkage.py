@@ -1,7 +1,6 @@
 """Linkage assets: every agency record of the month linked to its registry
 person (linkage.links), one asset per agency source."""
 
-
 import time
 
 import dagster as dg
@@ -11,8 +10,8 @@ from assets.common import asset_kwargs, standard_metadata, table_columns
 from assets.ingestion import std_key
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
 from lowincome import monthly
-from lowincome.schema import AGENCY_SOURCES, REGISTRY, SOURCE_LABELS
 from lowincome.months import month_of
+from lowincome.schema import AGENCY_SOURCES, REGISTRY, SOURCE_LABELS
 from pipelines.resources import MonitorConfig
 
 
@@ -28,8 +27,10 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
         group_name="linkage",
         pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
-        description=(f"{SOURCE_LABELS[source]}记录与低收入人口数据库逐人匹配（linkage.links）：身份证号精确匹配，"
-                     "其余按姓名、出生日期、住址概率匹配；不确定的进入待人工核对清单"),
+        description=(
+            f"{SOURCE_LABELS[source]}记录与低收入人口数据库逐人匹配（linkage.links）：身份证号精确匹配，"
+            "其余按姓名、出生日期、住址概率匹配；不确定的进入待人工核对清单"
+        ),
         check_specs=dq.linkage_check_specs(links_key(source)),
         **asset_kwargs(source=source),
     )
@@ -45,14 +46,19 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
         context.log.info(
             f"linkage/{source} {month:%Y-%m}: exact {m.get('exact', 0):,}, probabilistic {m.get('probabilistic', 0):,}, "
             f"clerical {m.get('clerical', 0):,}, review {m.get('review', 0):,}, unmatched {m.get('unmatched', 0):,} "
-            f"in {seconds:.1f} s")
+            f"in {seconds:.1f} s"
+        )
         with monitor.open_warehouse().reader() as con:
             issues = con.execute(
                 "SELECT reason_code, count(*) FROM ops.returned_issues WHERE month = ? AND kind = 'review_decisions' "
-                "AND source IN ('*', ?) GROUP BY ALL ORDER BY ALL", [month, source]).fetchall()
+                "AND source IN ('*', ?) GROUP BY ALL ORDER BY ALL",
+                [month, source],
+            ).fetchall()
         if issues:  # returned review lists: refused rows, unreadable files (reported, never a failed month)
-            context.log.warning(f"linkage/{source} {month:%Y-%m}: returned review lists: "
-                                + ", ".join(f"{code} {n}" for code, n in issues))
+            context.log.warning(
+                f"linkage/{source} {month:%Y-%m}: returned review lists: "
+                + ", ".join(f"{code} {n}" for code, n in issues)
+            )
         metadata = {
             # one linkage.links row per record
             **standard_metadata(m.get("records", 0), table_columns(monitor.open_warehouse(), "linkage.links")),

@@ -18,25 +18,37 @@ import dagster as dg
 import polars as pl
 
 import quality
-from quality.results import CRITICAL
 from assets.partitions import monthly_partitions
 from lowincome import monthly
 from lowincome.months import previous_month
 from lowincome.privacy import mask_free_text
 from lowincome.warehouse import Warehouse
+from quality.results import CRITICAL
 
 # family -> (Chinese description, expectation-name prefixes). First match wins; the
 # last family takes whatever no other family names, so no expectation is lost.
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "delivery": ("文件送达、可读、与清单一致、必需列齐全", (
-        "file_delivered", "file_readable", "required_columns_present", "std_columns_present", "manifest_",
-        "no_unknown_columns")),
-    "accounting": ("加载核算：读取=入库+隔离、隔离占比、行数较上月变化", (
-        "load_accounting_balanced", "quarantine_share", "row_count_")),
+    "delivery": (
+        "文件送达、可读、与清单一致、必需列齐全",
+        (
+            "file_delivered",
+            "file_readable",
+            "required_columns_present",
+            "std_columns_present",
+            "manifest_",
+            "no_unknown_columns",
+        ),
+    ),
+    "accounting": (
+        "加载核算：读取=入库+隔离、隔离占比、行数较上月变化",
+        ("load_accounting_balanced", "quarantine_share", "row_count_"),
+    ),
     "id_quality": ("身份证号有效率", ("id_valid_share",)),
     "completeness": ("必填字段非空", ("not_null:",)),
-    "validity": ("取值范围与格式：代码、金额、日期、地区、诊断编码", (
-        "in_set:", "in_range:", "money_", "date_", "birth_date", "region_format:", "icd10_format", "flag_id_format")),
+    "validity": (
+        "取值范围与格式：代码、金额、日期、地区、诊断编码",
+        ("in_set:", "in_range:", "money_", "date_", "birth_date", "region_format:", "icd10_format", "flag_id_format"),
+    ),
     "uniqueness": ("重复人员与重复记录", ("unique", "no_duplicate_records")),
     "consistency": ("记录内与户内一致性（户主、人口数、费用合计、起止日期等）", ()),
 }
@@ -57,8 +69,10 @@ def _spec(**kw) -> dg.AssetCheckSpec:
 
 
 def check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    return [_spec(name=f, asset=key, description=f"数据质量检查（{desc}）：严重级失败则本月该来源不可用于预警")
-            for f, (desc, _p) in FAMILIES.items()]
+    return [
+        _spec(name=f, asset=key, description=f"数据质量检查（{desc}）：严重级失败则本月该来源不可用于预警")
+        for f, (desc, _p) in FAMILIES.items()
+    ]
 
 
 def linkage_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
@@ -79,7 +93,8 @@ def _check_result(key: dg.AssetKey, name: str, results: list) -> dg.AssetCheckRe
             "failed_critical": len(critical),
             "expectation_names": ", ".join(r.expectation for r in results),
             "failed_expectations": mask_free_text(
-                "; ".join(f"{r.expectation}（{r.description}）: {r.observed}" for r in failed)),
+                "; ".join(f"{r.expectation}（{r.description}）: {r.observed}" for r in failed)
+            ),
         },
     )
 
@@ -97,7 +112,9 @@ def run_source_checks(
     return [_check_result(key, f, rs) for f, rs in by_family.items()]
 
 
-def run_linkage_checks(warehouse: Warehouse, source: str, month: dt.date, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
+def run_linkage_checks(
+    warehouse: Warehouse, source: str, month: dt.date, key: dg.AssetKey
+) -> list[dg.AssetCheckResult]:
     tag = f"linkage:{source}"
     with warehouse.writer() as con:
         results = [r for r in quality.linkage_quality(con, month) if r.source == tag]

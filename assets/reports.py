@@ -19,15 +19,18 @@ from pipelines.resources import MonitorConfig
     partitions_def=monthly_partitions,
     group_name="exports",
     kinds={"excel"},
-    description=("乡镇（街道）预警核查清单（Excel，每乡镇一册，按户分组、严重程度优先，含处置结果填报列）"
-                 "及汇总表（村表/乡镇表/县表）；本月预警暂缓发布时不生成"),
+    description=(
+        "乡镇（街道）预警核查清单（Excel，每乡镇一册，按户分组、严重程度优先，含处置结果填报列）"
+        "及汇总表（村表/乡镇表/县表）；本月预警暂缓发布时不生成"
+    ),
     **asset_kwargs(audience="caseworkers"),
 )
 def caseworker_workbooks(context: dg.AssetExecutionContext, monitor: MonitorConfig):
     started = time.perf_counter()
     month = month_of(context.partition_key)
-    paths = monthly.export_workbooks(monitor.open_warehouse(), monitor.exports_path, month,
-                                     regions=monitor.region_names(month))
+    paths = monthly.export_workbooks(
+        monitor.open_warehouse(), monitor.exports_path, month, regions=monitor.region_names(month)
+    )
     seconds = time.perf_counter() - started
     folder = monitor.exports_path / f"{month:%Y-%m}"
     context.log.info(f"exports {month:%Y-%m}: {len(paths)} workbooks in {folder} ({seconds:.1f} s)")

@@ -73,40 +73,62 @@ def main() -> int:
 
     for month in months:
         t = time.perf_counter()
-        ok = run_month(month, inbox=str(inbox), warehouse=str(root / "single" / "warehouse.duckdb"),
-                       exports=str(root / "single" / "exports"), params=str(PARAMS)).success
+        ok = run_month(
+            month,
+            inbox=str(inbox),
+            warehouse=str(root / "single" / "warehouse.duckdb"),
+            exports=str(root / "single" / "exports"),
+            params=str(PARAMS),
+        ).success
         walls["asset job (no regions)"].append(time.perf_counter() - t)
         assert ok
 
     job = defs.resolve_job_def("province_monthly")
     instance = dg.DagsterInstance.ephemeral()
     for month in months:
-        config = province_run_config(inbox, root / "inproc" / "warehouse.duckdb", root / "inproc" / "exports",
-                                     PARAMS, root / "inproc" / "store", PLAN)
+        config = province_run_config(
+            inbox,
+            root / "inproc" / "warehouse.duckdb",
+            root / "inproc" / "exports",
+            PARAMS,
+            root / "inproc" / "store",
+            PLAN,
+        )
         t = time.perf_counter()
         result = job.execute_in_process(run_config=config, partition_key=f"{month:%Y-%m-01}", instance=instance)
         walls["province, in process"].append(time.perf_counter() - t)
         assert result.success
-        records = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS, limit=10_000).records
+        records = instance.get_records_for_run(
+            result.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS, limit=10_000
+        ).records
         steps[f"in process {month:%Y-%m}"] = {
             r.event_log_entry.step_key: r.event_log_entry.dagster_event.event_specific_data.duration_ms / 1000
-            for r in records}
+            for r in records
+        }
 
     celery = not args.no_celery and bool(os.environ.get("DAGSTER_CELERY_BROKER"))
     if celery:
         from pipelines.dist_definitions import run_month_distributed, step_seconds
 
         for month in months:
-            config = province_run_config(inbox, root / "dist" / "warehouse.duckdb", root / "dist" / "exports",
-                                         PARAMS, root / "dist" / "store", PLAN)
+            config = province_run_config(
+                inbox,
+                root / "dist" / "warehouse.duckdb",
+                root / "dist" / "exports",
+                PARAMS,
+                root / "dist" / "store",
+                PLAN,
+            )
             t = time.perf_counter()
             result = run_month_distributed(f"{month:%Y-%m-01}", config)
             walls["province, Celery"].append(time.perf_counter() - t)
             assert result.success
             steps[f"Celery {month:%Y-%m}"] = step_seconds(result.run_id)
 
-    print(f"\n{args.households:,} households, {registry_persons(root / 'inproc', months[-1]):,} registry persons, "
-          f"4 regions, {os.cpu_count()} cores")
+    print(
+        f"\n{args.households:,} households, {registry_persons(root / 'inproc', months[-1]):,} registry persons, "
+        f"4 regions, {os.cpu_count()} cores"
+    )
     print(f"{'wall per month (s)':<28}" + "".join(f"{m:%Y-%m}".rjust(10) for m in months))
     for name, values in walls.items():
         if values:
@@ -131,16 +153,20 @@ def main() -> int:
             SELECT count(*) FROM (
                 (SELECT flag_id, state FROM flags.risk_flags EXCEPT SELECT flag_id, state FROM single.flags.risk_flags)
                 UNION ALL
-                (SELECT flag_id, state FROM single.flags.risk_flags EXCEPT SELECT flag_id, state FROM flags.risk_flags))""").fetchone()[0]
+                (SELECT flag_id, state FROM single.flags.risk_flags EXCEPT SELECT flag_id, state FROM flags.risk_flags))""").fetchone()[
+            0
+        ]
     finally:
         con.close()
-    print("region split vs the single-machine job (classifier fitted per region): links with another person "
-          "or decision: " + ", ".join(f"{src} {d}/{n}" for src, n, d in diff) + f"; flags differing: {flags}")
+    print(
+        "region split vs the single-machine job (classifier fitted per region): links with another person "
+        "or decision: " + ", ".join(f"{src} {d}/{n}" for src, n, d in diff) + f"; flags differing: {flags}"
+    )
 
     print("\nstep seconds (M):")
     last = [k for k in steps if k.endswith(f"{months[-1]:%Y-%m}")]
     keys = sorted({k for name in last for k in steps[name]})
-    print(f"{'step':<34}" + "".join(name.rsplit(' ', 1)[0].rjust(14) for name in last))
+    print(f"{'step':<34}" + "".join(name.rsplit(" ", 1)[0].rjust(14) for name in last))
     for key in keys:
         print(f"{key:<34}" + "".join(f"{steps[name].get(key, float('nan')):14.2f}" for name in last))
 
@@ -150,19 +176,26 @@ def main() -> int:
     persons = registry_persons(root / "inproc", months[-1])
     region_link = sum(v for k, v in ref.items() if k.startswith("link_region[") and "_unplaced" not in k)
     region_rules = sum(v for k, v in ref.items() if k.startswith("rules_region["))
-    serial = sum(v for k, v in ref.items() if k.startswith(("ingest_", "exact_pass", "link_region[_unplaced]",
-                                                            "publish", "caseworker_workbooks", "quality_report")))
+    serial = sum(
+        v
+        for k, v in ref.items()
+        if k.startswith(
+            ("ingest_", "exact_pass", "link_region[_unplaced]", "publish", "caseworker_workbooks", "quality_report")
+        )
+    )
     per_person = (region_link + region_rules) / persons
     target, workers = 10_000_000, 16
     parallel_work = per_person * target
     ingest_scale = serial * target / persons
-    print(f"\non paper, 10,000,000 registry persons on {workers} workers:"
-          f"\n  region steps measured: {region_link + region_rules:.1f} s for {persons:,} persons "
-          f"= {per_person * 1e3:.3f} ms per person (link {region_link:.1f} s, rules {region_rules:.1f} s)"
-          f"\n  region work {parallel_work / 3600:.1f} worker-hours -> {parallel_work / workers / 60:.0f} min on {workers} workers"
-          f"\n  province-wide steps (ingest per source, exact pass, unplaced, publish, exports) measured {serial:.1f} s,"
-          f"\n  linear extrapolation {ingest_scale / 60:.0f} min if run on one machine as now "
-          f"(ingest runs one step per source, so at most 6 in parallel)")
+    print(
+        f"\non paper, 10,000,000 registry persons on {workers} workers:"
+        f"\n  region steps measured: {region_link + region_rules:.1f} s for {persons:,} persons "
+        f"= {per_person * 1e3:.3f} ms per person (link {region_link:.1f} s, rules {region_rules:.1f} s)"
+        f"\n  region work {parallel_work / 3600:.1f} worker-hours -> {parallel_work / workers / 60:.0f} min on {workers} workers"
+        f"\n  province-wide steps (ingest per source, exact pass, unplaced, publish, exports) measured {serial:.1f} s,"
+        f"\n  linear extrapolation {ingest_scale / 60:.0f} min if run on one machine as now "
+        f"(ingest runs one step per source, so at most 6 in parallel)"
+    )
     print(f"\nfolders under {root}")
     return 0
 

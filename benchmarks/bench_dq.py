@@ -87,18 +87,31 @@ def child(folder: Path, rows: int, engine: str, registry_rows: int | None = None
         n = registry_rows if source == "registry" and registry_rows else rows
         frames[source] = replicate(pl.read_parquet(folder / f"{source}.parquet"), n)
         a = dict(meta["audits"][source])
-        a.update(rows_read=frames[source].height, rows_loaded=frames[source].height, rows_quarantined=0,
-                 manifest_rows=None, manifest_sha256=None)
+        a.update(
+            rows_read=frames[source].height,
+            rows_loaded=frames[source].height,
+            rows_quarantined=0,
+            manifest_rows=None,
+            manifest_sha256=None,
+        )
         audits[source] = a
     gx_runner.get_context()  # GX import and context: once per process, not part of a source's DQ time
     # The first suite of a process also sets up the engine's data source (e.g. the SQL
     # source on DuckDB): timed here on 100 rows and printed apart from the per-source figures.
     t0 = time.perf_counter()
     tiny = frames["civil_affairs"].head(100)
-    quality.validate_source("civil_affairs", month, tiny, {**audits["civil_affairs"], "rows_read": tiny.height,
-                            "rows_loaded": tiny.height}, None, engine=engine)
-    print(f"  {engine:7s} first suite of the process (100 rows, data source set-up): "
-          f"{time.perf_counter() - t0:.2f} s", flush=True)
+    quality.validate_source(
+        "civil_affairs",
+        month,
+        tiny,
+        {**audits["civil_affairs"], "rows_read": tiny.height, "rows_loaded": tiny.height},
+        None,
+        engine=engine,
+    )
+    print(
+        f"  {engine:7s} first suite of the process (100 rows, data source set-up): {time.perf_counter() - t0:.2f} s",
+        flush=True,
+    )
     before = _rss_mib()
     total = total_cpu = 0.0
     for source in SOURCES:
@@ -108,20 +121,30 @@ def child(folder: Path, rows: int, engine: str, registry_rows: int | None = None
         total += sec
         total_cpu += cpu
         failed = [r.expectation for r in results if not r.success]
-        print(f"  {engine:7s} {source:22s} rows={frames[source].height:>9,} {sec:7.2f} s wall {cpu:7.2f} s CPU  "
-              f"expectations={len(results)} failed={failed}", flush=True)
+        print(
+            f"  {engine:7s} {source:22s} rows={frames[source].height:>9,} {sec:7.2f} s wall {cpu:7.2f} s CPU  "
+            f"expectations={len(results)} failed={failed}",
+            flush=True,
+        )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     total_rows = sum(f.height for f in frames.values())
-    print(f"RESULT engine={engine} rows={rows} total_rows={total_rows} dq_seconds={total:.2f} dq_cpu_seconds={total_cpu:.2f} rss_before_dq_mib={before:.0f} "
-          f"peak_rss_mib={peak:.0f}", flush=True)
+    print(
+        f"RESULT engine={engine} rows={rows} total_rows={total_rows} dq_seconds={total:.2f} dq_cpu_seconds={total_cpu:.2f} rss_before_dq_mib={before:.0f} "
+        f"peak_rss_mib={peak:.0f}",
+        flush=True,
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000, 2_000_000])
     parser.add_argument("--engines", nargs="+", default=["duckdb", "pandas"])
-    parser.add_argument("--registry-rows", type=int, default=None,
-                        help="registry rows (default: --rows); e.g. 1000000 with --rows 1250000 is a prefecture month")
+    parser.add_argument(
+        "--registry-rows",
+        type=int,
+        default=None,
+        help="registry rows (default: --rows); e.g. 1000000 with --rows 1250000 is a prefecture month",
+    )
     parser.add_argument("--households", type=int, default=4000)
     parser.add_argument("--folder", help="reuse / keep the base frames here (default: a temporary folder)")
     parser.add_argument("--child", nargs=2, metavar=("ROWS", "ENGINE"), help=argparse.SUPPRESS)
@@ -151,9 +174,20 @@ def main() -> int:
                     continue
                 line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")][-1]
                 kv = dict(p.split("=") for p in line.split()[1:])
-                table.append((engine, rows, int(kv["total_rows"]), kv["dq_seconds"], kv["dq_cpu_seconds"],
-                              kv["rss_before_dq_mib"], kv["peak_rss_mib"]))
-        print("\n| engine | rows per source | rows, 5 sources | DQ wall s | DQ CPU s | RSS before DQ MiB | peak RSS MiB |")
+                table.append(
+                    (
+                        engine,
+                        rows,
+                        int(kv["total_rows"]),
+                        kv["dq_seconds"],
+                        kv["dq_cpu_seconds"],
+                        kv["rss_before_dq_mib"],
+                        kv["peak_rss_mib"],
+                    )
+                )
+        print(
+            "\n| engine | rows per source | rows, 5 sources | DQ wall s | DQ CPU s | RSS before DQ MiB | peak RSS MiB |"
+        )
         print("|---|---|---|---|---|---|---|")
         for engine, rows, total, sec, cpu, before, peak in table:
             print(f"| {engine} | {rows:,} | {total:,} | {sec} | {cpu} | {before} | {peak} |")

@@ -56,15 +56,33 @@ def main() -> int:
         root = Path(tmp)
         t0 = time.perf_counter()
         # the generator runs in its own process: its memory must not count in the peak RSS below
-        gen = subprocess.run([sys.executable, "-m", "data_samples.generate", "--out", str(root), "--households",
-                              str(args.households), "--months", str(args.months), "--seed", str(args.seed)],
-                             cwd=ROOT, stdout=subprocess.DEVNULL)
+        gen = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "data_samples.generate",
+                "--out",
+                str(root),
+                "--households",
+                str(args.households),
+                "--months",
+                str(args.months),
+                "--seed",
+                str(args.seed),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
         if gen.returncode:
             print("generation FAILED")
             return 1
         print(f"generated {args.households} households × {args.months} months in {time.perf_counter() - t0:.1f} s")
-        paths = {"inbox": str(root / "inbox"), "warehouse": str(root / "w.duckdb"),
-                 "exports": str(root / "exports"), "params": str(PARAMS)}
+        paths = {
+            "inbox": str(root / "inbox"),
+            "warehouse": str(root / "w.duckdb"),
+            "exports": str(root / "exports"),
+            "params": str(PARAMS),
+        }
         months = sorted(dt.date.fromisoformat(f"{p.name}-01") for p in (root / "inbox").iterdir() if p.is_dir())
         totals: dict[str, float] = {}
         failed = []
@@ -83,10 +101,12 @@ def main() -> int:
             for source, m in linkage_metadata(result).items():
                 unmatched = m.get("unmatched", 0) or 0
                 pairs = m.get("candidate_pairs", 0) or 0
-                print(f"   linkage {source:22s} exact={m.get('exact')} prob={m.get('probabilistic')} "
-                      f"review={m.get('review')} unmatched={unmatched} pairs={pairs} "
-                      f"pairs/non-exact={pairs / max(1, (m.get('probabilistic', 0) or 0) + (m.get('review', 0) or 0) + unmatched):.1f} "
-                      f"({m.get('seconds', 0):.2f} s)")
+                print(
+                    f"   linkage {source:22s} exact={m.get('exact')} prob={m.get('probabilistic')} "
+                    f"review={m.get('review')} unmatched={unmatched} pairs={pairs} "
+                    f"pairs/non-exact={pairs / max(1, (m.get('probabilistic', 0) or 0) + (m.get('review', 0) or 0) + unmatched):.1f} "
+                    f"({m.get('seconds', 0):.2f} s)"
+                )
         linkage_total = sum(v for k, v in totals.items() if k.startswith("linkage__"))
         print(f"\nall months: linkage {linkage_total:.1f} s, all steps {sum(totals.values()):.1f} s")
         print(f"peak RSS of the pipeline {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

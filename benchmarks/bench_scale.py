@@ -120,8 +120,14 @@ def child_main(args) -> int:
         from pipelines.cli import run_month
 
         month = dt.date.fromisoformat(f"{args.month}-01")
-        result = run_month(month, log_level="WARNING", inbox=args.inbox, warehouse=args.warehouse,
-                           exports=args.exports, params=args.params)
+        result = run_month(
+            month,
+            log_level="WARNING",
+            inbox=args.inbox,
+            warehouse=args.warehouse,
+            exports=args.exports,
+            params=args.params,
+        )
         steps: dict[str, dict] = {}
         instance = dg.DagsterInstance.get()
         for entry in instance.all_logs(result.run_id):
@@ -158,6 +164,7 @@ def _sum(steps: dict, key: str) -> float | None:
 
 def stage_table(steps: dict[str, dict], sampler: TreeSampler) -> list[dict]:
     """Rows of (stage, seconds, rows, peak RSS, note) from the steps of month M."""
+
     def group(prefix: str) -> dict:
         return {k: s for k, s in steps.items() if k.startswith(prefix)}
 
@@ -172,9 +179,16 @@ def stage_table(steps: dict[str, dict], sampler: TreeSampler) -> list[dict]:
     rows_loaded = _sum(std, "rows_loaded") or 0.0
     records = _sum(link, "records")
     if records is None:
-        records = float(sum((s["metadata"].get("exact") or 0) + (s["metadata"].get("probabilistic") or 0)
-                            + (s["metadata"].get("review") or 0) + (s["metadata"].get("unmatched") or 0)
-                            + (s["metadata"].get("clerical") or 0) for s in link.values()))
+        records = float(
+            sum(
+                (s["metadata"].get("exact") or 0)
+                + (s["metadata"].get("probabilistic") or 0)
+                + (s["metadata"].get("review") or 0)
+                + (s["metadata"].get("unmatched") or 0)
+                + (s["metadata"].get("clerical") or 0)
+                for s in link.values()
+            )
+        )
     out: list[dict] = []
 
     def add(stage, seconds, rows, peak, note=""):
@@ -187,24 +201,45 @@ def stage_table(steps: dict[str, dict], sampler: TreeSampler) -> list[dict]:
         missing = [stage for stage, _ in stages if got[stage] is None]
         rest = max(0.0, whole(group_steps) - sum(v for v in got.values() if v is not None))
         peak = window_peak(group_steps)
-        for stage, key in stages:
+        for stage, _key in stages:
             if got[stage] is not None:
                 add(stage, got[stage], rows, peak, f"peak: the {what} steps' window")
             elif stage == missing[0]:
                 keys = ", ".join(k for st, k in stages if st in missing)
-                add(stage, rest, rows, peak, f"fallback: rest of the {what} steps ({' + '.join(missing)}); absent: {keys}")
+                add(
+                    stage,
+                    rest,
+                    rows,
+                    peak,
+                    f"fallback: rest of the {what} steps ({' + '.join(missing)}); absent: {keys}",
+                )
             else:
                 add(stage, None, None, None, f"in '{missing[0]}' (fallback)")
 
-    split(std, [("read", "seconds_read"), ("standardise", "seconds_standardise"), ("DQ", "seconds_dq")], rows_read, "std__*")
-    split(link, [("exact link", "seconds_exact"), ("probabilistic link", "seconds_probabilistic")], records, "linkage__*")
+    split(
+        std,
+        [("read", "seconds_read"), ("standardise", "seconds_standardise"), ("DQ", "seconds_dq")],
+        rows_read,
+        "std__*",
+    )
+    split(
+        link, [("exact link", "seconds_exact"), ("probabilistic link", "seconds_probabilistic")], records, "linkage__*"
+    )
     mapped = set(std) | set(link)
-    for stage, prefix in (("rules", "flags__"), ("workbooks", "exports__caseworker_workbooks"),
-                          ("report", "exports__quality_report")):
+    for stage, prefix in (
+        ("rules", "flags__"),
+        ("workbooks", "exports__caseworker_workbooks"),
+        ("report", "exports__quality_report"),
+    ):
         g = group(prefix)
         mapped |= set(g)
-        add(stage, whole(g) if g else None, rows_loaded, window_peak(g) if g else None,
-            "" if g else f"no step {prefix}*")
+        add(
+            stage,
+            whole(g) if g else None,
+            rows_loaded,
+            window_peak(g) if g else None,
+            "" if g else f"no step {prefix}*",
+        )
     other = {k: s for k, s in steps.items() if k not in mapped}
     if other:
         add("other steps", whole(other), rows_loaded, window_peak(other), ", ".join(sorted(other)))
@@ -235,12 +270,23 @@ def linkage_figures(steps: dict, month: dt.date, data: Path, warehouse: Path) ->
         source = key.removeprefix("linkage__")
         m = s["metadata"]
         records = m.get("records")
-        non_exact = (records - (m.get("exact") or 0)) if records is not None else \
-            sum((m.get(k) or 0) for k in ("probabilistic", "review", "unmatched", "clerical"))
-        secs = (m.get("seconds_exact") or 0) + (m.get("seconds_probabilistic") or 0) \
-            if m.get("seconds_exact") is not None else (m.get("seconds") or s["seconds"] or 0.0)
-        out[source] = {"pairs": m.get("candidate_pairs") or 0, "non_exact": non_exact, "seconds": float(secs),
-                       "score": scores.get(source), "truth": truth.filter(truth["source"] == source)}
+        non_exact = (
+            (records - (m.get("exact") or 0))
+            if records is not None
+            else sum((m.get(k) or 0) for k in ("probabilistic", "review", "unmatched", "clerical"))
+        )
+        secs = (
+            (m.get("seconds_exact") or 0) + (m.get("seconds_probabilistic") or 0)
+            if m.get("seconds_exact") is not None
+            else (m.get("seconds") or s["seconds"] or 0.0)
+        )
+        out[source] = {
+            "pairs": m.get("candidate_pairs") or 0,
+            "non_exact": non_exact,
+            "seconds": float(secs),
+            "score": scores.get(source),
+            "truth": truth.filter(truth["source"] == source),
+        }
     return out
 
 
@@ -256,13 +302,15 @@ def splink_comparison(month: dt.date, warehouse: Path, figures: dict[str, dict])
         return
     import polars as pl
 
-    from data_samples.truth import score, LINK_KEY
+    from data_samples.truth import LINK_KEY, score
     from lowincome.warehouse import Warehouse, query_pl
 
     day = f"{month:%Y-%m-%d}"
     with Warehouse(warehouse).reader() as con:
         registry = query_pl(con, f"SELECT * FROM std.registry WHERE month = DATE '{day}'")
-    print(f"  {'source':22s} {'pipeline s':>10s} {'pipeline F1':>11s} {'splink s':>9s} {'splink F1':>9s} {'speed-up':>8s}")
+    print(
+        f"  {'source':22s} {'pipeline s':>10s} {'pipeline F1':>11s} {'splink s':>9s} {'splink F1':>9s} {'speed-up':>8s}"
+    )
     for source, f in sorted(figures.items()):
         with Warehouse(warehouse).reader() as con:
             records = query_pl(con, f"SELECT * FROM std.{source} WHERE month = DATE '{day}'")
@@ -273,17 +321,27 @@ def splink_comparison(month: dt.date, warehouse: Path, figures: dict[str, dict])
             print(f"  {source:22s} splink failed: {type(exc).__name__}: {exc}")
             continue
         secs = time.perf_counter() - t0
-        got = got.select(pl.lit(month).alias("month"), pl.lit(source).alias("source"),
-                         pl.col("source_row").cast(pl.Int32), pl.col("registry_row").cast(pl.Int32))
+        got = got.select(
+            pl.lit(month).alias("month"),
+            pl.lit(source).alias("source"),
+            pl.col("source_row").cast(pl.Int32),
+            pl.col("registry_row").cast(pl.Int32),
+        )
         s = score(f["truth"], got, LINK_KEY)
         mine = f["score"]
-        print(f"  {source:22s} {f['seconds']:10.2f} {mine.f1 if mine else float('nan'):11.4f} {secs:9.2f} "
-              f"{s.f1:9.4f} {secs / f['seconds'] if f['seconds'] else float('nan'):7.1f}×   splink {s}")
+        print(
+            f"  {source:22s} {f['seconds']:10.2f} {mine.f1 if mine else float('nan'):11.4f} {secs:9.2f} "
+            f"{s.f1:9.4f} {secs / f['seconds'] if f['seconds'] else float('nan'):7.1f}×   splink {s}"
+        )
 
 
 # ---------------------------------------------------------------- main
 def _months_in(inbox: Path) -> list[str]:
-    return sorted(p.name for p in inbox.iterdir() if p.is_dir() and (p / "_MANIFEST.json").exists()) if inbox.is_dir() else []
+    return (
+        sorted(p.name for p in inbox.iterdir() if p.is_dir() and (p / "_MANIFEST.json").exists())
+        if inbox.is_dir()
+        else []
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,42 +372,77 @@ def main(argv: list[str] | None = None) -> int:
         if len(months) >= 2 and (data / "truth" / "links.csv").exists():
             print(f"reusing {data}: months {months[-2]} and {months[-1]}")
         else:
-            cmd = [sys.executable, "-m", "data_samples.generate", "--out", str(data), "--households", str(households),
-                   "--months", "2", "--start", args.start, "--seed", str(args.seed), "--prefecture",
-                   "--counties", str(counties), "--csv-only"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "data_samples.generate",
+                "--out",
+                str(data),
+                "--households",
+                str(households),
+                "--months",
+                "2",
+                "--start",
+                args.start,
+                "--seed",
+                str(args.seed),
+                "--prefecture",
+                "--counties",
+                str(counties),
+                "--csv-only",
+            ]
             print(f"generating {households:,} households, {counties} counties, 2 months (CSV only) into {data}")
             code, secs, sampler = run_sampled(cmd)
             if code:
                 print(f"generation FAILED (exit {code})")
                 return 1
-            print(f"generation: {secs:.1f} s wall, peak RSS {sampler.peak() / GiB:.2f} GiB (own process, not counted below)")
+            print(
+                f"generation: {secs:.1f} s wall, peak RSS {sampler.peak() / GiB:.2f} GiB (own process, not counted below)"
+            )
             months = _months_in(data / "inbox")
         prev, cur = months[-2], months[-1]
         manifest = json.loads((data / "inbox" / cur / "_MANIFEST.json").read_text(encoding="utf-8"))["files"]
         rows = {k.split(".")[0]: v["rows"] for k, v in manifest.items()}
         reg_rows = rows.get("registry", 0)
         agency = sum(v for k, v in rows.items() if k not in ("registry", "dispositions"))
-        print(f"month {cur}: registry {reg_rows:,} rows, agency {agency:,} rows "
-              f"({agency / max(1, reg_rows):.2f} per registry row): {rows}")
+        print(
+            f"month {cur}: registry {reg_rows:,} rows, agency {agency:,} rows "
+            f"({agency / max(1, reg_rows):.2f} per registry row): {rows}"
+        )
 
         work = data / "bench"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        paths = {"inbox": data / "inbox", "warehouse": work / "warehouse.duckdb", "exports": work / "exports", "params": PARAMS}
+        paths = {
+            "inbox": data / "inbox",
+            "warehouse": work / "warehouse.duckdb",
+            "exports": work / "exports",
+            "params": PARAMS,
+        }
         failed = False
         result: dict = {}
         sampler = None
         for month in (prev, cur):
             events = work / f"events_{month}.json"
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--month", month, "--events-json", str(events)]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                "--month",
+                month,
+                "--events-json",
+                str(events),
+            ]
             for k, v in paths.items():
                 cmd += [f"--{k}", str(v)]
             code, wall, sampler = run_sampled(cmd)
             result = json.loads(events.read_text()) if events.exists() else {"success": False, "steps": {}}
             ok = code == 0 and result["success"]
             bad = [k for k, s in result["steps"].items() if s.get("ok") is False]
-            print(f"\n{month}: {'ok' if ok else 'FAILED'} — wall {wall:.1f} s (child process incl. start-up), "
-                  f"peak RSS {sampler.peak() / GiB:.2f} GiB" + (f"; failed steps {bad}" if bad else ""))
+            print(
+                f"\n{month}: {'ok' if ok else 'FAILED'} — wall {wall:.1f} s (child process incl. start-up), "
+                f"peak RSS {sampler.peak() / GiB:.2f} GiB" + (f"; failed steps {bad}" if bad else "")
+            )
             failed |= not ok
         if failed:
             print("a month FAILED: figures below are partial")
@@ -361,10 +454,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         figures = linkage_figures(steps, month_date, data, paths["warehouse"])
         print(f"\nlinkage {cur} per source (a review is not a link; quarantined records left out):")
-        print(f"  {'source':22s} {'pairs':>12s} {'non-exact':>10s} {'pairs/rec':>9s} {'seconds':>8s}  accepted links vs truth")
+        print(
+            f"  {'source':22s} {'pairs':>12s} {'non-exact':>10s} {'pairs/rec':>9s} {'seconds':>8s}  accepted links vs truth"
+        )
         for source, f in sorted(figures.items()):
             per = f["pairs"] / f["non_exact"] if f["non_exact"] else float("nan")
-            print(f"  {source:22s} {f['pairs']:12,d} {f['non_exact']:10,d} {per:9.1f} {f['seconds']:8.2f}  {f['score']}")
+            print(
+                f"  {source:22s} {f['pairs']:12,d} {f['non_exact']:10,d} {per:9.1f} {f['seconds']:8.2f}  {f['score']}"
+            )
         if not args.no_splink:
             splink_comparison(month_date, paths["warehouse"], figures)
         return 1 if failed else 0

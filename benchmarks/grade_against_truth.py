@@ -19,8 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_samples.truth import (grade_flag_views, grade_links, review_share, run_sample, true_links,  # noqa: E402
-                                warehouse_flags, warehouse_links)
+from data_samples.truth import (
+    grade_flag_views,
+    grade_links,
+    review_share,
+    run_sample,
+    true_links,
+    warehouse_flags,
+    warehouse_links,
+)
 
 
 def main() -> int:

@@ -67,8 +67,11 @@ _ID_RAW_CLEAN = (
 
 def _feature_sql(table: str, columns: set[str], region: str) -> str:
     id_clean = f"coalesce(id_number, CASE WHEN length({_ID_RAW_CLEAN}) = 18 THEN {_ID_RAW_CLEAN} END)"
-    dob = "coalesce(" + ("birth_date, " if "birth_date" in columns else "") + \
-        f"id_birth_date, try_strptime(substr({id_clean}, 7, 8), '%Y%m%d')::DATE)"
+    dob = (
+        "coalesce("
+        + ("birth_date, " if "birth_date" in columns else "")
+        + f"id_birth_date, try_strptime(substr({id_clean}, 7, 8), '%Y%m%d')::DATE)"
+    )
     sex = "coalesce(sex, id_sex)" if "sex" in columns else "id_sex"
     cols = [
         "source_row::INTEGER AS unique_id",
@@ -173,9 +176,17 @@ def _training_blocks() -> list:
     return [block_on("id_clean"), block_on("dob", "surname")]
 
 
-def link_with_splink(registry: pl.DataFrame, records: pl.DataFrame, source: str, threshold: float = 0.9,
-                     *, threads: int = DUCKDB_THREADS, memory_limit: str = DUCKDB_MEMORY_LIMIT,
-                     timings: dict[str, float] | None = None, model_path: str | None = None) -> pl.DataFrame:
+def link_with_splink(
+    registry: pl.DataFrame,
+    records: pl.DataFrame,
+    source: str,
+    threshold: float = 0.9,
+    *,
+    threads: int = DUCKDB_THREADS,
+    memory_limit: str = DUCKDB_MEMORY_LIMIT,
+    timings: dict[str, float] | None = None,
+    model_path: str | None = None,
+) -> pl.DataFrame:
     """Link one month's records of `source` to the registry with Splink; return the accepted links
     (best candidate per record with match probability >= threshold): source_row, registry_row,
     match_probability. `source` names the agency; the comparisons follow from the columns the frame
@@ -206,8 +217,12 @@ def link_with_splink(registry: pl.DataFrame, records: pl.DataFrame, source: str,
             con.unregister("records_in")
             clock.lap("prepare")
 
-            linker = Linker(["a_registry", "b_records"], _settings(region), DuckDBAPI(connection=con),
-                            input_table_aliases=["a_registry", "b_records"])  # registry first: pair orientation
+            linker = Linker(
+                ["a_registry", "b_records"],
+                _settings(region),
+                DuckDBAPI(connection=con),
+                input_table_aliases=["a_registry", "b_records"],
+            )  # registry first: pair orientation
             training = linker.training
             training.estimate_probability_two_random_records_match([block_on("id_clean")], recall=PRIOR_RECALL)
             training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=SEED)
@@ -278,8 +293,12 @@ def main() -> int:
         t0 = time.perf_counter()
         summary = generate(root, households=args.households, months=args.months, seed=args.seed)
         print(f"generated {args.households} households x {args.months} month(s) in {time.perf_counter() - t0:.1f} s")
-        paths = {"inbox": str(root / "inbox"), "warehouse": str(root / "w.duckdb"),
-                 "exports": str(root / "exports"), "params": str(params)}
+        paths = {
+            "inbox": str(root / "inbox"),
+            "warehouse": str(root / "w.duckdb"),
+            "exports": str(root / "exports"),
+            "params": str(params),
+        }
         month = summary.month_dates[-1]
         for m in summary.month_dates:
             t1 = time.perf_counter()
@@ -290,23 +309,35 @@ def main() -> int:
         pipeline_seconds = {}
         for event in result.all_events:
             if event.is_step_success and event.step_key.startswith("linkage__"):
-                pipeline_seconds[event.step_key.removeprefix("linkage__")] = event.event_specific_data.duration_ms / 1000
+                pipeline_seconds[event.step_key.removeprefix("linkage__")] = (
+                    event.event_specific_data.duration_ms / 1000
+                )
 
-        truth_all = (pl.read_csv(summary.truth_dir / "links.csv",
-                                 schema_overrides={"registry_row": pl.Int32, "source_row": pl.Int32})
-                     .filter(pl.col("month") == f"{month:%Y-%m-%d}", pl.col("registry_row").is_not_null()))
+        truth_all = pl.read_csv(
+            summary.truth_dir / "links.csv", schema_overrides={"registry_row": pl.Int32, "source_row": pl.Int32}
+        ).filter(pl.col("month") == f"{month:%Y-%m-%d}", pl.col("registry_row").is_not_null())
         key = ["source_row", "registry_row"]
         with Warehouse(paths["warehouse"]).reader() as con:
             registry = query_pl(con, "SELECT * FROM std.registry WHERE month = ?", [month])
-            frames = {s: query_pl(con, f"SELECT * FROM std.{s} WHERE month = ?", [month]) for s in schema.AGENCY_SOURCES}
-            ours = query_pl(con, "SELECT source, source_row, registry_row FROM linkage.links "
-                                 "WHERE month = ? AND decision = 'accept'", [month])
+            frames = {
+                s: query_pl(con, f"SELECT * FROM std.{s} WHERE month = ?", [month]) for s in schema.AGENCY_SOURCES
+            }
+            ours = query_pl(
+                con,
+                "SELECT source, source_row, registry_row FROM linkage.links WHERE month = ? AND decision = 'accept'",
+                [month],
+            )
         print(f"\n{month:%Y-%m}: registry {registry.height} rows; threshold {args.threshold}")
-        print(f"{'source':22s} {'records':>8s} {'true':>7s} | {'splink s':>8s} {'P':>7s} {'R':>7s} {'F1':>7s} | "
-              f"{'pipeline s':>10s} {'P':>7s} {'R':>7s} {'F1':>7s}")
+        print(
+            f"{'source':22s} {'records':>8s} {'true':>7s} | {'splink s':>8s} {'P':>7s} {'R':>7s} {'F1':>7s} | "
+            f"{'pipeline s':>10s} {'P':>7s} {'R':>7s} {'F1':>7s}"
+        )
         for source, records in frames.items():
-            truth = (truth_all.filter(pl.col("source") == source).select(key)
-                     .join(records.select(pl.col("source_row").cast(pl.Int32)), on="source_row"))  # quarantined: out
+            truth = (
+                truth_all.filter(pl.col("source") == source)
+                .select(key)
+                .join(records.select(pl.col("source_row").cast(pl.Int32)), on="source_row")
+            )  # quarantined: out
             t1, c1 = time.perf_counter(), time.process_time()
             stages: dict[str, float] = {}
             links = link_with_splink(registry, records, source, threshold=args.threshold, timings=stages)
@@ -314,9 +345,13 @@ def main() -> int:
             sp = _prf(links.select(key).join(truth, on=key).height, links.height, truth.height)
             mine = ours.filter(pl.col("source") == source).select(pl.col(k).cast(pl.Int32) for k in key)
             pp = _prf(mine.join(truth, on=key).height, mine.height, truth.height)
-            print(f"{source:22s} {records.height:8d} {truth.height:7d} | {seconds:8.1f} {sp[0]:7.4f} {sp[1]:7.4f} "
-                  f"{sp[2]:7.4f} | {pipeline_seconds.get(source, float('nan')):10.1f} {pp[0]:7.4f} {pp[1]:7.4f} "
-                  f"{pp[2]:7.4f}   (splink cpu {cpu:.1f} s; " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()) + ")")
+            print(
+                f"{source:22s} {records.height:8d} {truth.height:7d} | {seconds:8.1f} {sp[0]:7.4f} {sp[1]:7.4f} "
+                f"{sp[2]:7.4f} | {pipeline_seconds.get(source, float('nan')):10.1f} {pp[0]:7.4f} {pp[1]:7.4f} "
+                f"{pp[2]:7.4f}   (splink cpu {cpu:.1f} s; "
+                + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
+                + ")"
+            )
         print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     return 0
 

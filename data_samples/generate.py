@@ -54,6 +54,7 @@ def load_rates(rates: dict | str | Path | None = None, hard: bool = False) -> di
         out = _merge(out, over)
     return out
 
+
 RULES = tuple(f"R{i:02d}" for i in range(1, 12))
 # Sources a rule reads in month M (R05 also reads human_resources in M-1).
 RULE_SOURCES: dict[str, tuple[str, ...]] = {
@@ -74,7 +75,6 @@ COUNTIES = ("620102", "620103", "620104", "620105")  # the demo's four counties
 RETIRED_COUNTY = "620101"  # only inside ID numbers of people born before 1985
 CATS = schema.CATEGORIES  # 低保 特困 低保边缘 支出型困难 防返贫监测 其他
 C_DIBAO, C_TEKUN, C_EDGE, C_EXPENSE, C_MONITOR, C_OTHER = range(6)
-
 
 
 @dataclass(frozen=True)
@@ -173,14 +173,35 @@ def _make_ids(region6: np.ndarray, birth: np.ndarray, male: np.ndarray, rng: np.
 
 
 # ---------------------------------------------------------------- name pools
-SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余杜叶程苏魏吕丁沈姚卢钟陆汪")
+SURNAMES = list(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余杜叶程苏魏吕丁沈姚卢钟陆汪"
+)
 GIVEN_M = list("伟强军国建明志勇杰涛斌超刚平辉鹏飞磊海林峰波宇浩晓东文俊忠福贵华")
 GIVEN_F = list("芳娟敏静丽秀英华慧美娜晶燕玲桂珍红霞兰凤洁琳雪梅莉晓春")
 UY_M = ["买买提", "艾合买提", "吐尔逊", "阿不都", "依明", "艾力", "肉孜", "努尔", "热合曼", "库尔班", "亚森", "阿布拉"]
 UY_F = ["阿依古丽", "古丽娜尔", "热依拉", "帕提古丽", "米娜", "再努尔", "阿依努尔", "布合丽其", "古再丽", "祖丽菲亚"]
-HOMOPHONES = {"晓": "小", "英": "莹", "明": "铭", "丽": "莉", "静": "晶", "军": "君", "志": "智", "华": "花", "林": "琳", "伟": "玮"}
+HOMOPHONES = {
+    "晓": "小",
+    "英": "莹",
+    "明": "铭",
+    "丽": "莉",
+    "静": "晶",
+    "军": "君",
+    "志": "智",
+    "华": "花",
+    "林": "琳",
+    "伟": "玮",
+}
 DOT_VARIANTS = ["•", "．", ".", "・", ""]
-EMPLOYERS = ["兰州市城关区环卫所", "甘肃某某建筑工程有限公司", "某某物业服务有限公司", "某某农业专业合作社", "某某商贸有限公司", "某某食品加工厂", "乡镇公益性岗位"]
+EMPLOYERS = [
+    "兰州市城关区环卫所",
+    "甘肃某某建筑工程有限公司",
+    "某某物业服务有限公司",
+    "某某农业专业合作社",
+    "某某商贸有限公司",
+    "某某食品加工厂",
+    "乡镇公益性岗位",
+]
 PROVIDERS = ["县人民医院", "县中医医院", "市第一人民医院", "乡镇卫生院", "省人民医院", "市妇幼保健院"]
 CASEWORKERS = ["张社工", "李干事", "王专干", "赵经办", "马主任"]
 
@@ -248,8 +269,9 @@ class GenerationSummary:
 class _World:
     """True households, persons, registry state per month and clean agency records."""
 
-    def __init__(self, n_reg: int, months: list[dt.date], params: dict, rng: np.random.Generator,
-                 shape: Shape = Shape()):
+    def __init__(
+        self, n_reg: int, months: list[dt.date], params: dict, rng: np.random.Generator, shape: Shape = Shape()
+    ):
         self.rng = rng
         self.shape = shape
         self.months = months
@@ -308,7 +330,9 @@ class _World:
         self.enrolled = np.datetime64(start, "D") - enr_days.astype("timedelta64[D]") - np.timedelta64(20, "D")
         for t in range(1, K):
             sel = self.first == t
-            self.enrolled[sel] = np.datetime64(self.months[t], "D") + rng.integers(0, 25, sel.sum()).astype("timedelta64[D]")
+            self.enrolled[sel] = np.datetime64(self.months[t], "D") + rng.integers(0, 25, sel.sum()).astype(
+                "timedelta64[D]"
+            )
         self.size_bias = np.zeros(H, dtype=int)  # planted household_size mismatches
         mism = self.is_reg & (rng.random(H) < 0.01)
         self.size_bias[mism] = rng.choice([-1, 1], mism.sum())
@@ -357,7 +381,11 @@ class _World:
         m = rel == "其他"
         age[m] = np.clip(ha[m] + rng.integers(-20, 10, m.sum()), 5, 90)
         ref = np.datetime64(self.months[0], "D")
-        birth = ref - (age * 365.25).astype(np.int64).astype("timedelta64[D]") - rng.integers(1, 365, P).astype("timedelta64[D]")
+        birth = (
+            ref
+            - (age * 365.25).astype(np.int64).astype("timedelta64[D]")
+            - rng.integers(1, 365, P).astype("timedelta64[D]")
+        )
         male = rng.random(P) < 0.5
         male[rel == "户主"] = rng.random((rel == "户主").sum()) < 0.75
         head_male = male[starts][p_hh]
@@ -376,7 +404,9 @@ class _World:
         g2 = np.where(male, g_m[rng.integers(0, len(g_m), P)], g_f[rng.integers(0, len(g_f), P)])
         two = rng.random(P) < 0.7
         han = np.char.add(sur, np.where(two, np.char.add(g1, g2), g1))
-        uy_own = np.where(male, np.asarray(UY_M)[rng.integers(0, len(UY_M), P)], np.asarray(UY_F)[rng.integers(0, len(UY_F), P)])
+        uy_own = np.where(
+            male, np.asarray(UY_M)[rng.integers(0, len(UY_M), P)], np.asarray(UY_F)[rng.integers(0, len(UY_F), P)]
+        )
         father = np.asarray(UY_M)[rng.integers(0, len(UY_M), P)]
         head_own = uy_own[starts][p_hh]
         father = np.where(inherit, head_own, father)
@@ -415,7 +445,9 @@ class _World:
         """in_reg (K×P) and delivered household sizes (K×H); call after deaths are planted."""
         K = self.K
         t = np.arange(K)[:, None]
-        self.in_reg = self.is_reg[self.p_hh][None, :] & (t >= self.first[self.p_hh][None, :]) & (t < self.removed_t[None, :])
+        self.in_reg = (
+            self.is_reg[self.p_hh][None, :] & (t >= self.first[self.p_hh][None, :]) & (t < self.removed_t[None, :])
+        )
         cnt = np.zeros((K, self.H), dtype=int)
         for k in range(K):
             cnt[k] = np.bincount(self.p_hh[self.in_reg[k]], minlength=self.H)
@@ -446,7 +478,11 @@ class _World:
         n = len(pids)
         rec = {"t": np.full(n, t, dtype=np.int64), "pid": pids}
         for k, v in cols.items():
-            rec[k] = v if isinstance(v, np.ndarray) and v.shape == (n,) else np.full(n, v, dtype=object if v is None else None)
+            rec[k] = (
+                v
+                if isinstance(v, np.ndarray) and v.shape == (n,)
+                else np.full(n, v, dtype=object if v is None else None)
+            )
         self.recs[source].append(rec)
 
     def take(self, k: int, mask=None, no_bg: bool = True, need_income: bool = True) -> np.ndarray:
@@ -490,36 +526,67 @@ NEAR_ICD = ["N18.4", "I20.0", "I25.1", "G12.9"]  # look serious, not in the conf
 def _hi_claim(w: _World, t: int, pid: int, visit: str, icd: str, oop: int) -> None:
     rng = w.rng
     major = any(icd.startswith(p) for p in w.params.get("major_disease_icd10_prefixes", []))
-    basic = int(round(oop * rng.uniform(1.2, 2.5)))
-    crit = int(round(oop * 0.4)) if major and visit == "住院" else 0
-    assist = int(round(oop * 0.1))
+    basic = round(oop * rng.uniform(1.2, 2.5))
+    crit = round(oop * 0.4) if major and visit == "住院" else 0
+    assist = round(oop * 0.1)
     w.add(
-        "health_insurance", t, [pid], visit_type=visit, settled_on=w.day(t), provider=PROVIDERS[rng.integers(0, 4)],
-        icd=icd, total=float(oop + basic + crit + assist), basic=float(basic), critical=float(crit),
-        assistance=float(assist), oop=float(oop),
+        "health_insurance",
+        t,
+        [pid],
+        visit_type=visit,
+        settled_on=w.day(t),
+        provider=PROVIDERS[rng.integers(0, 4)],
+        icd=icd,
+        total=float(oop + basic + crit + assist),
+        basic=float(basic),
+        critical=float(crit),
+        assistance=float(assist),
+        oop=float(oop),
     )
 
 
 def _ca(w: _World, t: int, pid: int, event: str, amount) -> None:
-    w.add("civil_affairs", t, [pid], event_type=event, amount=None if amount is None else float(amount), event_date=w.day(t))
+    w.add(
+        "civil_affairs",
+        t,
+        [pid],
+        event_type=event,
+        amount=None if amount is None else float(amount),
+        event_date=w.day(t),
+    )
 
 
 def _hr(w: _World, t: int, pid: int, rtype: str, wage=None, amount=None) -> None:
     start = w.months[t] if rtype in ("社保缴费", "养老金发放", "公益性岗位") else w.day(t)
     end = _month_end(w.months[t]) if rtype in ("社保缴费", "养老金发放") else None
     emp = EMPLOYERS[w.rng.integers(0, len(EMPLOYERS))] if rtype in ("社保缴费", "就业登记", "公益性岗位") else None
-    w.add("human_resources", t, [pid], record_type=rtype, employer=emp,
-          wage=None if wage is None else float(wage), amount=None if amount is None else float(amount),
-          start_date=start, end_date=end)
+    w.add(
+        "human_resources",
+        t,
+        [pid],
+        record_type=rtype,
+        employer=emp,
+        wage=None if wage is None else float(wage),
+        amount=None if amount is None else float(amount),
+        start_date=start,
+        end_date=end,
+    )
 
 
 def _rr_household(w: _World, h: int, cleared, risk: str, extra=(), present=None) -> None:
     K = w.K
-    w.rr_households.append(dict(
-        hh=h, extra=list(extra), cleared=list(cleared), present=list(present if present is not None else [True] * K),
-        risk=risk, monitor=str(w.rng.choice(schema.MONITOR_TYPES)), pcni=float(round(w.rng.uniform(4500, 12000))),
-        identified=w.months[0] - dt.timedelta(days=int(w.rng.integers(60, 1500))),
-    ))
+    w.rr_households.append(
+        dict(
+            hh=h,
+            extra=list(extra),
+            cleared=list(cleared),
+            present=list(present if present is not None else [True] * K),
+            risk=risk,
+            monitor=str(w.rng.choice(schema.MONITOR_TYPES)),
+            pcni=float(round(w.rng.uniform(4500, 12000))),
+            identified=w.months[0] - dt.timedelta(days=int(w.rng.integers(60, 1500))),
+        )
+    )
 
 
 def _plant_before_membership(w: _World, n: int, nm: int) -> None:
@@ -612,15 +679,15 @@ def _plant_rules(w: _World, n: int, nm: int) -> None:
         inc = int(w.income[0, h])
         icd = ["C34.9", "I63.9", "S72.0", "K80.2", "N18.5", "J18.9"][i % 6]
         if i < n // 2:  # fires every month
-            _hi_claim(w, 0, p, "住院", icd, int(round(inc * 1.2)))
+            _hi_claim(w, 0, p, "住院", icd, round(inc * 1.2))
         elif i < n:  # fires, then income re-assessed upward in the last month
-            oop = int(round(inc * 1.1))
+            oop = round(inc * 1.1)
             _hi_claim(w, 0, p, "住院", icd, oop)
             if K >= 2:
                 w.income[L, h] = float(round(oop * 1.3 / 12 / w.size_deliv[L, h]) * 12 * w.size_deliv[L, h])
         else:  # near miss: out-of-pocket sum exactly equals the annual income
             if K >= 2:
-                a = int(round(inc * 0.6))
+                a = round(inc * 0.6)
                 _hi_claim(w, 0, p, "住院", icd, a)
                 _hi_claim(w, tb, p, "门诊慢特病", "I10", inc - a)
             else:
@@ -686,7 +753,14 @@ def _plant_rules(w: _World, n: int, nm: int) -> None:
         elif i < 2 * n // 3:
             w.grade[p], w.dtype[p] = 3, str(rng.choice(["智力", "精神"]))
         elif i < n:
-            _hi_claim(w, 0, p, str(rng.choice(["住院", "门诊慢特病"])), MAJOR_ICD[i % len(MAJOR_ICD)], int(rng.integers(800, 3000)))
+            _hi_claim(
+                w,
+                0,
+                p,
+                str(rng.choice(["住院", "门诊慢特病"])),
+                MAJOR_ICD[i % len(MAJOR_ICD)],
+                int(rng.integers(800, 3000)),
+            )
             if K >= 2 and i % 2 == 0:
                 w.cat[L, h] = C_DIBAO  # 单人保 granted in the last month
                 w.set_pc(h, 0.9, [L])
@@ -710,16 +784,16 @@ def _plant_rules(w: _World, n: int, nm: int) -> None:
         p = _pick_member(w, h, age0, 25, 50)
         wage = float(rng.integers(25, 50) * 100)
         if i < n // 3:  # contributions stop after month tb-1 (fires tb, cleared tb+1)
-            for t in range(0, tb):
+            for t in range(tb):
                 _hr(w, t, p, "社保缴费", wage=wage)
         elif i < n // 2:  # contributions stop in the last month
-            for t in range(0, L):
+            for t in range(L):
                 _hr(w, t, p, "社保缴费", wage=wage)
         elif i < n:  # unemployment registered
-            for t in ([tb, L] if i % 2 else [tb]):
+            for t in [tb, L] if i % 2 else [tb]:
                 _hr(w, t, p, "失业登记")
         elif i < n + nm // 2:  # stopped contributing but registered employment
-            for t in range(0, tb):
+            for t in range(tb):
                 _hr(w, t, p, "社保缴费", wage=wage)
             _hr(w, tb, p, "就业登记")
         else:  # 失业登记 by someone aged 60 on the last day of M
@@ -753,8 +827,8 @@ def _plant_rules(w: _World, n: int, nm: int) -> None:
     for i, h in enumerate(hs):
         head = int(w.mem(h)[0])
         if i < n // 2 or w.size[h] > 1:
-            setcat(h, C_DIBAO, range(0, tb))
-            w.set_pc(h, 0.8, range(0, tb))
+            setcat(h, C_DIBAO, range(tb))
+            w.set_pc(h, 0.8, range(tb))
             if i < n:
                 setcat(h, C_EDGE, range(tb, K))
                 w.set_pc(h, 1.2, range(tb, K))
@@ -763,8 +837,8 @@ def _plant_rules(w: _World, n: int, nm: int) -> None:
                 w.set_pc(h, 1.5, range(tb, K))
             _ca(w, tb, head, "低保停发", None)
         else:
-            setcat(h, C_TEKUN, range(0, tb))
-            w.set_pc(h, 0.3, range(0, tb))
+            setcat(h, C_TEKUN, range(tb))
+            w.set_pc(h, 0.3, range(tb))
             setcat(h, C_OTHER, range(tb, K))
             w.set_pc(h, 1.3, range(tb, K))
             _ca(w, tb, head, "特困终止", None)
@@ -863,7 +937,7 @@ def _plant_rules(w: _World, n: int, nm: int) -> None:
                 _rr_household(w, h, [False] * K, "因病")
             else:
                 _rr_household(w, h, [True] * K, "因灾")
-    for j, h in enumerate(cand[k8 + 1: k8 + 1 + nm]):  # disaster relief to outsiders
+    for j, h in enumerate(cand[k8 + 1 : k8 + 1 + nm]):  # disaster relief to outsiders
         w.planted[h] = True
         p = int(w.mem(int(h))[0])
         src = reg_by_town.get(w.township[h])
@@ -883,7 +957,7 @@ def _registry_by_township(w: _World) -> dict[str, np.ndarray]:
     order = np.argsort(town, kind="stable")
     town_s, reg_s = town[order], reg_p[order]
     u, idx = np.unique(town_s, return_index=True)
-    return {k: v for k, v in zip(u.tolist(), np.split(reg_s, idx[1:]))}
+    return dict(zip(u.tolist(), np.split(reg_s, idx[1:])))
 
 
 def _same_names(w: _World) -> None:
@@ -898,7 +972,11 @@ def _same_names(w: _World) -> None:
             rate = float(share[group].get(level, 0.0))
             if not rate:
                 continue
-            area = np.asarray([r[:width] for r in w.region[w.p_hh[reg_p]].tolist()]) if width < 12 else w.region[w.p_hh[reg_p]]
+            area = (
+                np.asarray([r[:width] for r in w.region[w.p_hh[reg_p]].tolist()])
+                if width < 12
+                else w.region[w.p_hh[reg_p]]
+            )
             order = np.argsort(area, kind="stable")
             area_s, reg_s = area[order], reg_p[order]
             u, start, count = np.unique(area_s, return_index=True, return_counts=True)
@@ -932,7 +1010,9 @@ def _background(w: _World) -> None:
     ss_wage = (rng.integers(20, 60, P) * 100).astype(float)
     public_job = working & risky_ok & reg_p & (rng.random(P) < 0.03)
     pension = (age0 >= 60) & (rng.random(P) < 0.75)
-    pension_amt = np.where(w.urban[hh] & (rng.random(P) < 0.3), rng.integers(2000, 4200, P), rng.integers(120, 320, P)).astype(float)
+    pension_amt = np.where(
+        w.urban[hh] & (rng.random(P) < 0.3), rng.integers(2000, 4200, P), rng.integers(120, 320, P)
+    ).astype(float)
     extra_ss = np.zeros(P, bool)  # outsiders employed in the prefecture's firms (volume > 1)
     if w.shape.volume > 1:
         extra_ss = working & ~reg_p & ~ss & (rng.random(P) < min(1.0, 0.1 * (w.shape.volume - 1)))
@@ -948,22 +1028,52 @@ def _background(w: _World) -> None:
         with np.errstate(invalid="ignore", divide="ignore"):
             pc = w.income[t, h] / np.maximum(w.size_deliv[t, h], 1) / 12
             amt = np.where(np.isnan(pc), 300.0, np.maximum(60.0, np.round((w.S[h] - pc) * w.size_deliv[t, h])))
-        w.add("civil_affairs", t, pidx, event_type=np.full(len(pidx), "低保金发放", object), amount=amt,
-              event_date=w.days(t, len(pidx), 5, 12))
+        w.add(
+            "civil_affairs",
+            t,
+            pidx,
+            event_type=np.full(len(pidx), "低保金发放", object),
+            amount=amt,
+            event_date=w.days(t, len(pidx), 5, 12),
+        )
         pidx = np.flatnonzero(in_reg & (cat_p == C_TEKUN))
-        w.add("civil_affairs", t, pidx, event_type=np.full(len(pidx), "特困供养金发放", object),
-              amount=np.round(w.S[hh[pidx]] * 1.3), event_date=w.days(t, len(pidx), 5, 12))
-        for ev, p_reg, p_out, lo, hi in (("临时救助", 0.004, 0.004, 5, 40), ("受灾救助", 0.0006, 0.003, 10, 60), ("低保停发", 0.0, 0.002, 0, 0)):
+        w.add(
+            "civil_affairs",
+            t,
+            pidx,
+            event_type=np.full(len(pidx), "特困供养金发放", object),
+            amount=np.round(w.S[hh[pidx]] * 1.3),
+            event_date=w.days(t, len(pidx), 5, 12),
+        )
+        for ev, p_reg, p_out, lo, hi in (
+            ("临时救助", 0.004, 0.004, 5, 40),
+            ("受灾救助", 0.0006, 0.003, 10, 60),
+            ("低保停发", 0.0, 0.002, 0, 0),
+        ):
             sel = alive & ((reg_p & risky_ok & (rng.random(P) < p_reg)) | (~reg_p & (rng.random(P) < p_out)))
             pidx = np.flatnonzero(sel)
             amount = (rng.integers(lo, hi, len(pidx)) * 100).astype(float) if hi else np.full(len(pidx), None, object)
-            w.add("civil_affairs", t, pidx, event_type=np.full(len(pidx), ev, object), amount=amount,
-                  event_date=w.days(t, len(pidx), 1, 28))
+            w.add(
+                "civil_affairs",
+                t,
+                pidx,
+                event_type=np.full(len(pidx), ev, object),
+                amount=amount,
+                event_date=w.days(t, len(pidx), 1, 28),
+            )
         pidx = np.flatnonzero(w.death_t == t)
-        ed = np.minimum(w.death_date[pidx] + rng.integers(0, 3, len(pidx)).astype("timedelta64[D]"),
-                        np.datetime64(_month_end(w.months[t]), "D"))
-        w.add("civil_affairs", t, pidx, event_type=np.full(len(pidx), "死亡火化", object),
-              amount=np.full(len(pidx), None, object), event_date=ed.astype(object))
+        ed = np.minimum(
+            w.death_date[pidx] + rng.integers(0, 3, len(pidx)).astype("timedelta64[D]"),
+            np.datetime64(_month_end(w.months[t]), "D"),
+        )
+        w.add(
+            "civil_affairs",
+            t,
+            pidx,
+            event_type=np.full(len(pidx), "死亡火化", object),
+            amount=np.full(len(pidx), None, object),
+            event_date=ed.astype(object),
+        )
         # health insurance
         u = rng.random(P)
         elderly = age0 >= 60
@@ -971,7 +1081,14 @@ def _background(w: _World) -> None:
         for visit, prob, icds, lo, hi, share in (
             ("普通门诊", 0.06, ["J06.9", "K29.7", "M54.5", "J20.9", "I10"], 50, 400, 0.35),
             ("门诊慢特病", 0.0, ["I10", "E11.9", "J44.9", "I25.1", "N18.5", "E11.9"], 300, 2000, 0.2),
-            ("住院", 0.012, ["J18.9", "I63.9", "K80.2", "S72.0", "C16.9", "I21.9", "K35.8", "J44.1"], 3000, 40000, 0.22),
+            (
+                "住院",
+                0.012,
+                ["J18.9", "I63.9", "K80.2", "S72.0", "C16.9", "I21.9", "K35.8", "J44.1"],
+                3000,
+                40000,
+                0.22,
+            ),
         ):
             p_ = np.where(elderly, prob + (0.05 if visit == "门诊慢特病" else prob * 0.5), prob)
             sel = base & (u < p_)
@@ -983,10 +1100,20 @@ def _background(w: _World) -> None:
             crit = np.where((visit == "住院") & (total > 20000), np.round(total * 0.1, 2), 0.0)
             assist = np.where(reg_p[pidx], np.round(total * 0.05, 2), 0.0)
             basic = np.round(total - oop - crit - assist, 2)
-            w.add("health_insurance", t, pidx, visit_type=np.full(m, visit, object), settled_on=w.days(t, m),
-                  provider=np.asarray(PROVIDERS, object)[rng.integers(0, len(PROVIDERS), m)],
-                  icd=np.asarray(icds, object)[rng.integers(0, len(icds), m)], total=total, basic=basic,
-                  critical=crit, assistance=assist, oop=oop)
+            w.add(
+                "health_insurance",
+                t,
+                pidx,
+                visit_type=np.full(m, visit, object),
+                settled_on=w.days(t, m),
+                provider=np.asarray(PROVIDERS, object)[rng.integers(0, len(PROVIDERS), m)],
+                icd=np.asarray(icds, object)[rng.integers(0, len(icds), m)],
+                total=total,
+                basic=basic,
+                critical=crit,
+                assistance=assist,
+                oop=oop,
+            )
         # human resources
         ms, me = w.months[t], _month_end(w.months[t])
         emp = np.asarray(EMPLOYERS, object)
@@ -1000,19 +1127,32 @@ def _background(w: _World) -> None:
             pidx = np.flatnonzero(sel)
             m = len(pidx)
             monthly = rtype in ("社保缴费", "养老金发放", "公益性岗位")
-            w.add("human_resources", t, pidx, record_type=np.full(m, rtype, object),
-                  employer=emp[rng.integers(0, len(emp), m)] if rtype != "养老金发放" and rtype != "失业登记" else np.full(m, None, object),
-                  wage=wage[pidx] if wage is not None else np.full(m, None, object),
-                  amount=amount[pidx] if amount is not None else np.full(m, None, object),
-                  start_date=np.full(m, ms, object) if monthly else w.days(t, m),
-                  end_date=np.full(m, me, object) if rtype in ("社保缴费", "养老金发放") else np.full(m, None, object))
+            w.add(
+                "human_resources",
+                t,
+                pidx,
+                record_type=np.full(m, rtype, object),
+                employer=emp[rng.integers(0, len(emp), m)]
+                if rtype != "养老金发放" and rtype != "失业登记"
+                else np.full(m, None, object),
+                wage=wage[pidx] if wage is not None else np.full(m, None, object),
+                amount=amount[pidx] if amount is not None else np.full(m, None, object),
+                start_date=np.full(m, ms, object) if monthly else w.days(t, m),
+                end_date=np.full(m, me, object) if rtype in ("社保缴费", "养老金发放") else np.full(m, None, object),
+            )
         if w.shape.volume > 1:
-            _volume_records(w, t, alive_in & risky_ok, in_reg & (cat_p == C_DIBAO) & ~is_head, age0,
-                            extra_ss & alive, ss_wage)
+            _volume_records(
+                w, t, alive_in & risky_ok, in_reg & (cat_p == C_DIBAO) & ~is_head, age0, extra_ss & alive, ss_wage
+            )
     # background monitored households (rural)
     rural = ~w.urban
     listed = {r["hh"] for r in w.rr_households}
-    bg_reg = w.is_reg & rural & ~w.planted & ((w.cat[0] == C_MONITOR) | (np.isin(w.cat[0], [C_DIBAO, C_EDGE]) & (rng.random(w.H) < 0.08)))
+    bg_reg = (
+        w.is_reg
+        & rural
+        & ~w.planted
+        & ((w.cat[0] == C_MONITOR) | (np.isin(w.cat[0], [C_DIBAO, C_EDGE]) & (rng.random(w.H) < 0.08)))
+    )
     bg_out = ~w.is_reg & rural & ~w.planted & (rng.random(w.H) < 0.12)
     risks = list(schema.RISK_TYPES)
     rp = np.array([0.36, 0.2, 0.15, 0.02, 0.01, 0.15, 0.06, 0.05])
@@ -1027,8 +1167,15 @@ ORDINARY_ICD = ["J06.9", "K29.7", "M54.5", "J20.9", "I10", "K02.9", "L30.9", "H1
 CHRONIC_ICD = ["I10", "E11.9", "J44.9", "I25.1"]  # none is a configured major disease
 
 
-def _volume_records(w: _World, t: int, active: np.ndarray, dibao_member: np.ndarray, age0: np.ndarray,
-                    contributing: np.ndarray, wage: np.ndarray) -> None:
+def _volume_records(
+    w: _World,
+    t: int,
+    active: np.ndarray,
+    dibao_member: np.ndarray,
+    age0: np.ndarray,
+    contributing: np.ndarray,
+    wage: np.ndarray,
+) -> None:
     """The extra delivery volume of a prefecture (Shape.volume > 1), none of it planted:
     repeated ordinary and chronic outpatient settlements per person (no major diagnoses;
     medical assistance covers most of a registry person's share), 低保金 paid per enrolled
@@ -1038,12 +1185,21 @@ def _volume_records(w: _World, t: int, active: np.ndarray, dibao_member: np.ndar
     reg_p = w.is_reg[w.p_hh]
     pidx = np.flatnonzero(contributing)
     m = len(pidx)
-    w.add("human_resources", t, pidx, record_type=np.full(m, "社保缴费", object),
-          employer=np.asarray(EMPLOYERS, object)[rng.integers(0, len(EMPLOYERS), m)], wage=wage[pidx],
-          amount=np.full(m, None, object), start_date=np.full(m, w.months[t], object),
-          end_date=np.full(m, _month_end(w.months[t]), object))
-    for visit, lam, icds, lo, hi in (("普通门诊", 0.4 * e, ORDINARY_ICD, 30, 300),
-                                     ("门诊慢特病", 0.06 * e * (age0 >= 60), CHRONIC_ICD, 200, 1500)):
+    w.add(
+        "human_resources",
+        t,
+        pidx,
+        record_type=np.full(m, "社保缴费", object),
+        employer=np.asarray(EMPLOYERS, object)[rng.integers(0, len(EMPLOYERS), m)],
+        wage=wage[pidx],
+        amount=np.full(m, None, object),
+        start_date=np.full(m, w.months[t], object),
+        end_date=np.full(m, _month_end(w.months[t]), object),
+    )
+    for visit, lam, icds, lo, hi in (
+        ("普通门诊", 0.4 * e, ORDINARY_ICD, 30, 300),
+        ("门诊慢特病", 0.06 * e * (age0 >= 60), CHRONIC_ICD, 200, 1500),
+    ):
         cnt = rng.poisson(lam * active)
         pidx = np.repeat(np.arange(w.P), cnt)
         m = len(pidx)
@@ -1052,14 +1208,30 @@ def _volume_records(w: _World, t: int, active: np.ndarray, dibao_member: np.ndar
         assist = np.where(reg, np.round(total * 0.2, 2), 0.0)
         oop = np.round(total * np.where(reg, 0.12, 0.35) * rng.uniform(0.7, 1.3, m), 2)
         basic = np.round(total - oop - assist, 2)
-        w.add("health_insurance", t, pidx, visit_type=np.full(m, visit, object), settled_on=w.days(t, m),
-              provider=np.asarray(PROVIDERS, object)[rng.integers(0, len(PROVIDERS), m)],
-              icd=np.asarray(icds, object)[rng.integers(0, len(icds), m)], total=total, basic=basic,
-              critical=np.zeros(m), assistance=assist, oop=oop)
+        w.add(
+            "health_insurance",
+            t,
+            pidx,
+            visit_type=np.full(m, visit, object),
+            settled_on=w.days(t, m),
+            provider=np.asarray(PROVIDERS, object)[rng.integers(0, len(PROVIDERS), m)],
+            icd=np.asarray(icds, object)[rng.integers(0, len(icds), m)],
+            total=total,
+            basic=basic,
+            critical=np.zeros(m),
+            assistance=assist,
+            oop=oop,
+        )
     pidx = np.flatnonzero(dibao_member & (rng.random(w.P) < min(1.0, 0.25 * e)))
     m = len(pidx)
-    w.add("civil_affairs", t, pidx, event_type=np.full(m, "低保金发放", object),
-          amount=(rng.integers(3, 20, m) * 10).astype(float), event_date=w.days(t, m, 5, 12))
+    w.add(
+        "civil_affairs",
+        t,
+        pidx,
+        event_type=np.full(m, "低保金发放", object),
+        amount=(rng.integers(3, 20, m) * 10).astype(float),
+        event_date=w.days(t, m, 5, 12),
+    )
 
 
 def _rr_records(w: _World) -> None:
@@ -1078,21 +1250,30 @@ def _rr_records(w: _World) -> None:
             pids += mm
             rel = list(w.rel[m]) + ["其他"] * len(r["extra"])
             cols["rr_relation"] += rel
-            for k, v in (("rr_hid", r["rr_hid"]), ("monitor", r["monitor"]), ("risk", r["risk"]), ("pcni", r["pcni"]),
-                         ("cleared", r["cleared"][t]), ("identified", r["identified"])):
+            for k, v in (
+                ("rr_hid", r["rr_hid"]),
+                ("monitor", r["monitor"]),
+                ("risk", r["risk"]),
+                ("pcni", r["pcni"]),
+                ("cleared", r["cleared"][t]),
+                ("identified", r["identified"]),
+            ):
                 cols[k] += [v] * len(mm)
         n = len(pids)
         if n:
-            w.add("rural_revitalization", t, np.asarray(pids), **{k: np.asarray(v, dtype=object) for k, v in cols.items()})
+            w.add(
+                "rural_revitalization", t, np.asarray(pids), **{k: np.asarray(v, dtype=object) for k, v in cols.items()}
+            )
     del rng
 
 
-def build_world(n_households: int, months: list[dt.date], params: dict, seed: int, shape: Shape = Shape(),
-                rates: dict | None = None) -> _World:
+def build_world(
+    n_households: int, months: list[dt.date], params: dict, seed: int, shape: Shape = Shape(), rates: dict | None = None
+) -> _World:
     rng = np.random.default_rng(seed)
     w = _World(n_households, months, params, rng, shape)
     w.rates = rates if rates is not None else load_rates()
-    n = max(3, int(round(n_households * 0.0065)))
+    n = max(3, round(n_households * 0.0065))
     nm = max(2, n // 2)
     _plant_before_membership(w, n, nm)
     w.finalize_membership()
@@ -1116,12 +1297,34 @@ def build_world(n_households: int, months: list[dt.date], params: dict, seed: in
 # ---------------------------------------------------------------- clean frames
 _REC_TYPES = {
     "civil_affairs": {"event_type": pl.Utf8, "amount": pl.Float64, "event_date": pl.Date},
-    "health_insurance": {"visit_type": pl.Utf8, "settled_on": pl.Date, "provider": pl.Utf8, "icd": pl.Utf8, "total": pl.Float64,
-                         "basic": pl.Float64, "critical": pl.Float64, "assistance": pl.Float64, "oop": pl.Float64},
-    "human_resources": {"record_type": pl.Utf8, "employer": pl.Utf8, "wage": pl.Float64, "amount": pl.Float64,
-                        "start_date": pl.Date, "end_date": pl.Date},
-    "rural_revitalization": {"rr_hid": pl.Utf8, "rr_relation": pl.Utf8, "monitor": pl.Utf8, "risk": pl.Utf8, "pcni": pl.Float64,
-                             "cleared": pl.Boolean, "identified": pl.Date},
+    "health_insurance": {
+        "visit_type": pl.Utf8,
+        "settled_on": pl.Date,
+        "provider": pl.Utf8,
+        "icd": pl.Utf8,
+        "total": pl.Float64,
+        "basic": pl.Float64,
+        "critical": pl.Float64,
+        "assistance": pl.Float64,
+        "oop": pl.Float64,
+    },
+    "human_resources": {
+        "record_type": pl.Utf8,
+        "employer": pl.Utf8,
+        "wage": pl.Float64,
+        "amount": pl.Float64,
+        "start_date": pl.Date,
+        "end_date": pl.Date,
+    },
+    "rural_revitalization": {
+        "rr_hid": pl.Utf8,
+        "rr_relation": pl.Utf8,
+        "monitor": pl.Utf8,
+        "risk": pl.Utf8,
+        "pcni": pl.Float64,
+        "cleared": pl.Boolean,
+        "identified": pl.Date,
+    },
 }
 
 
@@ -1157,13 +1360,23 @@ def _registry_frame(w: _World, t: int) -> pl.DataFrame:
     cat = w.cat[t, h]
     cat_txt = np.asarray(CATS)[cat]
     cat_render = np.where((cat == C_EXPENSE) & w.alias[h], "刚性支出困难", cat_txt)
-    return pl.DataFrame({
-        "t": np.full(len(p), t, dtype=np.int64), "pid": p.astype(np.int64), "hh": h.astype(np.int64),
-        "household_id": w.hh_id[h], "category": cat_txt, "category_render": cat_render,
-        "household_size": w.size_deliv[t, h].astype(np.int64), "income": w.income[t, h],
-        "S": w.S[h], "county": w.county[h], "birth": w.birth[p], "grade": w.grade[p].astype(np.int64),
-        "dtype": w.dtype[p],
-    }).with_columns(pl.col("income").fill_nan(None))
+    return pl.DataFrame(
+        {
+            "t": np.full(len(p), t, dtype=np.int64),
+            "pid": p.astype(np.int64),
+            "hh": h.astype(np.int64),
+            "household_id": w.hh_id[h],
+            "category": cat_txt,
+            "category_render": cat_render,
+            "household_size": w.size_deliv[t, h].astype(np.int64),
+            "income": w.income[t, h],
+            "S": w.S[h],
+            "county": w.county[h],
+            "birth": w.birth[p],
+            "grade": w.grade[p].astype(np.int64),
+            "dtype": w.dtype[p],
+        }
+    ).with_columns(pl.col("income").fill_nan(None))
 
 
 # ---------------------------------------------------------------- ground truth flags
@@ -1176,7 +1389,9 @@ _TRUTH_COLS = {
 }
 
 
-def compute_truth(w: _World, reg: pl.DataFrame, recs: dict[str, pl.DataFrame], delivered: set[tuple[int, str]]) -> pl.DataFrame:
+def compute_truth(
+    w: _World, reg: pl.DataFrame, recs: dict[str, pl.DataFrame], delivered: set[tuple[int, str]]
+) -> pl.DataFrame:
     """Every (month, household, rule) whose condition holds, from the world model (true links and values)."""
     K, params = w.K, w.params
     edge = w.edge
@@ -1184,8 +1399,11 @@ def compute_truth(w: _World, reg: pl.DataFrame, recs: dict[str, pl.DataFrame], d
     prefixes = [str(p).upper() for p in params.get("major_disease_icd10_prefixes", [])]
     rep = params.get("temp_assistance_repeat", {}) or {}
     rep_count, rep_months = int(rep.get("count", 2)), int(rep.get("months", 6))
-    hhm = (reg.group_by("t", "household_id").agg(pl.col("category", "income", "household_size", "S").first())
-           .with_columns(pc=pl.col("income") / pl.col("household_size") / 12))
+    hhm = (
+        reg.group_by("t", "household_id")
+        .agg(pl.col("category", "income", "household_size", "S").first())
+        .with_columns(pc=pl.col("income") / pl.col("household_size") / 12)
+    )
     key = ["t", "pid"]
     lk = {s: df.join(reg.select("t", "pid", "household_id", "birth"), on=key, how="inner") for s, df in recs.items()}
     out = []
@@ -1203,17 +1421,45 @@ def compute_truth(w: _World, reg: pl.DataFrame, recs: dict[str, pl.DataFrame], d
             hi = lk["health_insurance"].filter(pl.col("t").is_between(M - 11, M))
             s = hi.group_by("household_id").agg(pl.col("oop").sum()).join(hm, on="household_id")
             emit(M, "R01", s.filter(pl.col("oop") > ratio * pl.col("income"))["household_id"])
-        emit(M, "R02", hm.filter((pl.col("pc") < pl.col("S")) & ~pl.col("category").is_in(["低保", "特困"]))["household_id"])
-        emit(M, "R03", hm.filter((pl.col("pc") >= pl.col("S")) & (pl.col("pc") < edge * pl.col("S"))
-                                 & ~pl.col("category").is_in(["低保", "特困", "低保边缘"]))["household_id"])
+        emit(
+            M,
+            "R02",
+            hm.filter((pl.col("pc") < pl.col("S")) & ~pl.col("category").is_in(["低保", "特困"]))["household_id"],
+        )
+        emit(
+            M,
+            "R03",
+            hm.filter(
+                (pl.col("pc") >= pl.col("S"))
+                & (pl.col("pc") < edge * pl.col("S"))
+                & ~pl.col("category").is_in(["低保", "特困", "低保边缘"])
+            )["household_id"],
+        )
         if ok["health_insurance"]:
             rm = reg.filter(pl.col("t") == M)
-            dis = rm.filter(pl.col("grade").is_in([1, 2]) | ((pl.col("grade") == 3) & pl.col("dtype").is_in(["智力", "精神"])))["household_id"]
+            dis = rm.filter(
+                pl.col("grade").is_in([1, 2]) | ((pl.col("grade") == 3) & pl.col("dtype").is_in(["智力", "精神"]))
+            )["household_id"]
             hi = lk["health_insurance"].filter(pl.col("t").is_between(M - 11, M))
-            major = hi.filter(pl.any_horizontal([pl.col("icd").str.to_uppercase().str.starts_with(p) for p in prefixes]) if prefixes else pl.lit(False))["household_id"]
+            major = hi.filter(
+                pl.any_horizontal([pl.col("icd").str.to_uppercase().str.starts_with(p) for p in prefixes])
+                if prefixes
+                else pl.lit(False)
+            )["household_id"]
             cand = set(dis.to_list()) | set(major.to_list())
-            emit(M, "R04", hm.filter((pl.col("category") == "低保边缘") & pl.col("household_id").is_in(list(cand)))["household_id"])
-        if M >= 1 and ok["human_resources"] and (M - 1, "human_resources") in delivered and (M - 1, "registry") in delivered:
+            emit(
+                M,
+                "R04",
+                hm.filter((pl.col("category") == "低保边缘") & pl.col("household_id").is_in(list(cand)))[
+                    "household_id"
+                ],
+            )
+        if (
+            M >= 1
+            and ok["human_resources"]
+            and (M - 1, "human_resources") in delivered
+            and (M - 1, "registry") in delivered
+        ):
             hr = lk["human_resources"]
             now = hr.filter(pl.col("t") == M)
             unemp = set(now.filter(pl.col("record_type") == "失业登记")["pid"].to_list())
@@ -1230,25 +1476,57 @@ def compute_truth(w: _World, reg: pl.DataFrame, recs: dict[str, pl.DataFrame], d
             dead = set(ca.filter((pl.col("t") <= M) & (pl.col("event_type") == "死亡火化"))["pid"].to_list())
             emit(M, "R06", reg.filter((pl.col("t") == M) & pl.col("pid").is_in(list(dead)))["household_id"])
             stop = ca.filter((pl.col("t") == M) & pl.col("event_type").is_in(["低保停发", "特困终止"]))["household_id"]
-            emit(M, "R07", hm.filter(pl.col("household_id").is_in(stop.to_list()) & (pl.col("pc") < edge * pl.col("S")))["household_id"])
-            tmp = (ca.filter(pl.col("t").is_between(M - rep_months + 1, M) & (pl.col("event_type") == "临时救助"))
-                   .group_by("household_id").len())
-            emit(M, "R10", tmp.join(hm, on="household_id").filter(
-                (pl.col("len") >= rep_count) & ~pl.col("category").is_in(["低保", "特困"]))["household_id"])
+            emit(
+                M,
+                "R07",
+                hm.filter(pl.col("household_id").is_in(stop.to_list()) & (pl.col("pc") < edge * pl.col("S")))[
+                    "household_id"
+                ],
+            )
+            tmp = (
+                ca.filter(pl.col("t").is_between(M - rep_months + 1, M) & (pl.col("event_type") == "临时救助"))
+                .group_by("household_id")
+                .len()
+            )
+            emit(
+                M,
+                "R10",
+                tmp.join(hm, on="household_id").filter(
+                    (pl.col("len") >= rep_count) & ~pl.col("category").is_in(["低保", "特困"])
+                )["household_id"],
+            )
         if ok["human_resources"]:
-            ss = (lk["human_resources"].filter((pl.col("t") == M) & (pl.col("record_type") == "社保缴费"))
-                  .group_by("household_id").agg(pl.col("wage").sum()))
-            emit(M, "R09", ss.join(hm, on="household_id").filter(
-                (pl.col("category") == "低保") & (pl.col("wage") / pl.col("household_size") > pl.col("S")))["household_id"])
+            ss = (
+                lk["human_resources"]
+                .filter((pl.col("t") == M) & (pl.col("record_type") == "社保缴费"))
+                .group_by("household_id")
+                .agg(pl.col("wage").sum())
+            )
+            emit(
+                M,
+                "R09",
+                ss.join(hm, on="household_id").filter(
+                    (pl.col("category") == "低保") & (pl.col("wage") / pl.col("household_size") > pl.col("S"))
+                )["household_id"],
+            )
         if ok["rural_revitalization"]:
             rr = recs["rural_revitalization"].filter(pl.col("t") == M)
             linked = set(lk["rural_revitalization"].filter(pl.col("t") == M)["rr_hid"].to_list())
             open_ = set(rr.filter(~pl.col("cleared"))["rr_hid"].to_list())
             emit(M, "R08", ["RR:" + h for h in sorted(open_ - linked)])
         if ok["civil_affairs"] and ok["rural_revitalization"]:
-            a = lk["civil_affairs"].filter((pl.col("t") == M) & (pl.col("event_type") == "受灾救助"))["household_id"].to_list()
-            b = lk["rural_revitalization"].filter((pl.col("t") == M) & pl.col("risk").is_in(["因灾", "因意外事故"])
-                                                  & ~pl.col("cleared"))["household_id"].to_list()
+            a = (
+                lk["civil_affairs"]
+                .filter((pl.col("t") == M) & (pl.col("event_type") == "受灾救助"))["household_id"]
+                .to_list()
+            )
+            b = (
+                lk["rural_revitalization"]
+                .filter((pl.col("t") == M) & pl.col("risk").is_in(["因灾", "因意外事故"]) & ~pl.col("cleared"))[
+                    "household_id"
+                ]
+                .to_list()
+            )
             present = set(hm["household_id"].to_list())
             emit(M, "R11", [h for h in set(a) | set(b) if h in present])
     return pl.DataFrame(out, schema={"t": pl.Int64, "household_key": pl.Utf8, "rule_code": pl.Utf8}, orient="row")
@@ -1263,8 +1541,9 @@ def rule_ran(M: int, rule: str, delivered: set[tuple[int, str]]) -> bool:
     return ok
 
 
-def _flag_states(flags: pl.DataFrame, reg: pl.DataFrame, delivered: set[tuple[int, str]], K: int,
-                 closing: list[tuple[str, str, str]]) -> pl.DataFrame:
+def _flag_states(
+    flags: pl.DataFrame, reg: pl.DataFrame, delivered: set[tuple[int, str]], K: int, closing: list[tuple[str, str, str]]
+) -> pl.DataFrame:
     """What the caseworker should see per (month, household, rule), from the world model (rules.md
     lifecycle): every fired flag and every flag that stops being active, with `fired`,
     `suppressed` and `state` 新增 / 持续 / 已清零.
@@ -1311,8 +1590,18 @@ def _flag_states(flags: pl.DataFrame, reg: pl.DataFrame, delivered: set[tuple[in
                     state = "已清零"
                 rows.append((M, h, r, int(h in now), int(h in sup), state))
             active[r] = new_active
-    return pl.DataFrame(rows, schema={"t": pl.Int64, "household_key": pl.Utf8, "rule_code": pl.Utf8,
-                                      "fired": pl.Int64, "suppressed": pl.Int64, "state": pl.Utf8}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={
+            "t": pl.Int64,
+            "household_key": pl.Utf8,
+            "rule_code": pl.Utf8,
+            "fired": pl.Int64,
+            "suppressed": pl.Int64,
+            "state": pl.Utf8,
+        },
+        orient="row",
+    )
 
 
 # ---------------------------------------------------------------- rendering (messy values)
@@ -1344,7 +1633,9 @@ class _Style:
 CSV_FORMATS = FORMATS[:3]
 
 
-def _assign_formats(rng: np.random.Generator, K: int, omit: set, csv_only: bool = False) -> dict[tuple[int, str], _Style]:
+def _assign_formats(
+    rng: np.random.Generator, K: int, omit: set, csv_only: bool = False
+) -> dict[tuple[int, str], _Style]:
     """Format and messiness of every (month, source) file. csv_only: the three CSV encodings
     only (GB18030 and UTF-8 with and without BOM each occur among the first months' files)."""
     slots = [(t, s) for t in range(K) for s in schema.EXTRACT_SOURCES]
@@ -1549,7 +1840,9 @@ def _render(w: _World, source: str, df: pl.DataFrame, st: _Style, rng) -> list[_
         cols.append(_Col("urban_rural", np.where(w.urban[hh], "城市", "农村").astype(object)))
         cols.append(_Col("category", df["category_render"].fill_null("").to_numpy().astype(object)))
         hs = df["household_size"]
-        cols.append(_Col("household_size", hs.cast(pl.Utf8).fill_null("").to_numpy().astype(object), "int", hs.to_list()))
+        cols.append(
+            _Col("household_size", hs.cast(pl.Utf8).fill_null("").to_numpy().astype(object), "int", hs.to_list())
+        )
         cols.append(money_col("household_annual_income", df["income"]))
         g = w.grade[pids]
         gz = np.asarray(["", "一级", "二级", "三级", "四级"], dtype=object)[g]
@@ -1625,8 +1918,11 @@ def _ids_linkable(rendered: np.ndarray, true18: np.ndarray) -> np.ndarray:
     """Which rendered IDs still give ID evidence: after normalisation (spaces, hyphens, case,
     full-width digits) the true ID or one character off it, or its legacy 15-digit form."""
     r = pl.Series(rendered.astype(str).tolist(), dtype=pl.Utf8)
-    s = (r.str.replace_all(r"[ \-]", "").str.to_uppercase()
-         .str.replace_many(list("０１２３４５６７８９Ｘ"), list("0123456789X")))
+    s = (
+        r.str.replace_all(r"[ \-]", "")
+        .str.to_uppercase()
+        .str.replace_many(list("０１２３４５６７８９Ｘ"), list("0123456789X"))
+    )
     t = pl.Series(true18.astype(str).tolist(), dtype=pl.Utf8)
     legacy = (s.str.len_chars() == 15) & s.str.contains(r"^[0-9]{15}$")
     legacy_ok = s == (t.str.slice(0, 6) + t.str.slice(8, 9))
@@ -1641,8 +1937,6 @@ def _ids_linkable(rendered: np.ndarray, true18: np.ndarray) -> np.ndarray:
         tb[full18] = ta.view(np.uint32).reshape(-1, 18)
     close = full18 & ((sb != tb).sum(axis=1) <= 1)
     return np.where(legacy.to_numpy(), legacy_ok.to_numpy(), close)
-
-
 
 
 # ---------------------------------------------------------------- writing
@@ -1667,8 +1961,12 @@ def _malform(source: str, cols: list[_Col], rng) -> tuple[list[int], list[int]]:
         return [], []
     chosen = rng.choice(n, 3, replace=False)
     by = {c.canonical: c for c in cols}
-    target = {"health_insurance": ("settled_on", "未知"), "civil_affairs": ("event_date", "不详"),
-              "human_resources": ("record_type", ""), "rural_revitalization": ("rr_household_id", "")}[source]
+    target = {
+        "health_insurance": ("settled_on", "未知"),
+        "civil_affairs": ("event_date", "不详"),
+        "human_resources": ("record_type", ""),
+        "rural_revitalization": ("rr_household_id", ""),
+    }[source]
     c = by[target[0]]
     c.text[chosen[0]] = target[1]
     if c.typed is not None:
@@ -1685,7 +1983,9 @@ def _malform(source: str, cols: list[_Col], rng) -> tuple[list[int], list[int]]:
 CSV_CHUNK_ROWS = 200_000
 
 
-def _write_csv(path: Path, headers: list[str], cols: list[_Col], st: _Style, ragged: list[int], first: bool = True) -> None:
+def _write_csv(
+    path: Path, headers: list[str], cols: list[_Col], st: _Style, ragged: list[int], first: bool = True
+) -> None:
     """Write (first) or append one chunk of rows; ragged rows are 0-based within the chunk."""
     df = pl.DataFrame({h: pl.Series(h, c.text.tolist(), dtype=pl.Utf8) for h, c in zip(headers, cols)})
     df = df.with_columns(pl.all().replace("", None))
@@ -1737,8 +2037,16 @@ def _cell_values(c: _Col, st: _Style, rng) -> list:
 
 
 def _write_xlsx(path: Path, headers: list[str], columns: list[list], created: dt.datetime) -> None:
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "default_date_format": "yyyy-mm-dd",
-                                          "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "default_date_format": "yyyy-mm-dd",
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
     wb.set_properties({"created": created, "author": "synthetic"})
     ws = wb.add_worksheet("Sheet1")
     ws.write_row(0, 0, headers)
@@ -1825,7 +2133,7 @@ def generate(
         mdir.mkdir(parents=True, exist_ok=True)
         summary.files[f"{m:%Y-%m}"], summary.formats[f"{m:%Y-%m}"], summary.rows[f"{m:%Y-%m}"] = {}, {}, {}
         reg_t = _registry_frame(w, t)
-        reg_pids_t = reg_t["pid"].to_numpy() if (t, "registry") in delivered else np.array([], dtype=np.int64)
+        reg_t["pid"].to_numpy() if (t, "registry") in delivered else np.array([], dtype=np.int64)
         for source in schema.EXTRACT_SOURCES:
             st = styles[(t, source)]
             if source == "registry":
@@ -1868,8 +2176,11 @@ def generate(
                 if ci == 0:
                     headers = _headers(source, cols, st, rng)
                 if st.extra_col:
-                    note = np.where(rng.random(len(pids)) < 0.1, "复核中", "").astype(object) if st.extra_col == "备注" \
+                    note = (
+                        np.where(rng.random(len(pids)) < 0.1, "复核中", "").astype(object)
+                        if st.extra_col == "备注"
                         else np.full(len(pids), "业务系统导出", dtype=object)
+                    )
                     if ci == 0:
                         pos = int(rng.integers(0, len(cols) + 1))
                         headers.insert(pos, st.extra_col)
@@ -1887,13 +2198,21 @@ def generate(
             summary.rows[f"{m:%Y-%m}"][source] = df.height
             links.append(df.select(pl.lit(t, pl.Int64).alias("t"), pl.lit(source).alias("source"), "source_row", "pid"))
     reg = pl.concat(regs) if regs else _registry_frame(w, 0).with_columns(registry_row=pl.lit(0, pl.Int64)).head(0)
-    recs = {s: (pl.concat(v) if v else rec_frames[s].head(0).with_columns(source_row=pl.lit(0, pl.Int64)).select(_TRUTH_COLS[s]))
-            for s, v in recs_delivered.items()}
+    recs = {
+        s: (
+            pl.concat(v)
+            if v
+            else rec_frames[s].head(0).with_columns(source_row=pl.lit(0, pl.Int64)).select(_TRUTH_COLS[s])
+        )
+        for s, v in recs_delivered.items()
+    }
     del rec_frames, recs_delivered
     # records with a destroyed required value (or a ragged line) cannot be read by anyone
     bad = pl.DataFrame(unusable, schema={"t": pl.Int64, "source": pl.Utf8, "source_row": pl.Int64}, orient="row")
-    recs = {s: df.join(bad.filter(pl.col("source") == s).drop("source"), on=["t", "source_row"], how="anti")
-            for s, df in recs.items()}
+    recs = {
+        s: df.join(bad.filter(pl.col("source") == s).drop("source"), on=["t", "source_row"], how="anti")
+        for s, df in recs.items()
+    }
     flags = compute_truth(w, reg, recs, delivered)
     # dispositions for the previous month's flags, delivered in the last month
     L = K - 1
@@ -1911,9 +2230,22 @@ def generate(
                 k, r = others["household_key"][i], others["rule_code"][i]
                 if (k, r) not in used:
                     planned.append((r, k, "已核实待救助" if j % 2 == 0 else "无法联系"))
-        notes = {"已纳入救助": "已审批纳入低保", "核实不符": "入户核实，收入情况与登记不符", "已核实待救助": "已入户，待审批", "无法联系": "电话无人接听"}
+        notes = {
+            "已纳入救助": "已审批纳入低保",
+            "核实不符": "入户核实，收入情况与登记不符",
+            "已核实待救助": "已入户，待审批",
+            "无法联系": "电话无人接听",
+        }
         for r, k, d in planned:
-            disp_rows.append((flag_id(mlist[L - 1], r, k), d, w.day(L, 1, 25), CASEWORKERS[int(rng.integers(0, len(CASEWORKERS)))], notes[d]))
+            disp_rows.append(
+                (
+                    flag_id(mlist[L - 1], r, k),
+                    d,
+                    w.day(L, 1, 25),
+                    CASEWORKERS[int(rng.integers(0, len(CASEWORKERS)))],
+                    notes[d],
+                )
+            )
         mdir = inbox / f"{mlist[L]:%Y-%m}"
         path = mdir / "dispositions.xlsx"
         cols = list(zip(*disp_rows)) if disp_rows else [[], [], [], [], []]
@@ -1924,34 +2256,57 @@ def generate(
         summary.rows[f"{mlist[L]:%Y-%m}"]["dispositions"] = len(disp_rows)
     for t, m in enumerate(mlist):
         man = {"files": dict(sorted(manifests[t].items()))}
-        (inbox / f"{m:%Y-%m}" / "_MANIFEST.json").write_text(json.dumps(man, ensure_ascii=False, indent=2), encoding="utf-8")
+        (inbox / f"{m:%Y-%m}" / "_MANIFEST.json").write_text(
+            json.dumps(man, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
     # ground truth files
     month_of = {t: f"{m:%Y-%m-01}" for t, m in enumerate(mlist)}
     closing = [(r, k, d) for r, k, d in (planned if disp_rows else []) if d in ("已纳入救助", "核实不符")]
-    flags_out = (_flag_states(flags, reg, delivered, K, closing)
-                 .with_columns(month=pl.col("t").replace_strict(month_of, return_dtype=pl.Utf8))
-                 .sort("t", "rule_code", "household_key")
-                 .select("month", "household_key", "rule_code", "fired", "suppressed", "state"))
+    flags_out = (
+        _flag_states(flags, reg, delivered, K, closing)
+        .with_columns(month=pl.col("t").replace_strict(month_of, return_dtype=pl.Utf8))
+        .sort("t", "rule_code", "household_key")
+        .select("month", "household_key", "rule_code", "fired", "suppressed", "state")
+    )
     flags_out.write_csv(truth_dir / "flags.csv")
     rr = reg.select("t", "pid", "registry_row")
-    lk = (pl.concat(links).join(rr, on=["t", "pid"], how="left")
-          .with_columns(pl.when(pl.col("source") == "registry").then(pl.when(pl.col("registry_row").is_not_null()).then(pl.col("source_row")))
-                        .otherwise(pl.col("registry_row")).alias("registry_row"),
-                        month=pl.col("t").replace_strict(month_of, return_dtype=pl.Utf8),
-                        person_id=pl.format("P{}", pl.col("pid").cast(pl.Utf8).str.zfill(7)))
-          .sort("t", "source", "source_row").select("month", "source", "source_row", "registry_row", "person_id"))
+    lk = (
+        pl.concat(links)
+        .join(rr, on=["t", "pid"], how="left")
+        .with_columns(
+            pl.when(pl.col("source") == "registry")
+            .then(pl.when(pl.col("registry_row").is_not_null()).then(pl.col("source_row")))
+            .otherwise(pl.col("registry_row"))
+            .alias("registry_row"),
+            month=pl.col("t").replace_strict(month_of, return_dtype=pl.Utf8),
+            person_id=pl.format("P{}", pl.col("pid").cast(pl.Utf8).str.zfill(7)),
+        )
+        .sort("t", "source", "source_row")
+        .select("month", "source", "source_row", "registry_row", "person_id")
+    )
     lk.write_csv(truth_dir / "links.csv")
-    persons = pl.DataFrame({
-        "person_id": [f"P{i:07d}" for i in range(w.P)],
-        "household": np.where(w.is_reg[w.p_hh], w.hh_id[w.p_hh], np.char.add("OUT", np.char.zfill(w.p_hh.astype(str), 6))),
-        "name": w.name, "sex": w.sex, "birth_date": w.birth.astype("datetime64[D]").astype(str), "id_number": w.id18,
-        "relation": w.rel, "region_code": w.region[w.p_hh], "registry_household": w.is_reg[w.p_hh].astype(np.int8),
-    })
+    persons = pl.DataFrame(
+        {
+            "person_id": [f"P{i:07d}" for i in range(w.P)],
+            "household": np.where(
+                w.is_reg[w.p_hh], w.hh_id[w.p_hh], np.char.add("OUT", np.char.zfill(w.p_hh.astype(str), 6))
+            ),
+            "name": w.name,
+            "sex": w.sex,
+            "birth_date": w.birth.astype("datetime64[D]").astype(str),
+            "id_number": w.id18,
+            "relation": w.rel,
+            "region_code": w.region[w.p_hh],
+            "registry_household": w.is_reg[w.p_hh].astype(np.int8),
+        }
+    )
     persons.write_csv(truth_dir / "persons.csv")
     if disp_rows:
-        pl.DataFrame({"flag_id": [d[0] for d in disp_rows], "disposition": [d[1] for d in disp_rows]}).write_csv(truth_dir / "dispositions.csv")
+        pl.DataFrame({"flag_id": [d[0] for d in disp_rows], "disposition": [d[1] for d in disp_rows]}).write_csv(
+            truth_dir / "dispositions.csv"
+        )
     counts = flags_out.filter(pl.col("fired") == 1).group_by("rule_code").len()
-    summary.flags_per_rule = {r: 0 for r in RULES} | dict(zip(counts["rule_code"].to_list(), counts["len"].to_list()))
+    summary.flags_per_rule = dict.fromkeys(RULES, 0) | dict(zip(counts["rule_code"].to_list(), counts["len"].to_list()))
     pm = flags_out.filter(pl.col("fired") == 1).group_by("month", "rule_code").len()
     for mo, r, c in pm.iter_rows():
         summary.flags_per_month_rule.setdefault(mo, {})[r] = c
@@ -1959,8 +2314,11 @@ def generate(
     stems = ["东岗", "西湖", "南山", "北坪", "青石", "白水", "红柳", "金川", "柳泉", "石门", "安宁", "和平"]
     urban = {c[:9] for c in w.region[w.urban]}
     codes = sorted(set(w.county) | set(w.township) | set(w.region))
-    names = [stems[(int(c[-3:]) * 5 + len(c)) % 12] + {6: "区", 9: "街道" if c in urban else "镇"}.get(
-        len(c), "社区" if c[:9] in urban else "村") for c in codes]
+    names = [
+        stems[(int(c[-3:]) * 5 + len(c)) % 12]
+        + {6: "区", 9: "街道" if c in urban else "镇"}.get(len(c), "社区" if c[:9] in urban else "村")
+        for c in codes
+    ]
     pl.DataFrame({"代码": codes, "名称": names}).write_csv(inbox / "regions.csv")
     summary.seconds = time.perf_counter() - t0
     return summary
@@ -1975,26 +2333,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20261129)
     ap.add_argument("--params", type=Path, default=DEFAULT_PARAMS)
     ap.add_argument("--omit", action="append", default=[], help="YYYY-MM:source to leave out (repeatable)")
-    ap.add_argument("--prefecture", action="store_true",
-                    help=f"prefecture shape {PREFECTURE} (the options below override its fields)")
+    ap.add_argument(
+        "--prefecture",
+        action="store_true",
+        help=f"prefecture shape {PREFECTURE} (the options below override its fields)",
+    )
     ap.add_argument("--counties", type=int, help="number of counties (default 4; 12 with --prefecture)")
     ap.add_argument("--townships", type=int, help="townships per county (default 5)")
     ap.add_argument("--villages", type=int, help="villages per township (default 6)")
     ap.add_argument("--outsiders", type=float, help="outsider households per registry household (default 0.6)")
-    ap.add_argument("--volume", type=float, help="agency volume multiplier, >= 1 (default 1; 5 ≈ 5 agency rows per registry person)")
+    ap.add_argument(
+        "--volume", type=float, help="agency volume multiplier, >= 1 (default 1; 5 ≈ 5 agency rows per registry person)"
+    )
     ap.add_argument("--csv-only", action="store_true", help="write every extract as CSV (GB18030 / UTF-8 / UTF-8-BOM)")
-    ap.add_argument("--hard", action="store_true",
-                    help="the hard corruption profile (corruption.yaml `hard`): ~8%% blank IDs in civil_affairs and "
-                         "human_resources, name-only records, more Excel-mangled and numeric IDs, namesakes in "
-                         "village, township and county")
+    ap.add_argument(
+        "--hard",
+        action="store_true",
+        help="the hard corruption profile (corruption.yaml `hard`): ~8%% blank IDs in civil_affairs and "
+        "human_resources, name-only records, more Excel-mangled and numeric IDs, namesakes in "
+        "village, township and county",
+    )
     ap.add_argument("--rates", type=Path, help="YAML of corruption-rate overrides (corruption.yaml layout)")
     a = ap.parse_args(argv)
     omit = {tuple(x.split(":", 1)) for x in a.omit}
     shape = PREFECTURE if a.prefecture else Shape()
-    over = {k: getattr(a, k) for k in ("counties", "townships", "villages", "outsiders", "volume") if getattr(a, k) is not None}
+    over = {
+        k: getattr(a, k)
+        for k in ("counties", "townships", "villages", "outsiders", "volume")
+        if getattr(a, k) is not None
+    }
     shape = dataclasses.replace(shape, **over)
-    s = generate(a.out, a.households, a.months, a.start, a.seed, a.params, omit=omit, shape=shape, csv_only=a.csv_only,
-                 hard=a.hard, rates=a.rates)
+    s = generate(
+        a.out,
+        a.households,
+        a.months,
+        a.start,
+        a.seed,
+        a.params,
+        omit=omit,
+        shape=shape,
+        csv_only=a.csv_only,
+        hard=a.hard,
+        rates=a.rates,
+    )
     print(f"generated {len(s.months)} months into {s.inbox_dir} in {s.seconds:.1f}s")
     for mo in s.months:
         print(mo, {k: f"{v} ({s.formats[mo][k]})" for k, v in s.rows[mo].items()})

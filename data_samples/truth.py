@@ -39,8 +39,10 @@ class Score:
         return 2 * p * r / (p + r) if p + r else 0.0
 
     def __str__(self) -> str:
-        return (f"P={self.precision:.4f} R={self.recall:.4f} F1={self.f1:.4f} "
-                f"(tp={self.tp}, raised={self.raised}, truth={self.truth})")
+        return (
+            f"P={self.precision:.4f} R={self.recall:.4f} F1={self.f1:.4f} "
+            f"(tp={self.tp}, raised={self.raised}, truth={self.truth})"
+        )
 
 
 def score(truth: pl.DataFrame, got: pl.DataFrame, key: list[str]) -> Score:
@@ -55,21 +57,29 @@ def true_links(truth_dir: Path, loaded: pl.DataFrame) -> pl.DataFrame:
     outside that month's registry and records quarantined at ingestion are left out."""
     cast = {"source_row": pl.Int32, "registry_row": pl.Int32}
     loaded = loaded.select(pl.col("month").cast(pl.Date), "source", pl.col("source_row").cast(pl.Int32)).unique()
-    return (pl.scan_csv(Path(truth_dir) / "links.csv", schema_overrides=cast)
-            .filter(pl.col("source") != "registry", pl.col("registry_row").is_not_null())
-            .with_columns(pl.col("month").str.to_date())
-            .join(loaded.lazy(), on=["month", "source", "source_row"])
-            .select(LINK_KEY).collect())
+    return (
+        pl.scan_csv(Path(truth_dir) / "links.csv", schema_overrides=cast)
+        .filter(pl.col("source") != "registry", pl.col("registry_row").is_not_null())
+        .with_columns(pl.col("month").str.to_date())
+        .join(loaded.lazy(), on=["month", "source", "source_row"])
+        .select(LINK_KEY)
+        .collect()
+    )
 
 
 def grade_links(truth: pl.DataFrame, accepted: pl.DataFrame) -> dict[str, Score]:
     """Per source, accepted links (month, source, source_row, registry_row; a review is not a
     link) against `true_links(...)`."""
-    accepted = accepted.select(pl.col("month").cast(pl.Date), "source",
-                               pl.col("source_row").cast(pl.Int32), pl.col("registry_row").cast(pl.Int32))
+    accepted = accepted.select(
+        pl.col("month").cast(pl.Date),
+        "source",
+        pl.col("source_row").cast(pl.Int32),
+        pl.col("registry_row").cast(pl.Int32),
+    )
     sources = sorted(set(truth["source"].unique().to_list()) | set(accepted["source"].unique().to_list()))
-    return {s: score(truth.filter(pl.col("source") == s), accepted.filter(pl.col("source") == s), LINK_KEY)
-            for s in sources}
+    return {
+        s: score(truth.filter(pl.col("source") == s), accepted.filter(pl.col("source") == s), LINK_KEY) for s in sources
+    }
 
 
 FLAG_VIEWS = ("fired", "suppressed", "新增", "持续", "已清零")
@@ -78,9 +88,9 @@ FLAG_VIEWS = ("fired", "suppressed", "新增", "持续", "已清零")
 def read_truth_flags(truth_dir: Path) -> pl.DataFrame:
     """truth/flags.csv: every row the caseworker's flag table should hold (month as Date,
     household_key, rule_code, fired, suppressed as booleans, state)."""
-    return (pl.read_csv(Path(truth_dir) / "flags.csv")
-            .with_columns(pl.col("month").str.to_date(), pl.col("fired").cast(pl.Boolean),
-                          pl.col("suppressed").cast(pl.Boolean)))
+    return pl.read_csv(Path(truth_dir) / "flags.csv").with_columns(
+        pl.col("month").str.to_date(), pl.col("fired").cast(pl.Boolean), pl.col("suppressed").cast(pl.Boolean)
+    )
 
 
 def _view(f: pl.DataFrame, view: str) -> pl.DataFrame:
@@ -96,15 +106,21 @@ def grade_flag_views(truth_dir: Path, got: pl.DataFrame) -> dict[str, dict[str, 
     for all), the pipeline's flag rows (month, household_key, rule_code, fired, suppressed,
     state: flags.risk_flags) against truth/flags.csv, each with precision and recall."""
     truth = read_truth_flags(truth_dir)
-    got = got.with_columns(pl.col("month").cast(pl.Date), pl.col("fired").cast(pl.Boolean),
-                           pl.col("suppressed").cast(pl.Boolean))
+    got = got.with_columns(
+        pl.col("month").cast(pl.Date), pl.col("fired").cast(pl.Boolean), pl.col("suppressed").cast(pl.Boolean)
+    )
     rules = sorted(set(truth["rule_code"].unique()) | set(got["rule_code"].unique()))
     out: dict[str, dict[str, Score]] = {}
     for view in FLAG_VIEWS:
         t, g = _view(truth, view), _view(got, view)
-        out[view] = {rule: score(t if rule == "*" else t.filter(pl.col("rule_code") == rule),
-                                 g if rule == "*" else g.filter(pl.col("rule_code") == rule), FLAG_KEY)
-                     for rule in [*rules, "*"]}
+        out[view] = {
+            rule: score(
+                t if rule == "*" else t.filter(pl.col("rule_code") == rule),
+                g if rule == "*" else g.filter(pl.col("rule_code") == rule),
+                FLAG_KEY,
+            )
+            for rule in [*rules, "*"]
+        }
     return out
 
 
@@ -127,8 +143,11 @@ def review_share(warehouse: Path) -> dict[str, tuple[int, int]]:
     from lowincome.warehouse import Warehouse, query_pl
 
     with Warehouse(warehouse).reader() as con:
-        df = query_pl(con, "SELECT source, count(*) FILTER (WHERE decision = 'review') AS review, count(*) AS n "
-                           "FROM linkage.links GROUP BY source ORDER BY source")
+        df = query_pl(
+            con,
+            "SELECT source, count(*) FILTER (WHERE decision = 'review') AS review, count(*) AS n "
+            "FROM linkage.links GROUP BY source ORDER BY source",
+        )
     return {s: (int(r), int(n)) for s, r, n in df.iter_rows()}
 
 
@@ -139,8 +158,9 @@ def warehouse_links(warehouse: Path, month: dt.date | None = None) -> tuple[pl.D
 
     where = "" if month is None else f" AND month = DATE '{month:%Y-%m-%d}'"
     with Warehouse(warehouse).reader() as con:
-        accepted = query_pl(con, f"SELECT month, source, source_row, registry_row FROM linkage.links "
-                                 f"WHERE decision = 'accept'{where}")
+        accepted = query_pl(
+            con, f"SELECT month, source, source_row, registry_row FROM linkage.links WHERE decision = 'accept'{where}"
+        )
         loaded = query_pl(con, f"SELECT month, source, source_row FROM linkage.links WHERE true{where}")
     return accepted, loaded
 
@@ -156,20 +176,23 @@ class SampleRun:
     results: list  # Dagster execution results, one per month
 
 
-def run_sample(root: Path, households: int, months: int = 3, omit=None, hard: bool = False, rates=None,
-               seed: int = 20261129) -> SampleRun:
+def run_sample(
+    root: Path, households: int, months: int = 3, omit=None, hard: bool = False, rates=None, seed: int = 20261129
+) -> SampleRun:
     """Generate deliveries (`hard` / `rates`: see data_samples.generate) and process them month
     by month with the Dagster job (the code path of `lowincome run`)."""
     from data_samples.generate import generate
     from pipelines.cli import run_month
 
-    summary = generate(root, households=households, months=months, start_month="2026-07", omit=omit, hard=hard,
-                       rates=rates, seed=seed)
+    summary = generate(
+        root, households=households, months=months, start_month="2026-07", omit=omit, hard=hard, rates=rates, seed=seed
+    )
     dates = summary.month_dates
     run = SampleRun(root, dates, root / "inbox", root / "truth", root / "warehouse.duckdb", root / "exports", [])
     for month in dates:
-        result = run_month(month, inbox=str(run.inbox), warehouse=str(run.warehouse),
-                           exports=str(run.exports), params=str(PARAMS))
+        result = run_month(
+            month, inbox=str(run.inbox), warehouse=str(run.warehouse), exports=str(run.exports), params=str(PARAMS)
+        )
         if not result.success:
             raise RuntimeError(f"monthly job failed for {month:%Y-%m}")
         run.results.append(result)

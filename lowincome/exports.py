@@ -19,6 +19,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 import duckdb
 import polars as pl
@@ -27,14 +28,19 @@ import yaml
 
 from lowincome.months import month_end
 from lowincome.privacy import mask_id_expr
-from lowincome.schema import DISPOSITION_VALUES, SOURCE_LABELS, SOURCES
+from lowincome.schema import DISPOSITION_VALUES, SOURCES
 from lowincome.warehouse import query_pl
 
 DISPOSITION_HEADERS = tuple(c.chinese for c in SOURCES["dispositions"].columns)  # 标记编号 … 备注
 _CREATED = dt.datetime(2026, 1, 1, 8, 0, 0)  # fixed: same bytes for the same month
 ICD10_FILE = Path(__file__).resolve().parent / "icd10_categories.yaml"
-SOURCE_SHORT = {"registry": "在册", "civil_affairs": "民政", "health_insurance": "医保",
-                "human_resources": "人社", "rural_revitalization": "乡村振兴"}
+SOURCE_SHORT = {
+    "registry": "在册",
+    "civil_affairs": "民政",
+    "health_insurance": "医保",
+    "human_resources": "人社",
+    "rural_revitalization": "乡村振兴",
+}
 METHOD_TEXT = {"exact_id": "身份证号一致", "clerical": "人工核定"}
 
 # 预警清单: (header, column, width); column None = a caseworker input column.
@@ -134,23 +140,31 @@ def _file_label(code: str | None, names: dict[str, str]) -> str:
 
 # ---------------------------------------------------------------- data
 def _flags(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
-    return query_pl(con, """
+    return query_pl(
+        con,
+        """
         SELECT flag_id, severity, severity_rank, county_code, township_code, village_code, household_key,
                category, rule_code, rule_name, state, strftime(episode_start, '%Y-%m') AS episode_start_text,
                evidence, evidence_text, recommended_action
         FROM flags.risk_flags
         WHERE month = ? AND state IN ('新增', '持续')
-        ORDER BY severity_rank, village_code NULLS LAST, household_key, rule_code""", [month])
+        ORDER BY severity_rank, village_code NULLS LAST, household_key, rule_code""",
+        [month],
+    )
 
 
 def _cleared(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
-    return query_pl(con, """
+    return query_pl(
+        con,
+        """
         SELECT f.flag_id, f.township_code, f.village_code, f.household_key, f.rule_code, f.rule_name,
                f.closed_by, f.months_open, f.evidence, f.evidence_text
         FROM flags.risk_flags f
         JOIN flags.flag_history h ON h.month = f.month AND h.flag_id = f.flag_id AND h.to_state = '已清零'
         WHERE f.month = ?
-        ORDER BY f.village_code NULLS LAST, f.household_key, f.rule_code""", [month])
+        ORDER BY f.village_code NULLS LAST, f.household_key, f.rule_code""",
+        [month],
+    )
 
 
 def _evidence_records(con: duckdb.DuckDBPyConnection, flags: pl.DataFrame) -> pl.DataFrame:
@@ -158,20 +172,23 @@ def _evidence_records(con: duckdb.DuckDBPyConnection, flags: pl.DataFrame) -> pl
     with the record's link (method, score) and, for 医保 records, the diagnosis code."""
     rows = []
     for fid, ev in zip(flags["flag_id"].to_list(), flags["evidence"].to_list()):
-        for r in (json.loads(ev or "{}").get("records") or []):
+        for r in json.loads(ev or "{}").get("records") or []:
             rows.append((fid, r.get("source"), dt.date.fromisoformat(str(r.get("month"))[:10]), r.get("source_row")))
     schema = {"flag_id": pl.Utf8, "source": pl.Utf8, "month": pl.Date, "source_row": pl.Int64}
     recs = pl.DataFrame(rows, schema=schema, orient="row")
     con.register("evidence_recs", recs.to_arrow())
     try:
-        return query_pl(con, """
+        return query_pl(
+            con,
+            """
             SELECT e.flag_id, e.source, e.month, e.source_row, l.method, l.match_score, l.decision,
                    h.diagnosis_icd10
             FROM evidence_recs e
             LEFT JOIN linkage.links l ON l.month = e.month AND l.source = e.source AND l.source_row = e.source_row
             LEFT JOIN std.health_insurance h ON e.source = 'health_insurance' AND h.month = e.month
                  AND h.source_row = e.source_row
-            ORDER BY e.flag_id, e.source, e.month, e.source_row""")
+            ORDER BY e.flag_id, e.source, e.month, e.source_row""",
+        )
     finally:
         con.unregister("evidence_recs")
 
@@ -179,7 +196,9 @@ def _evidence_records(con: duckdb.DuckDBPyConnection, flags: pl.DataFrame) -> pl
 def _diagnosis_codes(records: pl.DataFrame) -> dict[str, list[str]]:
     """flag_id -> the ICD-10 codes of the 医保 records its evidence names."""
     codes: dict[str, list[str]] = {}
-    for fid, code in records.filter(pl.col("diagnosis_icd10").is_not_null()).select("flag_id", "diagnosis_icd10").iter_rows():
+    for fid, code in (
+        records.filter(pl.col("diagnosis_icd10").is_not_null()).select("flag_id", "diagnosis_icd10").iter_rows()
+    ):
         codes.setdefault(fid, []).append(code)
     return codes
 
@@ -188,7 +207,8 @@ def _match_basis(records: pl.DataFrame) -> dict[str, str]:
     """flag_id -> 比对依据, e.g. "医保：身份证号一致；人社：概率匹配 0.97"."""
     out: dict[str, list[str]] = {}
     for fid, source, method, score, decision in records.select(
-            "flag_id", "source", "method", "match_score", "decision").iter_rows():
+        "flag_id", "source", "method", "match_score", "decision"
+    ).iter_rows():
         if source == "registry":
             continue
         label = SOURCE_SHORT.get(source, source)
@@ -237,9 +257,15 @@ def _members(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
     frame = query_pl(con, sql, [month, month, month])
     end = month_end(month)
     birth = pl.col("birth")
-    age = (pl.lit(end.year) - birth.dt.year() - pl.when(
-        pl.lit(end.month * 100 + end.day) < birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day().cast(pl.Int32)
-    ).then(1).otherwise(0)).cast(pl.Int32)
+    age = (
+        pl.lit(end.year)
+        - birth.dt.year()
+        - pl.when(
+            pl.lit(end.month * 100 + end.day) < birth.dt.month().cast(pl.Int32) * 100 + birth.dt.day().cast(pl.Int32)
+        )
+        .then(1)
+        .otherwise(0)
+    ).cast(pl.Int32)
     grades = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}
     return (
         frame.with_columns(
@@ -251,10 +277,17 @@ def _members(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
         .sort("household_key", "head_rank", "source_row")
         .with_columns(
             member_text=pl.concat_str(
-                pl.col("name").fill_null("（无姓名）"), pl.lit("（"), pl.col("relation").fill_null("关系不详"), pl.lit("，"),
+                pl.col("name").fill_null("（无姓名）"),
+                pl.lit("（"),
+                pl.col("relation").fill_null("关系不详"),
+                pl.lit("，"),
                 pl.col("id_masked").fill_null("无身份证号"),
-                pl.when(pl.col("age").is_not_null()).then(pl.lit("，") + pl.col("age").cast(pl.Utf8) + pl.lit("岁")).otherwise(pl.lit("")),
-                pl.when(pl.col("disability").is_not_null()).then(pl.lit("，残疾") + pl.col("disability")).otherwise(pl.lit("")),
+                pl.when(pl.col("age").is_not_null())
+                .then(pl.lit("，") + pl.col("age").cast(pl.Utf8) + pl.lit("岁"))
+                .otherwise(pl.lit("")),
+                pl.when(pl.col("disability").is_not_null())
+                .then(pl.lit("，残疾") + pl.col("disability"))
+                .otherwise(pl.lit("")),
                 pl.lit("）"),
             )
         )
@@ -269,7 +302,9 @@ def _household_members(members: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _prepare_flags(con, month: dt.date, flags: pl.DataFrame, members: pl.DataFrame, regions: dict[str, str]) -> pl.DataFrame:
+def _prepare_flags(
+    con, month: dt.date, flags: pl.DataFrame, members: pl.DataFrame, regions: dict[str, str]
+) -> pl.DataFrame:
     """Readable columns, and the household blocks: households by their most
     severe flag, then village; a household's flags together, most severe first."""
     records = _evidence_records(con, flags)
@@ -279,29 +314,29 @@ def _prepare_flags(con, month: dt.date, flags: pl.DataFrame, members: pl.DataFra
     for hh, norm, raw in members.select("household_key", "name_norm", "name").iter_rows():
         if norm:
             names.setdefault(hh, {})[norm] = raw
-    evidence = [readable_evidence(t, codes.get(f, []), names.get(h, {}))
-                for f, t, h in zip(flags["flag_id"], flags["evidence_text"], flags["household_key"])]
+    evidence = [
+        readable_evidence(t, codes.get(f, []), names.get(h, {}))
+        for f, t, h in zip(flags["flag_id"], flags["evidence_text"], flags["household_key"])
+    ]
     flags = flags.join(_household_members(members), on="household_key", how="left", maintain_order="left")
-    return (
-        flags.with_columns(
-            evidence_text=pl.Series(evidence, dtype=pl.Utf8),
-            match_basis=pl.col("flag_id").replace_strict(basis, default="在册信息（低收入人口数据库）"),
-            village=pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
-            rule_text=pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
-            state_text=pl.when(pl.col("state") == "持续")
-            .then(pl.concat_str(pl.lit("持续（自"), pl.col("episode_start_text"), pl.lit("）")))
-            .otherwise(pl.col("state")),
-            household_rank=pl.col("severity_rank").min().over("household_key"),
-        )
-        .sort("household_rank", "village_code", "household_key", "severity_rank", "rule_code", nulls_last=True)
-    )
+    return flags.with_columns(
+        evidence_text=pl.Series(evidence, dtype=pl.Utf8),
+        match_basis=pl.col("flag_id").replace_strict(basis, default="在册信息（低收入人口数据库）"),
+        village=pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
+        rule_text=pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
+        state_text=pl.when(pl.col("state") == "持续")
+        .then(pl.concat_str(pl.lit("持续（自"), pl.col("episode_start_text"), pl.lit("）")))
+        .otherwise(pl.col("state")),
+        household_rank=pl.col("severity_rank").min().over("household_key"),
+    ).sort("household_rank", "village_code", "household_key", "severity_rank", "rule_code", nulls_last=True)
 
 
 # ---------------------------------------------------------------- writing
 def _workbook(path: Path, title: str) -> xlsxwriter.Workbook:
     """A workbook that writes text as text (IDs, codes) with fixed metadata."""
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
-                                         "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(
+        str(path), {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+    )
     wb.set_properties({"created": _CREATED, "title": title})
     return wb
 
@@ -309,10 +344,16 @@ def _workbook(path: Path, title: str) -> xlsxwriter.Workbook:
 class _Formats:
     """Cell formats by role, with a variant that draws the line above a household block."""
 
-    BASE = {"font_size": 10, "valign": "top", "border": 1, "border_color": "#BFBFBF"}
-    ROLES = {
+    BASE: ClassVar[dict] = {"font_size": 10, "valign": "top", "border": 1, "border_color": "#BFBFBF"}
+    ROLES: ClassVar[dict[str, dict]] = {
         "title": {"bold": True, "font_size": 14, "valign": "vcenter", "border": 0},
-        "header": {"bold": True, "bg_color": "#DDEBF7", "text_wrap": True, "valign": "vcenter", "border_color": "#808080"},
+        "header": {
+            "bold": True,
+            "bg_color": "#DDEBF7",
+            "text_wrap": True,
+            "valign": "vcenter",
+            "border_color": "#808080",
+        },
         "cell": {},
         "wrap": {"text_wrap": True},
         "high": {"font_color": "#C00000", "bold": True},
@@ -353,8 +394,17 @@ def _print_setup(ws, title: str, header_rows: int, landscape: bool = True) -> No
 def _protect(ws) -> None:
     """Everything locked except the cells formatted as input (locked: False); no
     password: this guards against slips, e.g. an edited 标记编号."""
-    ws.protect("", {"autofilter": True, "sort": False, "format_columns": True, "format_rows": True,
-                    "select_locked_cells": True, "select_unlocked_cells": True})
+    ws.protect(
+        "",
+        {
+            "autofilter": True,
+            "sort": False,
+            "format_columns": True,
+            "format_rows": True,
+            "select_locked_cells": True,
+            "select_unlocked_cells": True,
+        },
+    )
 
 
 def _write_value(ws, i: int, j: int, v, style) -> None:
@@ -433,46 +483,77 @@ def _write_flag_sheet(ws, fmt: _Formats, flags: pl.DataFrame, title: str) -> Non
         start = end + 1
     n = max(len(rows), 1)
     first_input = headers.index("处置结果")
-    ws.data_validation(2, first_input, n + 1, first_input, {
-        "validate": "list", "source": list(DISPOSITION_VALUES),
-        "input_title": "处置结果", "input_message": "请从下拉列表选择",
-        "error_title": "处置结果无效", "error_message": "只能填写：" + "、".join(DISPOSITION_VALUES),
-    })
-    ws.data_validation(2, first_input + 1, n + 1, first_input + 1, {
-        "validate": "date", "criteria": "between",
-        "minimum": dt.date(2000, 1, 1), "maximum": dt.date(2100, 12, 31),
-        "error_message": "请填写日期，例如 2026-09-15",
-    })
+    ws.data_validation(
+        2,
+        first_input,
+        n + 1,
+        first_input,
+        {
+            "validate": "list",
+            "source": list(DISPOSITION_VALUES),
+            "input_title": "处置结果",
+            "input_message": "请从下拉列表选择",
+            "error_title": "处置结果无效",
+            "error_message": "只能填写：" + "、".join(DISPOSITION_VALUES),
+        },
+    )
+    ws.data_validation(
+        2,
+        first_input + 1,
+        n + 1,
+        first_input + 1,
+        {
+            "validate": "date",
+            "criteria": "between",
+            "minimum": dt.date(2000, 1, 1),
+            "maximum": dt.date(2100, 12, 31),
+            "error_message": "请填写日期，例如 2026-09-15",
+        },
+    )
     ws.freeze_panes(2, 0)
     _print_setup(ws, title, 2)
     _protect(ws)
 
 
-def _write_township(path: Path, month: dt.date, town_title: str, flags: pl.DataFrame, members: pl.DataFrame,
-                    cleared: pl.DataFrame) -> None:
+def _write_township(
+    path: Path, month: dt.date, town_title: str, flags: pl.DataFrame, members: pl.DataFrame, cleared: pl.DataFrame
+) -> None:
     households = flags["household_key"].n_unique()
-    title = (f"{month.year}年{month.month}月 低收入人口风险预警核查清单 — {town_title}："
-             f"{households} 户，{flags.height} 条预警")
+    title = (
+        f"{month.year}年{month.month}月 低收入人口风险预警核查清单 — {town_title}："
+        f"{households} 户，{flags.height} 条预警"
+    )
     wb = _workbook(path, title)
     fmt = _Formats(wb)
     _write_flag_sheet(wb.add_worksheet("预警清单"), fmt, flags, title)
-    _write_table(wb.add_worksheet("家庭成员"), fmt, MEMBER_SHEET, members,
-                 f"{month.year}年{month.month}月 预警户家庭成员 — {town_title}：{members.height} 人")
-    _write_table(wb.add_worksheet("本月清零"), fmt, CLEARED_SHEET, cleared,
-                 f"{month.year}年{month.month}月 本月清零的预警 — {town_title}：{cleared.height} 条",
-                 wrap_cols=("evidence_text",))
+    _write_table(
+        wb.add_worksheet("家庭成员"),
+        fmt,
+        MEMBER_SHEET,
+        members,
+        f"{month.year}年{month.month}月 预警户家庭成员 — {town_title}：{members.height} 人",
+    )
+    _write_table(
+        wb.add_worksheet("本月清零"),
+        fmt,
+        CLEARED_SHEET,
+        cleared,
+        f"{month.year}年{month.month}月 本月清零的预警 — {town_title}：{cleared.height} 条",
+        wrap_cols=("evidence_text",),
+    )
     wb.close()
 
 
 def _summary_wide(con: duckdb.DuckDBPyConnection, month: dt.date, level: str, keys: list[str]) -> pl.DataFrame:
     long = query_pl(con, f"SELECT * FROM flags.summary_{level} WHERE month = ?", [month])
     if long.height == 0:
-        return pl.DataFrame(schema={**{k: pl.Utf8 for k in keys}, "registry_households": pl.Int32})
+        return pl.DataFrame(schema={**dict.fromkeys(keys, pl.Utf8), "registry_households": pl.Int32})
     reg = long.group_by(keys, maintain_order=True).agg(pl.col("registry_households").first())
     wide = reg
     for code in sorted(long["rule_code"].unique().to_list(), key=lambda c: (c == "合计", c)):
         part = long.filter(pl.col("rule_code") == code).select(
-            *keys, pl.col("flagged_households").alias(f"{code}|n"), pl.col("share").alias(f"{code}|s"))
+            *keys, pl.col("flagged_households").alias(f"{code}|n"), pl.col("share").alias(f"{code}|s")
+        )
         wide = wide.join(part, on=keys, how="left", nulls_equal=True)
     return wide.sort(keys, nulls_last=True)
 
@@ -482,7 +563,9 @@ def _write_summary(path: Path, con: duckdb.DuckDBPyConnection, month: dt.date, r
     doc_title = f"{month.year}年{month.month}月 风险预警汇总表"
     wb = _workbook(path, doc_title)
     fmt = _Formats(wb)
-    names = dict(query_pl(con, "SELECT DISTINCT rule_code, rule_name FROM flags.rule_runs WHERE month = ?", [month]).iter_rows())
+    names = dict(
+        query_pl(con, "SELECT DISTINCT rule_code, rule_name FROM flags.rule_runs WHERE month = ?", [month]).iter_rows()
+    )
     names["合计"] = "全部规则"
     for sheet, (level, keys) in LEVELS.items():
         wide = _summary_wide(con, month, level, keys)
@@ -530,11 +613,15 @@ def _write_summary(path: Path, con: duckdb.DuckDBPyConnection, month: dt.date, r
         ws.freeze_panes(2, 2 * len(keys))
         _print_setup(ws, title, 2)
         _protect(ws)
-    runs = query_pl(con, """
+    runs = query_pl(
+        con,
+        """
         SELECT rule_code AS "规则编号", rule_name AS "规则名称",
                CASE status WHEN 'ran' THEN '已运行' WHEN 'skipped' THEN '跳过' ELSE '暂缓发布' END AS "运行情况",
                coalesce(reason, '') AS "原因", flags AS "触发户数", active AS "提示户数"
-        FROM flags.rule_runs WHERE month = ? ORDER BY rule_code""", [month])
+        FROM flags.rule_runs WHERE month = ? ORDER BY rule_code""",
+        [month],
+    )
     spec = [(c, c, 14 if c != "原因" else 60) for c in runs.columns]
     _write_table(wb.add_worksheet("规则运行情况"), fmt, spec, runs, f"{doc_title}（规则运行情况）", wrap_cols=("原因",))
     wb.close()
@@ -561,15 +648,23 @@ def write_caseworker_workbooks(
     cleared = _cleared(con, month)
     cleared_codes = _diagnosis_codes(_evidence_records(con, cleared))
     cleared = cleared.with_columns(
-        evidence_text=pl.Series([readable_evidence(t, cleared_codes.get(f, []), {})
-                                 for f, t in zip(cleared["flag_id"], cleared["evidence_text"])], dtype=pl.Utf8),
+        evidence_text=pl.Series(
+            [
+                readable_evidence(t, cleared_codes.get(f, []), {})
+                for f, t in zip(cleared["flag_id"], cleared["evidence_text"])
+            ],
+            dtype=pl.Utf8,
+        ),
         village=pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
         rule_text=pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
     )
     village_of = dict(zip(flags["household_key"].to_list(), flags["village"].to_list()))
     members = members.with_columns(village=pl.col("household_key").replace_strict(village_of, default=None))
     paths: list[Path] = []
-    towns = sorted(set(flags["township_code"].to_list()) | set(cleared["township_code"].to_list()), key=lambda t: (t is None, t or ""))
+    towns = sorted(
+        set(flags["township_code"].to_list()) | set(cleared["township_code"].to_list()),
+        key=lambda t: (t is None, t or ""),
+    )
     for town in towns:
         sel = pl.col("township_code").is_null() if town is None else pl.col("township_code") == town
         f = flags.filter(sel)
@@ -578,9 +673,11 @@ def write_caseworker_workbooks(
         path = out_dir / f"{_file_label(town, regions)}.xlsx"
         keys = f["household_key"].unique(maintain_order=True).to_list()
         order = {k: n for n, k in enumerate(keys)}
-        m = (members.filter(pl.col("household_key").is_in(keys))
-             .with_columns(_order=pl.col("household_key").replace_strict(order, return_dtype=pl.Int64))
-             .sort("_order", "head_rank", "source_row"))
+        m = (
+            members.filter(pl.col("household_key").is_in(keys))
+            .with_columns(_order=pl.col("household_key").replace_strict(order, return_dtype=pl.Int64))
+            .sort("_order", "head_rank", "source_row")
+        )
         _write_township(path, month, township_title(town, regions), f, m, cleared.filter(sel))
         paths.append(path)
     summary = out_dir / "汇总表.xlsx"
@@ -613,8 +710,9 @@ def read_dispositions_workbook(path: Path) -> pl.DataFrame:
     if missing:
         raise ValueError(f"{path}: 缺少列 {'、'.join(missing)}")
     wanted = [h for h in DISPOSITION_HEADERS if h in header]
-    raw = reader.load_sheet(sheet, header_row=header_row, use_columns=wanted,
-                            dtypes={h: "string" for h in wanted}).to_polars()
+    raw = reader.load_sheet(
+        sheet, header_row=header_row, use_columns=wanted, dtypes=dict.fromkeys(wanted, "string")
+    ).to_polars()
     cols = []
     for h in DISPOSITION_HEADERS:
         if h not in raw.columns:
@@ -623,11 +721,19 @@ def read_dispositions_workbook(path: Path) -> pl.DataFrame:
         text = pl.col(h).str.strip_chars().replace("", None)
         if h == "处置日期":
             serial = text.str.extract(r"^(\d{5})(?:\.0+)?$", 1).cast(pl.Int64)
-            iso = (text.str.slice(0, 10).str.replace_all(r"[/.年月]", "-").str.replace_all("日", "")
-                   .str.to_date("%Y-%m-%d", strict=False))
-            cols.append(pl.when(serial.is_not_null())
-                        .then(pl.lit(dt.date(1899, 12, 30)) + pl.duration(days=serial))
-                        .otherwise(iso).cast(pl.Date).alias(h))
+            iso = (
+                text.str.slice(0, 10)
+                .str.replace_all(r"[/.年月]", "-")
+                .str.replace_all("日", "")
+                .str.to_date("%Y-%m-%d", strict=False)
+            )
+            cols.append(
+                pl.when(serial.is_not_null())
+                .then(pl.lit(dt.date(1899, 12, 30)) + pl.duration(days=serial))
+                .otherwise(iso)
+                .cast(pl.Date)
+                .alias(h)
+            )
         else:
             cols.append(text.alias(h))
     frame = raw.select(cols)
@@ -636,8 +742,9 @@ def read_dispositions_workbook(path: Path) -> pl.DataFrame:
 
 def write_dispositions_file(frame: pl.DataFrame, path: Path) -> Path:
     """Write read_dispositions_workbook's frame as an inbox `dispositions.xlsx`."""
-    wb = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False, "strings_to_formulas": False,
-                                         "default_date_format": "yyyy-mm-dd"})
+    wb = xlsxwriter.Workbook(
+        str(path), {"strings_to_numbers": False, "strings_to_formulas": False, "default_date_format": "yyyy-mm-dd"}
+    )
     wb.set_properties({"created": _CREATED})
     ws = wb.add_worksheet("Sheet1")
     ws.write_row(0, 0, list(DISPOSITION_HEADERS))

@@ -138,8 +138,11 @@ def ambiguous_delivery(paths: list[Path]) -> DeliveryError | None:
     if len(paths) < 2:
         return None
     names = "、".join(p.name for p in paths)
-    return DeliveryError("ambiguous_files", f"同一来源收到多个文件（{names}），无法确定使用哪一个，均不采用 "
-                                            f"(several files for one source: {', '.join(p.name for p in paths)}; none is used)")
+    return DeliveryError(
+        "ambiguous_files",
+        f"同一来源收到多个文件（{names}），无法确定使用哪一个，均不采用 "
+        f"(several files for one source: {', '.join(p.name for p in paths)}; none is used)",
+    )
 
 
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -176,12 +179,18 @@ def read_manifest(month_dir: Path) -> dict | None:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8-sig"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DeliveryError("bad_manifest", f"清单文件 {MANIFEST} 无法解析，本月文件均不予采信 "
-                                            f"(malformed manifest, no file of the month is trusted): {exc}") from exc
+        raise DeliveryError(
+            "bad_manifest",
+            f"清单文件 {MANIFEST} 无法解析，本月文件均不予采信 "
+            f"(malformed manifest, no file of the month is trusted): {exc}",
+        ) from exc
     problems = _manifest_problems(manifest)
     if problems:
-        raise DeliveryError("bad_manifest", f"清单文件 {MANIFEST} 格式错误，本月文件均不予采信 "
-                                            f"(malformed manifest, no file of the month is trusted): " + "; ".join(problems[:5]))
+        raise DeliveryError(
+            "bad_manifest",
+            f"清单文件 {MANIFEST} 格式错误，本月文件均不予采信 "
+            f"(malformed manifest, no file of the month is trusted): " + "; ".join(problems[:5]),
+        )
     return manifest
 
 
@@ -373,8 +382,9 @@ def _lines(data: bytes, blank_out: dict[int, str]) -> tuple[pl.Series, bool, byt
     if blank_out:  # replace undecodable bytes by spaces (same length) so every value is valid UTF-8
         buffer = bytearray(data)
         for i in blank_out:
-            buffer[offsets[i]:offsets[i + 1] - (1 if i < len(newlines) else 0)] = b" " * int(
-                offsets[i + 1] - offsets[i] - (1 if i < len(newlines) else 0))
+            buffer[offsets[i] : offsets[i + 1] - (1 if i < len(newlines) else 0)] = b" " * int(
+                offsets[i + 1] - offsets[i] - (1 if i < len(newlines) else 0)
+            )
         data = bytes(buffer)
     # The bytes are valid UTF-8 (checked or transcoded by to_utf8): no second validation.
     arrow = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(data))
@@ -401,14 +411,26 @@ def _split_plain(body: pl.Series, data: bytes, body_start: int, plain: np.ndarra
     n = len(body)
     if n and plain.mean() > 0.5:
         try:
-            rows = pl.read_csv(data[body_start:], has_header=False, quote_char=None, schema=schema,
-                               truncate_ragged_lines=True, empty_string_is_null=False, raise_if_empty=False)
+            rows = pl.read_csv(
+                data[body_start:],
+                has_header=False,
+                quote_char=None,
+                schema=schema,
+                truncate_ragged_lines=True,
+                empty_string_is_null=False,
+                raise_if_empty=False,
+            )
         except pl.exceptions.PolarsError:
             rows = None
         if rows is not None and rows.height == n:
             return rows.filter(pl.Series(plain))
     width = len(schema)
-    return _text(body.filter(pl.Series(plain))).str.split_exact(",", width - 1).struct.rename_fields(list(schema)).struct.unnest()
+    return (
+        _text(body.filter(pl.Series(plain)))
+        .str.split_exact(",", width - 1)
+        .struct.rename_fields(list(schema))
+        .struct.unnest()
+    )
 
 
 def _parse_line(text: str) -> list[list[str]] | None:
@@ -461,11 +483,17 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
     plain = ~special & classes["count_ok"].to_numpy() & classes["size_ok"].to_numpy()
     quoted_idx = np.flatnonzero(special & classes["size_ok"].to_numpy())
     quoted = _text(body.gather(quoted_idx))
-    quoted_ok = pl.DataFrame({"line": quoted}).select(
-        line.str.contains(_LINE_RE)
-        & ~line.str.contains("\x00", literal=True)
-        & (line.str.replace_all(_QUOTED_RE, "").str.count_matches(",", literal=True) == width - 1)
-    ).to_series().fill_null(False).to_numpy()
+    quoted_ok = (
+        pl.DataFrame({"line": quoted})
+        .select(
+            line.str.contains(_LINE_RE)
+            & ~line.str.contains("\x00", literal=True)
+            & (line.str.replace_all(_QUOTED_RE, "").str.count_matches(",", literal=True) == width - 1)
+        )
+        .to_series()
+        .fill_null(False)
+        .to_numpy()
+    )
     ok_quoted = np.zeros(n, dtype=bool)
     ok_quoted[quoted_idx[quoted_ok]] = True
     ok = plain | ok_quoted
@@ -489,21 +517,34 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
         physical = i + 2  # 1-based line number in the file, header = line 1
         if undecodable_mask[i]:
             data_row[i] = True
-            malformed.append((i, _shorten(undecodable[i + 1]), f"第 {physical} 行不是有效的 {encoding} 编码，无法解码",
-                              "bad_encoding"))
+            malformed.append(
+                (
+                    i,
+                    _shorten(undecodable[i + 1]),
+                    f"第 {physical} 行不是有效的 {encoding} 编码，无法解码",
+                    "bad_encoding",
+                )
+            )
             continue
         text = _line_text(body[i])
         data_row[i] = True
         if i == n - 1 and not terminated and not trust_last_line:
-            malformed.append((i, _shorten(text), f"第 {physical} 行（末行）没有换行符，文件可能在传输中被截断",
-                              "truncated_line"))
+            malformed.append(
+                (i, _shorten(text), f"第 {physical} 行（末行）没有换行符，文件可能在传输中被截断", "truncated_line")
+            )
             continue
         if "\x00" in text:
             malformed.append((i, _shorten(text.replace("\x00", "\\0")), f"第 {physical} 行含空字符(NUL)", "nul_byte"))
             continue
         if len(text.encode("utf-8")) > MAX_LINE_BYTES:
-            malformed.append((i, _shorten(text), f"第 {physical} 行过长（{len(text)} 个字符，超过 {MAX_LINE_BYTES} 字节上限）",
-                              "oversized_line"))
+            malformed.append(
+                (
+                    i,
+                    _shorten(text),
+                    f"第 {physical} 行过长（{len(text)} 个字符，超过 {MAX_LINE_BYTES} 字节上限）",
+                    "oversized_line",
+                )
+            )
             continue
         rows = _parse_line(text)
         if text.count('"') % 2:
@@ -517,8 +558,8 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
                 merged += "\n" + nxt
             rows = _parse_line(merged) if merged.count('"') % 2 == 0 else None
             if rows and len(rows) == 1 and len(rows[0]) == width:
-                consumed[i + 1:last + 1] = True
-                data_row[i + 1:last + 1] = False
+                consumed[i + 1 : last + 1] = True
+                data_row[i + 1 : last + 1] = False
                 slow_good.append((i, rows[0]))
             else:
                 malformed.append((i, _shorten(text), f"第 {physical} 行引号不成对，无法解析", "malformed_line"))
@@ -529,8 +570,11 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
             data_row[i] = False  # e.g. "","" : a blank line
         else:
             count = len(rows[0]) if rows and len(rows) == 1 else None
-            reason = (f"第 {physical} 行字段数 {count}，表头为 {width} 列" if count is not None
-                      else f"第 {physical} 行无法按 CSV 解析")
+            reason = (
+                f"第 {physical} 行字段数 {count}，表头为 {width} 列"
+                if count is not None
+                else f"第 {physical} 行无法按 CSV 解析"
+            )
             malformed.append((i, _shorten(text), reason, "malformed_line"))
 
     # Fast path: plain lines split on commas (exactly CSV for a line without
@@ -541,36 +585,49 @@ def read_csv_rows(path: Path, trust_last_line: bool = False) -> RawTable:
     names = list(header)
     schema = {f"c{j}": pl.String for j in range(width)}
     plain_idx = np.flatnonzero(plain)
-    parts = [_split_plain(body, data, body_start, plain, schema).with_columns(pl.Series("__line", plain_idx, dtype=pl.Int64))]
+    parts = [
+        _split_plain(body, data, body_start, plain, schema).with_columns(pl.Series("__line", plain_idx, dtype=pl.Int64))
+    ]
     del data
     quoted_idx = np.flatnonzero(ok_quoted)
     if len(quoted_idx):
         text = _text(body.gather(quoted_idx)).str.join("\n").cast(pl.Binary).item()
-        quoted_rows = pl.read_csv(text, has_header=False, schema=schema, quote_char='"',
-                                  empty_string_is_null=False, raise_if_empty=False)
+        quoted_rows = pl.read_csv(
+            text, has_header=False, schema=schema, quote_char='"', empty_string_is_null=False, raise_if_empty=False
+        )
         if quoted_rows.height != len(quoted_idx):  # cannot happen for lines that passed the check
             raise DeliveryError("unreadable", f"CSV 解析行数不符（{quoted_rows.height} / {len(quoted_idx)}）")
         parts.append(quoted_rows.with_columns(pl.Series("__line", quoted_idx, dtype=pl.Int64)))
     del body
     if slow_good:
-        parts.append(pl.DataFrame([r for _, r in slow_good], schema=schema, orient="row").with_columns(
-            pl.Series("__line", [i for i, _ in slow_good], dtype=pl.Int64)))
+        parts.append(
+            pl.DataFrame([r for _, r in slow_good], schema=schema, orient="row").with_columns(
+                pl.Series("__line", [i for i, _ in slow_good], dtype=pl.Int64)
+            )
+        )
     fast = pl.concat(parts) if len(parts) > 1 else parts[0]
     if len(parts) > 1:
         fast = fast.sort("__line")
     # A quoted-empty line ("","") parses to nothing: not a data row either.
-    empty = fast.select(~pl.lit(pl.Series(plain))
-                        .gather(pl.col("__line"))
-                        & pl.all_horizontal(pl.col(f"c{j}").str.strip_chars() == "" for j in range(width))).to_series() \
-        if len(parts) > 1 else pl.Series([False] * fast.height, dtype=pl.Boolean)
+    empty = (
+        fast.select(
+            ~pl.lit(pl.Series(plain)).gather(pl.col("__line"))
+            & pl.all_horizontal(pl.col(f"c{j}").str.strip_chars() == "" for j in range(width))
+        ).to_series()
+        if len(parts) > 1
+        else pl.Series([False] * fast.height, dtype=pl.Boolean)
+    )
     if empty.any():
         data_row[fast["__line"].filter(empty).to_numpy()] = False
         fast = fast.filter(~empty)
     source_row = np.cumsum(data_row, dtype=np.int64)
-    fast = fast.with_columns(pl.Series("__source_row", source_row[fast["__line"].to_numpy()], dtype=pl.Int32)).drop("__line")
+    fast = fast.with_columns(pl.Series("__source_row", source_row[fast["__line"].to_numpy()], dtype=pl.Int32)).drop(
+        "__line"
+    )
     frame = fast.rename(dict(zip(schema, _dedupe_headers(names))))
-    return RawTable(frame, encoding, [(int(source_row[i]), raw, reason, code) for i, raw, reason, code in malformed],
-                    header=names)
+    return RawTable(
+        frame, encoding, [(int(source_row[i]), raw, reason, code) for i, raw, reason, code in malformed], header=names
+    )
 
 
 def _xlsx_sheet_parts(path: Path) -> dict[str, str]:
@@ -610,7 +667,8 @@ def _col_index(letters: str) -> int:
 
 
 _FORMULA_NO_VALUE = re.compile(
-    rb'<c r="([A-Z]+)(\d+)"[^>]*?(?<!/)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>')
+    rb'<c r="([A-Z]+)(\d+)"[^>]*?(?<!/)>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>'
+)
 
 
 def _xlsx_sheet_faults(path: Path, part: str | None) -> tuple[int, list[tuple[int, int]], int | None, int | None]:
@@ -695,17 +753,31 @@ def read_xlsx_rows(path: Path, source: str | None = None) -> RawTable:
         header_out = header_out or header
         # IDs stored as numbers: the cell type, not the digits, tells.
         lookup = {k.lower(): v for k, v in spec.header_map.items()} if spec else {}
-        id_cols = [c for c in columns if spec and lookup.get(_clean_header(c).lower()) in
-                   {col.canonical for col in spec.columns if col.kind == "id_number"}]
+        id_cols = [
+            c
+            for c in columns
+            if spec
+            and lookup.get(_clean_header(c).lower())
+            in {col.canonical for col in spec.columns if col.kind == "id_number"}
+        ]
         if id_cols and frame.height:
             positions = [columns.index(c) for c in id_cols]
             try:
-                typed = reader.load_sheet(i, header_row=None, use_columns=positions,
-                                          dtypes={p: "boolean" for p in positions}).to_polars().slice(1)
+                typed = (
+                    reader.load_sheet(
+                        i, header_row=None, use_columns=positions, dtypes=dict.fromkeys(positions, "boolean")
+                    )
+                    .to_polars()
+                    .slice(1)
+                )
             except Exception as exc:
-                raise DeliveryError("unreadable", f"无法读取 Excel 工作表 {names[i]} 的身份证号单元格类型: {exc}") from exc
+                raise DeliveryError(
+                    "unreadable", f"无法读取 Excel 工作表 {names[i]} 的身份证号单元格类型: {exc}"
+                ) from exc
             for c, typed_col in zip(id_cols, typed.columns):
-                numeric = typed[typed_col].is_not_null() & (frame[c].str.strip_chars().str.len_chars() > 15).fill_null(False)
+                numeric = typed[typed_col].is_not_null() & (frame[c].str.strip_chars().str.len_chars() > 15).fill_null(
+                    False
+                )
                 count = int(numeric.sum())
                 if count:
                     numeric_ids += count
@@ -724,16 +796,24 @@ def read_xlsx_rows(path: Path, source: str | None = None) -> RawTable:
             if j in mapped:
                 formula_rows.setdefault(excel_row - first_row - 1, []).append(columns[j])
             formula_total += 1
-        non_empty = pl.any_horizontal(pl.col(c).is_not_null() & (pl.col(c).str.strip_chars() != "") for c in columns) \
-            if columns else pl.lit(False)
+        non_empty = (
+            pl.any_horizontal(pl.col(c).is_not_null() & (pl.col(c).str.strip_chars() != "") for c in columns)
+            if columns
+            else pl.lit(False)
+        )
         frame = frame.filter(non_empty | pl.col("__pos").is_in(list(formula_rows))) if columns else frame.head(0)
         frame = frame.with_columns((pl.int_range(pl.len(), dtype=pl.Int32) + offset + 1).alias("__source_row"))
         for pos, row in zip(frame["__pos"].to_list(), frame["__source_row"].to_list()):
             if pos in formula_rows:
                 cols = "、".join(formula_rows[pos])
-                bad_rows.append((row, "formula_without_value",
-                                 f"工作表 {names[i]} 第 {pos + (first_row or 1) + 1} 行 {cols} 为公式但无计算结果 "
-                                 f"(formula without a cached value)"))
+                bad_rows.append(
+                    (
+                        row,
+                        "formula_without_value",
+                        f"工作表 {names[i]} 第 {pos + (first_row or 1) + 1} 行 {cols} 为公式但无计算结果 "
+                        f"(formula without a cached value)",
+                    )
+                )
         offset += frame.height
         frames.append(frame.drop("__pos"))
     if numeric_ids:
@@ -744,8 +824,13 @@ def read_xlsx_rows(path: Path, source: str | None = None) -> RawTable:
         warnings.append(f"formulas_without_values:{formula_total}")
     frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     frame = frame.rename(dict(zip(frame.columns, _dedupe_headers(frame.columns))))
-    return RawTable(frame.select([*[c for c in frame.columns if c != "__source_row"], "__source_row"]), "xlsx",
-                    header=header_out, warnings=warnings, bad_rows=bad_rows)
+    return RawTable(
+        frame.select([*[c for c in frame.columns if c != "__source_row"], "__source_row"]),
+        "xlsx",
+        header=header_out,
+        warnings=warnings,
+        bad_rows=bad_rows,
+    )
 
 
 def read_parquet_rows(path: Path) -> RawTable:
@@ -840,22 +925,39 @@ def _resolve_duplicate_columns(spec: SourceSpec, raw: RawTable) -> tuple[pl.Data
         shown = "、".join(originals[m] for m in members)
         if not key.startswith("?"):
             text = frame.select(pl.col(m).cast(pl.Utf8).str.strip_chars().fill_null("").alias(m) for m in members)
-            same = text.select(pl.all_horizontal(pl.col(m) == pl.col(members[0]) for m in members[1:])).to_series().all()
+            same = (
+                text.select(pl.all_horizontal(pl.col(m) == pl.col(members[0]) for m in members[1:])).to_series().all()
+            )
             if not same:
-                raise DeliveryError("duplicate_column", f"同一字段有多列且内容不同: {shown}，无法确定使用哪一列 "
-                                                        f"(one field delivered in several columns with different values)")
+                raise DeliveryError(
+                    "duplicate_column",
+                    f"同一字段有多列且内容不同: {shown}，无法确定使用哪一列 "
+                    f"(one field delivered in several columns with different values)",
+                )
             drop += members[1:]
         warnings.append("duplicate_column:" + ",".join(originals[m] for m in members))
     if drop:
         frame = frame.drop(drop)
     dropped = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     if raw.bad_rows:
-        rows = pl.DataFrame({"__source_row": [r for r, _, _ in raw.bad_rows],
-                             "code": [c for _, c, _ in raw.bad_rows], "reason": [t for _, _, t in raw.bad_rows]},
-                            schema={"__source_row": pl.Int32, "code": pl.Utf8, "reason": pl.Utf8})
+        rows = pl.DataFrame(
+            {
+                "__source_row": [r for r, _, _ in raw.bad_rows],
+                "code": [c for _, c, _ in raw.bad_rows],
+                "reason": [t for _, _, t in raw.bad_rows],
+            },
+            schema={"__source_row": pl.Int32, "code": pl.Utf8, "reason": pl.Utf8},
+        )
         flagged = frame.join(rows, on="__source_row", how="inner", maintain_order="left")
-        dropped = quarantine_frame(None, "", None, flagged["__source_row"], flagged["code"], flagged["reason"],
-                                   _rows_as_json(flagged.drop("__source_row", "code", "reason")))
+        dropped = quarantine_frame(
+            None,
+            "",
+            None,
+            flagged["__source_row"],
+            flagged["code"],
+            flagged["reason"],
+            _rows_as_json(flagged.drop("__source_row", "code", "reason")),
+        )
         frame = frame.join(rows.select("__source_row"), on="__source_row", how="anti", maintain_order="left")
     return frame, dropped, warnings
 
@@ -876,9 +978,17 @@ def standardise(
     problems: list[tuple[str, str, pl.Series]] = []  # (reason_code, reason, bool mask)
     text_columns = [c for c in raw_frame.columns if c != "__source_row" and raw_frame[c].dtype == pl.Utf8]
     if text_columns:  # a NUL byte in any delivered value (xlsx / parquet; a CSV line with one is already out)
-        problems.append(("nul_byte", "字段含空字符(NUL) (NUL byte in a value)", raw_frame.select(
-            pl.any_horizontal(pl.col(c).str.contains("\x00", literal=True).fill_null(False) for c in text_columns)
-        ).to_series()))
+        problems.append(
+            (
+                "nul_byte",
+                "字段含空字符(NUL) (NUL byte in a value)",
+                raw_frame.select(
+                    pl.any_horizontal(
+                        pl.col(c).str.contains("\x00", literal=True).fill_null(False) for c in text_columns
+                    )
+                ).to_series(),
+            )
+        )
     nulled: dict[str, int] = {}
 
     def values_of(col) -> pl.Series:
@@ -901,7 +1011,7 @@ def standardise(
             count = int((bad & ~blank).sum())
             if count:
                 nulled[col.canonical] = count
-        out.update({k: v for k, v in parsed.items()})
+        out.update(dict(parsed.items()))
 
     std = pl.DataFrame(out) if out else pl.DataFrame()
     std = std.with_columns(
@@ -917,23 +1027,47 @@ def standardise(
 
     # First failing reason per row wins; every row is either loaded or quarantined.
     masks = pl.DataFrame({f"p{i}": mask.fill_null(False) for i, (_, _, mask) in enumerate(problems)})
-    reasons = masks.select(
-        pl.coalesce([pl.when(pl.col(f"p{i}")).then(pl.lit(code)) for i, (code, _, _) in enumerate(problems)]
-                    + [pl.lit(None, pl.Utf8)]).alias("reason_code"),
-        pl.coalesce([pl.when(pl.col(f"p{i}")).then(pl.lit(text)) for i, (_, text, _) in enumerate(problems)]
-                    + [pl.lit(None, pl.Utf8)]).alias("reason"),
-    ) if problems else pl.DataFrame({"reason_code": [None] * frame.height, "reason": [None] * frame.height},
-                                    schema={"reason_code": pl.Utf8, "reason": pl.Utf8})
+    reasons = (
+        masks.select(
+            pl.coalesce(
+                [pl.when(pl.col(f"p{i}")).then(pl.lit(code)) for i, (code, _, _) in enumerate(problems)]
+                + [pl.lit(None, pl.Utf8)]
+            ).alias("reason_code"),
+            pl.coalesce(
+                [pl.when(pl.col(f"p{i}")).then(pl.lit(text)) for i, (_, text, _) in enumerate(problems)]
+                + [pl.lit(None, pl.Utf8)]
+            ).alias("reason"),
+        )
+        if problems
+        else pl.DataFrame(
+            {"reason_code": [None] * frame.height, "reason": [None] * frame.height},
+            schema={"reason_code": pl.Utf8, "reason": pl.Utf8},
+        )
+    )
     bad_rows = reasons["reason_code"].is_not_null()
 
     std_ok = _cast_to_table(std.filter(~bad_rows), std_columns(source))
     rejected = raw_frame.filter(bad_rows)  # JSON of the delivered row only where it is kept in quarantine
-    quarantine = quarantine_frame(month, source, source_file, rejected["__source_row"],
-                                  reasons["reason_code"].filter(bad_rows), reasons["reason"].filter(bad_rows),
-                                  _rows_as_json(rejected.drop("__source_row")))
+    quarantine = quarantine_frame(
+        month,
+        source,
+        source_file,
+        rejected["__source_row"],
+        reasons["reason_code"].filter(bad_rows),
+        reasons["reason"].filter(bad_rows),
+        _rows_as_json(rejected.drop("__source_row")),
+    )
     if dropped_rows.height:
-        quarantine = pl.concat([quarantine, dropped_rows.with_columns(
-            pl.lit(month).alias("month"), pl.lit(source).alias("source"), pl.lit(source_file).alias("source_file"))])
+        quarantine = pl.concat(
+            [
+                quarantine,
+                dropped_rows.with_columns(
+                    pl.lit(month).alias("month"),
+                    pl.lit(source).alias("source"),
+                    pl.lit(source_file).alias("source_file"),
+                ),
+            ]
+        )
     raw.warnings = warnings
     return std_ok, quarantine, nulled, unknown
 
@@ -942,8 +1076,15 @@ def quarantine_frame(month: dt.date, source: str, source_file: str | None, rows,
     """ops.quarantine rows; codes / reasons may be one value for every row."""
     n = len(rows)
     return pl.DataFrame(
-        {"month": [month] * n, "source": source, "source_file": source_file, "source_row": rows,
-         "reason_code": codes, "reason": reasons, "raw": raw},
+        {
+            "month": [month] * n,
+            "source": source,
+            "source_file": source_file,
+            "source_row": rows,
+            "reason_code": codes,
+            "reason": reasons,
+            "raw": raw,
+        },
         schema=QUARANTINE_SCHEMA,
     )
 
@@ -994,10 +1135,7 @@ POLARS_TYPES = {"VARCHAR": pl.Utf8, "DATE": pl.Date, "DOUBLE": pl.Float64, "INTE
 
 def _cast_to_table(df: pl.DataFrame, typed: list[tuple[str, str]]) -> pl.DataFrame:
     return df.select(
-        [
-            (pl.col(n) if n in df.columns else pl.lit(None)).cast(POLARS_TYPES[t]).alias(n)
-            for n, t in typed
-        ]
+        [(pl.col(n) if n in df.columns else pl.lit(None)).cast(POLARS_TYPES[t]).alias(n) for n, t in typed]
     )
 
 
@@ -1015,8 +1153,22 @@ def _rows_as_json(frame: pl.DataFrame) -> pl.Series:
 # --- the whole file ------------------------------------------------------------------
 
 
-def _audit(month, source, path, status, rows_read, rows_loaded, rows_quarantined, encoding=None, sha=None,
-           unknown=(), error=None, entry=None, nulled=None, warnings=()) -> dict:
+def _audit(
+    month,
+    source,
+    path,
+    status,
+    rows_read,
+    rows_loaded,
+    rows_quarantined,
+    encoding=None,
+    sha=None,
+    unknown=(),
+    error=None,
+    entry=None,
+    nulled=None,
+    warnings=(),
+) -> dict:
     return {
         "month": month,
         "source": source,
@@ -1040,8 +1192,9 @@ def empty_std(source: str) -> pl.DataFrame:
     return pl.DataFrame(schema={n: POLARS_TYPES[t] for n, t in std_columns(source)})
 
 
-def load_delivery(path: Path | None, source: str, month: dt.date, entry: dict | None = None,
-                  reject: DeliveryError | None = None) -> LoadResult:
+def load_delivery(
+    path: Path | None, source: str, month: dt.date, entry: dict | None = None, reject: DeliveryError | None = None
+) -> LoadResult:
     """Read, map, standardise and account for one delivered file.
 
     A missing file or a file that cannot be used gives status missing / rejected,
@@ -1066,15 +1219,30 @@ def load_delivery(path: Path | None, source: str, month: dt.date, entry: dict | 
         if reject is not None:
             exc = DeliveryError(reject.code, f"{reject}; {exc.code}: {exc}")
         audit = _audit(month, source, path, "rejected", 0, 0, 0, sha=sha, error=f"{exc.code}: {exc}", entry=entry)
-        return LoadResult(source, month, path, "rejected", empty_std(source), empty_q, audit,
-                          seconds_read=time.perf_counter() - started)
+        return LoadResult(
+            source,
+            month,
+            path,
+            "rejected",
+            empty_std(source),
+            empty_q,
+            audit,
+            seconds_read=time.perf_counter() - started,
+        )
     seconds_read = time.perf_counter() - started
     warnings = list(raw.warnings)
     if raw.rows_read == 0:
         warnings.append("header_only")
 
-    malformed = quarantine_frame(month, source, path.name, [m[0] for m in raw.malformed], [m[3] for m in raw.malformed],
-                                 [m[2] for m in raw.malformed], [m[1] for m in raw.malformed])
+    malformed = quarantine_frame(
+        month,
+        source,
+        path.name,
+        [m[0] for m in raw.malformed],
+        [m[3] for m in raw.malformed],
+        [m[2] for m in raw.malformed],
+        [m[1] for m in raw.malformed],
+    )
     started = time.perf_counter()
     try:
         if reject is not None:
@@ -1082,16 +1250,66 @@ def load_delivery(path: Path | None, source: str, month: dt.date, entry: dict | 
         std, quarantine, nulled, unknown = standardise(source, raw, month, path.name)
     except DeliveryError as exc:
         # The whole file is rejected: every row is quarantined with the file's reason.
-        rejected = quarantine_frame(month, source, path.name, raw.frame["__source_row"], "file_rejected",
-                                    f"{exc.code}: {exc}", _rows_as_json(raw.frame.drop("__source_row")))
+        rejected = quarantine_frame(
+            month,
+            source,
+            path.name,
+            raw.frame["__source_row"],
+            "file_rejected",
+            f"{exc.code}: {exc}",
+            _rows_as_json(raw.frame.drop("__source_row")),
+        )
         quarantine = pl.concat([malformed, rejected]).sort("source_row")
-        audit = _audit(month, source, path, "rejected", raw.rows_read, 0, quarantine.height, raw.encoding, sha,
-                       error=f"{exc.code}: {exc}", entry=entry, warnings=[*warnings, *raw.warnings])
-        return LoadResult(source, month, path, "rejected", empty_std(source), quarantine, audit,
-                          seconds_read=seconds_read, seconds_standardise=time.perf_counter() - started)
+        audit = _audit(
+            month,
+            source,
+            path,
+            "rejected",
+            raw.rows_read,
+            0,
+            quarantine.height,
+            raw.encoding,
+            sha,
+            error=f"{exc.code}: {exc}",
+            entry=entry,
+            warnings=[*warnings, *raw.warnings],
+        )
+        return LoadResult(
+            source,
+            month,
+            path,
+            "rejected",
+            empty_std(source),
+            quarantine,
+            audit,
+            seconds_read=seconds_read,
+            seconds_standardise=time.perf_counter() - started,
+        )
 
     quarantine = pl.concat([malformed, quarantine]).sort("source_row")
-    audit = _audit(month, source, path, "loaded", raw.rows_read, std.height, quarantine.height, raw.encoding, sha,
-                   unknown=unknown, entry=entry, nulled=nulled, warnings=[*warnings, *raw.warnings])
-    return LoadResult(source, month, path, "loaded", std, quarantine, audit,
-                      seconds_read=seconds_read, seconds_standardise=time.perf_counter() - started)
+    audit = _audit(
+        month,
+        source,
+        path,
+        "loaded",
+        raw.rows_read,
+        std.height,
+        quarantine.height,
+        raw.encoding,
+        sha,
+        unknown=unknown,
+        entry=entry,
+        nulled=nulled,
+        warnings=[*warnings, *raw.warnings],
+    )
+    return LoadResult(
+        source,
+        month,
+        path,
+        "loaded",
+        std,
+        quarantine,
+        audit,
+        seconds_read=seconds_read,
+        seconds_standardise=time.perf_counter() - started,
+    )

@@ -23,10 +23,20 @@ ID_REASONS = {
 }
 LINK_METHODS = {"exact_id": "身份证号精确匹配", "probabilistic": "概率匹配", "clerical": "人工核定"}
 EXTRA_COLUMNS = {
-    "source_row": "原始行号", "household_id": "户编号", "person_key": "人员标识", "id_number_raw": "身份证号（原值）",
-    "id_invalid_reason": "身份证号问题", "name_raw": "姓名（原值）", "name_pinyin": "姓名拼音",
-    "county_code": "县（区）代码", "township_code": "乡镇（街道）代码", "village_code": "村（社区）代码",
-    "id_birth_date": "身份证出生日期", "id_sex": "身份证性别", "month": "月份", "source_file": "文件",
+    "source_row": "原始行号",
+    "household_id": "户编号",
+    "person_key": "人员标识",
+    "id_number_raw": "身份证号（原值）",
+    "id_invalid_reason": "身份证号问题",
+    "name_raw": "姓名（原值）",
+    "name_pinyin": "姓名拼音",
+    "county_code": "县（区）代码",
+    "township_code": "乡镇（街道）代码",
+    "village_code": "村（社区）代码",
+    "id_birth_date": "身份证出生日期",
+    "id_sex": "身份证性别",
+    "month": "月份",
+    "source_file": "文件",
 }
 
 

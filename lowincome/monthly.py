@@ -144,7 +144,8 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     inbox folder) of this and earlier months are applied as method `clerical`;
     later months' folders are ignored so that rerunning a month gives the same links.
     """
-    from lowincome.linkage import LinkageSettings, link_source as link, write_review_list
+    from lowincome.linkage import LinkageSettings, write_review_list
+    from lowincome.linkage import link_source as link
     from lowincome.linkage.review import read_returned_reviews
 
     registry = read_std(warehouse, "registry", month)
@@ -170,9 +171,18 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
             con,
             [
                 ("linkage.links", result.links, key, [month, source]),
-                ("linkage.model_runs", pl.DataFrame([result.model_run | {"month": month, "source": source}]), key, [month, source]),
-                ("linkage.record_history", result.record_keys.with_columns(month=pl.lit(month), source=pl.lit(source)),
-                 key, [month, source]),
+                (
+                    "linkage.model_runs",
+                    pl.DataFrame([result.model_run | {"month": month, "source": source}]),
+                    key,
+                    [month, source],
+                ),
+                (
+                    "linkage.record_history",
+                    result.record_keys.with_columns(month=pl.lit(month), source=pl.lit(source)),
+                    key,
+                    [month, source],
+                ),
                 *_returned_review_rows(own, result.metrics, month, source),
             ],
         )
@@ -182,32 +192,89 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     return result, review_path
 
 
-_RETURNED_FILES = {"month": pl.Date, "kind": pl.String, "source": pl.String, "file": pl.String, "status": pl.String,
-                   "rows_read": pl.Int32, "rows_applied": pl.Int32, "rows_refused": pl.Int32, "error": pl.String}
-_RETURNED_ISSUES = {"month": pl.Date, "kind": pl.String, "source": pl.String, "file": pl.String,
-                    "row_number": pl.Int32, "reason_code": pl.String, "reason": pl.String}
+_RETURNED_FILES = {
+    "month": pl.Date,
+    "kind": pl.String,
+    "source": pl.String,
+    "file": pl.String,
+    "status": pl.String,
+    "rows_read": pl.Int32,
+    "rows_applied": pl.Int32,
+    "rows_refused": pl.Int32,
+    "error": pl.String,
+}
+_RETURNED_ISSUES = {
+    "month": pl.Date,
+    "kind": pl.String,
+    "source": pl.String,
+    "file": pl.String,
+    "row_number": pl.Int32,
+    "reason_code": pl.String,
+    "reason": pl.String,
+}
 
 
 def _returned_review_rows(own, metrics: dict, month: dt.date, source: str) -> list:
     """ops.returned_files / ops.returned_issues replacements for the month's review lists:
     the files as a whole (source '*', the same for every linkage source) and this source's
     refused exact-ID overrides."""
-    files = [{"month": month, "kind": "review_decisions", "source": "*", "file": f["file"], "status": f["status"],
-              "rows_read": f["rows"], "rows_applied": f["applied"], "rows_refused": f["refused"], "error": f["error"]}
-             for f in (own.files if own else [])]
-    issues = [{"month": month, "kind": "review_decisions", "source": "*", "file": i["file"], "row_number": i["row"],
-               "reason_code": i["reason_code"], "reason": i["reason"]} for i in (own.issues if own else [])]
+    files = [
+        {
+            "month": month,
+            "kind": "review_decisions",
+            "source": "*",
+            "file": f["file"],
+            "status": f["status"],
+            "rows_read": f["rows"],
+            "rows_applied": f["applied"],
+            "rows_refused": f["refused"],
+            "error": f["error"],
+        }
+        for f in (own.files if own else [])
+    ]
+    issues = [
+        {
+            "month": month,
+            "kind": "review_decisions",
+            "source": "*",
+            "file": i["file"],
+            "row_number": i["row"],
+            "reason_code": i["reason_code"],
+            "reason": i["reason"],
+        }
+        for i in (own.issues if own else [])
+    ]
     mine = []
     if metrics.get("clerical_refused_exact_id"):
-        mine.append({"month": month, "kind": "review_decisions", "source": source, "file": None, "row_number": None,
-                     "reason_code": "clerical_vs_exact_id",
-                     "reason": (f"{metrics['clerical_refused_exact_id']} 条复核判定与身份证号精确匹配冲突，未采用（须明确选择“推翻身份证号匹配”）"
-                                " / clerical decisions contradicting an exact-ID link refused (an explicit override is required)")})
+        mine.append(
+            {
+                "month": month,
+                "kind": "review_decisions",
+                "source": source,
+                "file": None,
+                "row_number": None,
+                "reason_code": "clerical_vs_exact_id",
+                "reason": (
+                    f"{metrics['clerical_refused_exact_id']} 条复核判定与身份证号精确匹配冲突，未采用（须明确选择“推翻身份证号匹配”）"
+                    " / clerical decisions contradicting an exact-ID link refused (an explicit override is required)"
+                ),
+            }
+        )
     if metrics.get("clerical_overrode_exact_id"):
-        mine.append({"month": month, "kind": "review_decisions", "source": source, "file": None, "row_number": None,
-                     "reason_code": "clerical_override_exact_id",
-                     "reason": (f"{metrics['clerical_overrode_exact_id']} 条身份证号精确匹配按人工明确判定改为他人"
-                                " / exact-ID links overridden by an explicit clerical decision")})
+        mine.append(
+            {
+                "month": month,
+                "kind": "review_decisions",
+                "source": source,
+                "file": None,
+                "row_number": None,
+                "reason_code": "clerical_override_exact_id",
+                "reason": (
+                    f"{metrics['clerical_overrode_exact_id']} 条身份证号精确匹配按人工明确判定改为他人"
+                    " / exact-ID links overridden by an explicit clerical decision"
+                ),
+            }
+        )
     key = "month = ? AND kind = 'review_decisions' AND source = ?"
     return [
         ("ops.returned_files", pl.DataFrame(files, schema=_RETURNED_FILES), key, [month, "*"]),
@@ -265,28 +332,54 @@ def audit_dispositions(con, month: dt.date) -> None:
     unknown flag IDs, missing or unparseable 处置日期, conflicting duplicates (the rules
     apply the latest 处置日期; a tie that disagrees applies none)."""
     issues = query_pl(con, _DISPOSITION_ISSUES.replace("$month", "?::DATE"), [month] * 2)
-    audit = query_pl(con, "SELECT source_file, rows_read, rows_loaded, status FROM ops.load_audit "
-                     "WHERE month = ? AND source = 'dispositions'",
-                     [month])
+    audit = query_pl(
+        con,
+        "SELECT source_file, rows_read, rows_loaded, status FROM ops.load_audit "
+        "WHERE month = ? AND source = 'dispositions'",
+        [month],
+    )
     files = []
     if audit.height and audit["status"][0] != "missing":
         read, loaded = int(audit["rows_read"][0] or 0), int(audit["rows_loaded"][0] or 0)
         refused = issues.filter(pl.col("reason_code") == "unknown_flag_id")["source_row"].n_unique()
-        files.append({"month": month, "kind": "dispositions", "source": "*", "file": audit["source_file"][0],
-                      "status": "read" if audit["status"][0] == "loaded" else "corrupt",
-                      "rows_read": read, "rows_applied": loaded - refused, "rows_refused": refused, "error": None})
-    rows = [{"month": month, "kind": "dispositions", "source": "*", "file": r["source_file"],
-             "row_number": r["source_row"], "reason_code": r["reason_code"], "reason": r["reason"]}
-            for r in issues.iter_rows(named=True)]
+        files.append(
+            {
+                "month": month,
+                "kind": "dispositions",
+                "source": "*",
+                "file": audit["source_file"][0],
+                "status": "read" if audit["status"][0] == "loaded" else "corrupt",
+                "rows_read": read,
+                "rows_applied": loaded - refused,
+                "rows_refused": refused,
+                "error": None,
+            }
+        )
+    rows = [
+        {
+            "month": month,
+            "kind": "dispositions",
+            "source": "*",
+            "file": r["source_file"],
+            "row_number": r["source_row"],
+            "reason_code": r["reason_code"],
+            "reason": r["reason"],
+        }
+        for r in issues.iter_rows(named=True)
+    ]
     key = "month = ? AND kind = 'dispositions'"
-    replace_many(con, [
-        ("ops.returned_files", pl.DataFrame(files, schema=_RETURNED_FILES), key, [month]),
-        ("ops.returned_issues", pl.DataFrame(rows, schema=_RETURNED_ISSUES), key, [month]),
-    ])
+    replace_many(
+        con,
+        [
+            ("ops.returned_files", pl.DataFrame(files, schema=_RETURNED_FILES), key, [month]),
+            ("ops.returned_issues", pl.DataFrame(rows, schema=_RETURNED_ISSUES), key, [month]),
+        ],
+    )
 
 
-def export_workbooks(warehouse: Warehouse, exports: Path, month: dt.date,
-                     regions: dict[str, str] | None = None) -> list[Path]:
+def export_workbooks(
+    warehouse: Warehouse, exports: Path, month: dt.date, regions: dict[str, str] | None = None
+) -> list[Path]:
     """Write the month's workbooks as a complete set with a completion marker (lowincome/publish.py)."""
     from lowincome.exports import write_caseworker_workbooks
     from lowincome.publish import publish_workbooks

@@ -25,34 +25,34 @@ import polars as pl
 
 __all__ = [
     "ID_INVALID_REASONS",
+    "as_text",
+    "clean_region_digits",
+    "county_of",
     "id_check_digit",
     "make_id_number",
-    "upgrade_15_to_18",
-    "normalize_id_numbers",
-    "normalize_names",
-    "normalize_name",
     "name_pinyin_key",
-    "parse_dates",
-    "parse_dates_with_status",
-    "parse_money",
-    "parse_money_with_status",
-    "parse_integer",
-    "parse_integer_with_status",
-    "clean_region_digits",
-    "split_region_codes",
-    "split_region_codes_with_status",
-    "county_of",
-    "normalize_sex",
-    "normalize_sex_with_status",
     "normalize_category",
     "normalize_disability_grade",
     "normalize_disability_grade_with_status",
-    "normalize_yes_no",
-    "normalize_yes_no_with_status",
-    "normalize_text",
     "normalize_enum",
     "normalize_icd10",
-    "as_text",
+    "normalize_id_numbers",
+    "normalize_name",
+    "normalize_names",
+    "normalize_sex",
+    "normalize_sex_with_status",
+    "normalize_text",
+    "normalize_yes_no",
+    "normalize_yes_no_with_status",
+    "parse_dates",
+    "parse_dates_with_status",
+    "parse_integer",
+    "parse_integer_with_status",
+    "parse_money",
+    "parse_money_with_status",
+    "split_region_codes",
+    "split_region_codes_with_status",
+    "upgrade_15_to_18",
 ]
 
 # --------------------------------------------------------------------------- #
@@ -95,11 +95,7 @@ def unique_first(fn=None, *, max_share: float = 0.25):
         hashes = raw.hash(seed=0)
         uniq = raw.unique()
         keys = pl.DataFrame({"h": uniq.hash(seed=0), "i": pl.int_range(len(uniq), eager=True, dtype=pl.UInt32)})
-        index = (
-            pl.DataFrame({"h": hashes})
-            .join(keys, on="h", how="left", maintain_order="left")
-            .get_column("i")
-        )
+        index = pl.DataFrame({"h": hashes}).join(keys, on="h", how="left", maintain_order="left").get_column("i")
         if len(index) != n or index.null_count() or not uniq.gather(index).eq_missing(raw).all():
             return fn(raw, *args, **kwargs)
         return _gather(fn(uniq, *args, **kwargs), index)
@@ -143,9 +139,7 @@ def as_text(raw: pl.Series) -> pl.Series:
         integral = f.is_finite() & (f.floor() == f) & (f.abs() < _MAX_EXACT_FLOAT)
         return (
             pl.select(
-                pl.when(integral)
-                .then(f.cast(pl.Int64, strict=False).cast(pl.String))
-                .otherwise(f.cast(pl.String))
+                pl.when(integral).then(f.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(f.cast(pl.String))
             )
             .to_series()
             .rename(name)
@@ -227,8 +221,18 @@ def _map_enum(raw: pl.Series, mapping: dict, dtype: pl.DataType, *, upper: bool 
 
 
 _SEX_MAP = {
-    "男": "男", "女": "女", "M": "男", "F": "女", "1": "男", "2": "女",
-    "男性": "男", "女性": "女", "MALE": "男", "FEMALE": "女", "男士": "男", "女士": "女",
+    "男": "男",
+    "女": "女",
+    "M": "男",
+    "F": "女",
+    "1": "男",
+    "2": "女",
+    "男性": "男",
+    "女性": "女",
+    "MALE": "男",
+    "FEMALE": "女",
+    "男士": "男",
+    "女士": "女",
 }
 
 
@@ -243,9 +247,24 @@ def normalize_sex(raw: pl.Series) -> pl.Series:
 
 
 _YES_NO_MAP = {
-    "是": True, "否": False, "Y": True, "N": False, "YES": True, "NO": False,
-    "1": True, "0": False, "TRUE": True, "FALSE": False, "T": True, "F": False,
-    "√": True, "×": False, "有": True, "无": False, "已消除": True, "未消除": False,
+    "是": True,
+    "否": False,
+    "Y": True,
+    "N": False,
+    "YES": True,
+    "NO": False,
+    "1": True,
+    "0": False,
+    "TRUE": True,
+    "FALSE": False,
+    "T": True,
+    "F": False,
+    "√": True,
+    "×": False,
+    "有": True,
+    "无": False,
+    "已消除": True,
+    "未消除": False,
 }
 
 
@@ -453,7 +472,11 @@ def split_region_codes(raw: pl.Series) -> pl.DataFrame:
 def county_of(raw: pl.Series) -> pl.Series:
     """County code (first 6 digits) of a 6- or 12-digit region code, else null."""
     s = clean_region_digits(raw)
-    return _eval({"s": s}, pl.when(pl.col("s").str.contains(r"^(\d{6}|\d{12})$")).then(pl.col("s").str.slice(0, 6)), "county_code")
+    return _eval(
+        {"s": s},
+        pl.when(pl.col("s").str.contains(r"^(\d{6}|\d{12})$")).then(pl.col("s").str.slice(0, 6)),
+        "county_code",
+    )
 
 
 # --------------------------------------------------------------------------- #

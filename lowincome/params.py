@@ -70,16 +70,25 @@ def _number(name: str, value, kind=float, limits: str | None = None):
     try:
         v = float(value)
     except (TypeError, ValueError) as exc:
-        raise ParamsError(_zh_en(f"{name} 应为数字，实际为 {value!r}", f"{name}: expected a number, got {value!r}")) from exc
+        raise ParamsError(
+            _zh_en(f"{name} 应为数字，实际为 {value!r}", f"{name}: expected a number, got {value!r}")
+        ) from exc
     if not math.isfinite(v):
-        raise ParamsError(_zh_en(f"{name} 不能为 NaN 或无穷大（{value!r}）",
-                                 f"{name}: must be a finite number, got {value!r}"))
+        raise ParamsError(
+            _zh_en(f"{name} 不能为 NaN 或无穷大（{value!r}）", f"{name}: must be a finite number, got {value!r}")
+        )
     if kind is int and v != int(v):
-        raise ParamsError(_zh_en(f"{name} 应为整数，实际为 {value!r}", f"{name}: must be a whole number, got {value!r}"))
+        raise ParamsError(
+            _zh_en(f"{name} 应为整数，实际为 {value!r}", f"{name}: must be a whole number, got {value!r}")
+        )
     lo, hi = LIMITS[limits or name]
     if not lo <= v <= hi:
-        raise ParamsError(_zh_en(f"{name} = {value!r} 超出合理范围 [{lo:g}, {hi:g}]",
-                                 f"{name} = {value!r} is outside the plausible range [{lo:g}, {hi:g}]"))
+        raise ParamsError(
+            _zh_en(
+                f"{name} = {value!r} 超出合理范围 [{lo:g}, {hi:g}]",
+                f"{name} = {value!r} is outside the plausible range [{lo:g}, {hi:g}]",
+            )
+        )
     return int(v) if kind is int else v
 
 
@@ -88,44 +97,75 @@ def params_from_dict(raw: dict, source_path: str | None = None) -> Params:
     if not isinstance(raw, dict):
         raise ParamsError(_zh_en("参数文件须为键值映射", "parameters file must be a mapping"))
     known = {
-        "dibao_standard", "edge_multiplier", "medical_burden_ratio", "gradual_exit_months",
-        "major_disease_icd10_prefixes", "temp_assistance_repeat",
+        "dibao_standard",
+        "edge_multiplier",
+        "medical_burden_ratio",
+        "gradual_exit_months",
+        "major_disease_icd10_prefixes",
+        "temp_assistance_repeat",
     }
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ParamsError(_zh_en(f"未知参数 {', '.join(unknown)}", f"unknown parameter(s): {', '.join(unknown)}"))
     table = raw.get("dibao_standard")
     if not isinstance(table, dict) or "default" not in table:
-        raise ParamsError(_zh_en("dibao_standard 须为映射且含 default 项",
-                                 "dibao_standard: a mapping with at least a 'default' entry is required"))
+        raise ParamsError(
+            _zh_en(
+                "dibao_standard 须为映射且含 default 项",
+                "dibao_standard: a mapping with at least a 'default' entry is required",
+            )
+        )
     standards: dict[str, dict[str, float]] = {}
     for county, row in table.items():
         county = str(county)
         if county != "default" and not (len(county) == 6 and county.isdigit()):
-            raise ParamsError(_zh_en(f"dibao_standard 的县代码 {county!r} 不是 6 位数字",
-                                     f"dibao_standard: county key {county!r} is not a 6-digit code"))
+            raise ParamsError(
+                _zh_en(
+                    f"dibao_standard 的县代码 {county!r} 不是 6 位数字",
+                    f"dibao_standard: county key {county!r} is not a 6-digit code",
+                )
+            )
         if not isinstance(row, dict) or set(row) != {"urban", "rural"}:
-            raise ParamsError(_zh_en(f"dibao_standard[{county}] 须且仅须含 urban 与 rural",
-                                     f"dibao_standard[{county}]: needs exactly 'urban' and 'rural'"))
-        standards[county] = {k: _number(f"dibao_standard[{county}].{k}", row[k], limits="dibao_standard")
-                             for k in ("urban", "rural")}
+            raise ParamsError(
+                _zh_en(
+                    f"dibao_standard[{county}] 须且仅须含 urban 与 rural",
+                    f"dibao_standard[{county}]: needs exactly 'urban' and 'rural'",
+                )
+            )
+        standards[county] = {
+            k: _number(f"dibao_standard[{county}].{k}", row[k], limits="dibao_standard") for k in ("urban", "rural")
+        }
     edge = _number("edge_multiplier", raw.get("edge_multiplier", Params.edge_multiplier))
     prefixes = raw.get("major_disease_icd10_prefixes", list(Params.major_disease_icd10_prefixes))
     if not isinstance(prefixes, (list, tuple)) or not all(isinstance(p, str) and p.strip() for p in prefixes):
-        raise ParamsError(_zh_en("major_disease_icd10_prefixes 须为非空字符串列表",
-                                 "major_disease_icd10_prefixes: a list of non-empty strings is required"))
+        raise ParamsError(
+            _zh_en(
+                "major_disease_icd10_prefixes 须为非空字符串列表",
+                "major_disease_icd10_prefixes: a list of non-empty strings is required",
+            )
+        )
     rep = raw.get("temp_assistance_repeat", {})
     if not isinstance(rep, dict) or set(rep) - {"count", "months"}:
-        raise ParamsError(_zh_en("temp_assistance_repeat 须为 {count, months} 映射",
-                                 "temp_assistance_repeat: a mapping {count, months} is required"))
+        raise ParamsError(
+            _zh_en(
+                "temp_assistance_repeat 须为 {count, months} 映射",
+                "temp_assistance_repeat: a mapping {count, months} is required",
+            )
+        )
     months = _number("temp_assistance_repeat.months", rep.get("months", Params.temp_assistance_months), int)
     return Params(
         dibao_standard=standards,
         edge_multiplier=edge,
-        medical_burden_ratio=_number("medical_burden_ratio", raw.get("medical_burden_ratio", Params.medical_burden_ratio)),
-        gradual_exit_months=_number("gradual_exit_months", raw.get("gradual_exit_months", Params.gradual_exit_months), int),
+        medical_burden_ratio=_number(
+            "medical_burden_ratio", raw.get("medical_burden_ratio", Params.medical_burden_ratio)
+        ),
+        gradual_exit_months=_number(
+            "gradual_exit_months", raw.get("gradual_exit_months", Params.gradual_exit_months), int
+        ),
         major_disease_icd10_prefixes=tuple(sorted({p.strip().upper() for p in prefixes})),
-        temp_assistance_count=_number("temp_assistance_repeat.count", rep.get("count", Params.temp_assistance_count), int),
+        temp_assistance_count=_number(
+            "temp_assistance_repeat.count", rep.get("count", Params.temp_assistance_count), int
+        ),
         temp_assistance_months=months,
         source_path=source_path,
     )
@@ -137,8 +177,12 @@ def load_params(path: str | Path | None = None) -> Params:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ParamsError(f"参数错误：无法读取参数文件 {path} / invalid parameters: cannot read {path}: {exc.strerror or exc}") from exc
+        raise ParamsError(
+            f"参数错误：无法读取参数文件 {path} / invalid parameters: cannot read {path}: {exc.strerror or exc}"
+        ) from exc
     except yaml.YAMLError as exc:
-        raise ParamsError(f"参数错误：参数文件 {path} 不是合法的 YAML / invalid parameters: {path} is not valid YAML: "
-                          + " ".join(str(exc).split())) from exc
+        raise ParamsError(
+            f"参数错误：参数文件 {path} 不是合法的 YAML / invalid parameters: {path} is not valid YAML: "
+            + " ".join(str(exc).split())
+        ) from exc
     return params_from_dict(raw, str(path))

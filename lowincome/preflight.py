@@ -61,13 +61,15 @@ def processed_months(warehouse_path: str | Path) -> list[dt.date]:
     except duckdb.CatalogException:
         return []
     except (duckdb.Error, OSError) as exc:
-        raise PreflightError(f"数据仓库无法打开：{path} / warehouse cannot be opened: {path}: "
-                             + " ".join(str(exc).split())[:200]) from exc
+        raise PreflightError(
+            f"数据仓库无法打开：{path} / warehouse cannot be opened: {path}: " + " ".join(str(exc).split())[:200]
+        ) from exc
     return [r[0] for r in rows]
 
 
-def check_order(warehouse_path: str | Path, inbox: str | Path, month: dt.date,
-                first_month: dt.date | None = None) -> None:
+def check_order(
+    warehouse_path: str | Path, inbox: str | Path, month: dt.date, first_month: dt.date | None = None
+) -> None:
     """Raise PreflightError when `month` would be processed out of order (see the module docstring)."""
     done = processed_months(warehouse_path)
     later = [m for m in done if m > month]
@@ -77,14 +79,16 @@ def check_order(warehouse_path: str | Path, inbox: str | Path, month: dt.date,
             f"月份顺序错误：{month:%Y-%m} 之后的月份（{names}）已处理，现在处理 {month:%Y-%m} 会使其新增/持续/已清零状态失真，"
             f"已拒绝；请在新库中从 {month:%Y-%m} 起按月顺序重跑 / month order: {names} already processed after "
             f"{month:%Y-%m}; running {month:%Y-%m} now would leave their 新增/持续/已清零 states wrong, so it is refused "
-            f"(reprocess from {month:%Y-%m} onwards, in order, in a fresh warehouse)")
+            f"(reprocess from {month:%Y-%m} onwards, in order, in a fresh warehouse)"
+        )
     prev = add_months(month, -1)
     delivered = (Path(inbox) / f"{prev:%Y-%m}").is_dir()
     in_range = first_month is None or prev >= first_month
     if delivered and in_range and prev not in done:
         raise PreflightError(
             f"月份顺序错误：上月 {prev:%Y-%m} 已交付但尚未处理，请先处理 {prev:%Y-%m} / month order: the previous month "
-            f"{prev:%Y-%m} was delivered but has not been processed; run {prev:%Y-%m} first")
+            f"{prev:%Y-%m} was delivered but has not been processed; run {prev:%Y-%m} first"
+        )
 
 
 def check_exports(exports: str | Path) -> None:
@@ -101,8 +105,14 @@ def check_exports(exports: str | Path) -> None:
         ) from exc
 
 
-def preflight(month: dt.date, params: str | Path | None, warehouse: str | Path, inbox: str | Path,
-              exports: str | Path, first_month: dt.date | None = None) -> Params:
+def preflight(
+    month: dt.date,
+    params: str | Path | None,
+    warehouse: str | Path,
+    inbox: str | Path,
+    exports: str | Path,
+    first_month: dt.date | None = None,
+) -> Params:
     """Every check, cheapest first; returns the validated parameters."""
     loaded = check_params(params)
     check_exports(exports)

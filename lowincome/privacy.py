@@ -39,8 +39,10 @@ def mask_id_expr(expr: pl.Expr) -> pl.Expr:
     s = expr.cast(pl.String)
     n = s.str.len_chars()
     return (
-        pl.when(s.is_null()).then(None)
-        .when(n > 10).then(pl.concat_str([s.str.slice(0, 6), _stars(n - 10), s.str.slice(-4, 4)]))
+        pl.when(s.is_null())
+        .then(None)
+        .when(n > 10)
+        .then(pl.concat_str([s.str.slice(0, 6), _stars(n - 10), s.str.slice(-4, 4)]))
         .otherwise(_stars(n))
     )
 
@@ -49,8 +51,10 @@ def mask_phone_expr(expr: pl.Expr) -> pl.Expr:
     s = expr.cast(pl.String)
     n = s.str.len_chars()
     return (
-        pl.when(s.is_null()).then(None)
-        .when(n >= 7).then(pl.concat_str([s.str.slice(0, 3), _stars(n - 7), s.str.slice(-4, 4)]))
+        pl.when(s.is_null())
+        .then(None)
+        .when(n >= 7)
+        .then(pl.concat_str([s.str.slice(0, 3), _stars(n - 7), s.str.slice(-4, 4)]))
         .otherwise(_stars(n))
     )
 

@@ -50,11 +50,19 @@ HOUSEHOLD_KEYS = {"rural_revitalization": "rr_household_id"}
 
 INGEST_TABLES = ("quarantine", "audit", "dq")
 LINK_TABLES = ("links", "model_runs", "record_history")
-FLAG_TABLES = ("risk_flags", "flag_history", "rule_runs", "month_status",
-               "summary_village", "summary_township", "summary_county")
+FLAG_TABLES = (
+    "risk_flags",
+    "flag_history",
+    "rule_runs",
+    "month_status",
+    "summary_village",
+    "summary_township",
+    "summary_county",
+)
 
 
 # --- the region plan (data) -------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RegionPlan:
@@ -66,7 +74,7 @@ class RegionPlan:
     source: str = ""
 
     @classmethod
-    def load(cls, path: str | Path | None) -> "RegionPlan":
+    def load(cls, path: str | Path | None) -> RegionPlan:
         if not path:
             return cls({"all": ()}, "all", "")
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
@@ -96,6 +104,7 @@ class RegionPlan:
 
 # --- the partitioned Parquet store ------------------------------------------------------
 
+
 class PartitionStore:
     """Parquet partitioned by stage, month and region under a root (local folder or any
     fsspec URL such as s3://bucket/prefix). One commit pointer per partition."""
@@ -107,8 +116,9 @@ class PartitionStore:
     def partition(self, stage: str, month: dt.date, region: str) -> str:
         return f"{self.root}/{stage}/month={month:%Y-%m}/region={region}"
 
-    def write(self, stage: str, month: dt.date, region: str, tables: dict[str, pl.DataFrame],
-              attempt: str | None = None) -> str:
+    def write(
+        self, stage: str, month: dt.date, region: str, tables: dict[str, pl.DataFrame], attempt: str | None = None
+    ) -> str:
         """Write the tables as a new attempt and commit it; older attempts are removed."""
         attempt = attempt or uuid.uuid4().hex
         part = self.partition(stage, month, region)
@@ -117,7 +127,9 @@ class PartitionStore:
         for name, frame in tables.items():
             with self.fs.open(f"{folder}/{name}.parquet", "wb") as fh:
                 frame.write_parquet(fh)
-        pointer = json.dumps({"attempt": attempt, "tables": sorted(tables), "rows": {k: v.height for k, v in tables.items()}})
+        pointer = json.dumps(
+            {"attempt": attempt, "tables": sorted(tables), "rows": {k: v.height for k, v in tables.items()}}
+        )
         tmp = f"{part}/_COMMIT.{attempt}.tmp"
         with self.fs.open(tmp, "w") as fh:
             fh.write(pointer)
@@ -160,7 +172,9 @@ class PartitionStore:
             commit = self.committed(stage, month, region)
             if not commit or table not in commit["tables"]:
                 continue
-            with self.fs.open(f"{self.partition(stage, month, region)}/attempt={commit['attempt']}/{table}.parquet", "rb") as fh:
+            with self.fs.open(
+                f"{self.partition(stage, month, region)}/attempt={commit['attempt']}/{table}.parquet", "rb"
+            ) as fh:
                 frames.append(pl.read_parquet(fh))
         frames = [f for f in frames if f.width]
         if not frames:
@@ -173,6 +187,7 @@ def ingest_stage(source: str) -> str:
 
 
 # --- stage 1: ingestion, province-wide per source ----------------------------------------
+
 
 def ingest_to_store(store: PartitionStore, plan: RegionPlan, inbox: Path, source: str, month: dt.date) -> dict:
     """Read one source's delivery as the single-machine path does and write its std rows
@@ -189,10 +204,17 @@ def ingest_to_store(store: PartitionStore, plan: RegionPlan, inbox: Path, source
     checks = validate_source(source, month, result.data, result.audit, previous_audit)
     stage = ingest_stage(source)
     data = result.data
-    shared = {"quarantine": result.quarantine, "audit": result.audit_frame(), "dq": results_frame(month, source, checks)}
+    shared = {
+        "quarantine": result.quarantine,
+        "audit": result.audit_frame(),
+        "dq": results_frame(month, source, checks),
+    }
     if source in AGENCY_SOURCES or source == REGISTRY:
-        regions = (data.select(plan.region_of(pl.col("county_code")).alias("_r"))["_r"] if "county_code" in data.columns
-                   else pl.Series("_r", [UNPLACED] * data.height, dtype=pl.String))
+        regions = (
+            data.select(plan.region_of(pl.col("county_code")).alias("_r"))["_r"]
+            if "county_code" in data.columns
+            else pl.Series("_r", [UNPLACED] * data.height, dtype=pl.String)
+        )
         for region in [*plan.names, UNPLACED]:
             store.write(stage, month, region, {"std": data.filter(regions == region)})
     else:  # dispositions: no person, they follow the flag they answer
@@ -203,6 +225,7 @@ def ingest_to_store(store: PartitionStore, plan: RegionPlan, inbox: Path, source
 
 # --- stage 2: the province-wide exact-ID pass --------------------------------------------
 
+
 def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[str, int]:
     """Hand each agency record whose valid ID is held by exactly one registry person of
     another region to that person's region. Writes, per partition, the records moving in
@@ -211,10 +234,14 @@ def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[
     registry = store.read(ingest_stage(REGISTRY), month, "std", plan.names)
     owners = pl.DataFrame(schema={"id_number": pl.String, "target": pl.String})
     if registry is not None and registry.height:
-        owners = (registry.filter(pl.col("id_number").is_not_null())
-                  .select("id_number", plan.region_of(pl.col("county_code")).alias("target"))
-                  .group_by("id_number").agg(pl.col("target").first(), pl.len().alias("k"))
-                  .filter(pl.col("k") == 1).drop("k"))
+        owners = (
+            registry.filter(pl.col("id_number").is_not_null())
+            .select("id_number", plan.region_of(pl.col("county_code")).alias("target"))
+            .group_by("id_number")
+            .agg(pl.col("target").first(), pl.len().alias("k"))
+            .filter(pl.col("k") == 1)
+            .drop("k")
+        )
     parts = [*plan.names, UNPLACED]
     moved_in: dict[str, dict[str, pl.DataFrame]] = {r: {} for r in parts}
     moved_out: dict[str, list[pl.DataFrame]] = {r: [] for r in parts}
@@ -232,17 +259,23 @@ def exact_pass(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[
         # Records without a county stay together: `link_region[_unplaced]` links them against
         # the whole registry with the month's own exact matches as training seeds and
         # evidence, exactly as on one machine (a 人社 month has no county at all).
-        final = pl.when(pl.col("_home") == UNPLACED).then(pl.col("_home")).otherwise(
-            pl.coalesce(pl.col("target"), pl.col("_home")))
+        final = (
+            pl.when(pl.col("_home") == UNPLACED)
+            .then(pl.col("_home"))
+            .otherwise(pl.coalesce(pl.col("target"), pl.col("_home")))
+        )
         household = HOUSEHOLD_KEYS.get(source)
         if household and household in rows.columns:
             # A household's records stay in one region (rules such as R08 read the whole
             # household): the region of its first member with an ID owner, else of its
             # first member with a county.
             rows = rows.sort("source_row").with_columns(
-                _hh=pl.coalesce(pl.col("target").drop_nulls().first(),
-                                pl.col("_home").filter(pl.col("_home") != UNPLACED).first(),
-                                pl.lit(UNPLACED)).over(household))
+                _hh=pl.coalesce(
+                    pl.col("target").drop_nulls().first(),
+                    pl.col("_home").filter(pl.col("_home") != UNPLACED).first(),
+                    pl.lit(UNPLACED),
+                ).over(household)
+            )
             final = pl.when(pl.col(household).is_not_null()).then(pl.col("_hh")).otherwise(final)
         rows = rows.with_columns(_final=final)
         moving = rows.filter(pl.col("_final") != pl.col("_home"))
@@ -276,6 +309,7 @@ def region_records(store: PartitionStore, source: str, month: dt.date, region: s
 
 # --- stage 3: linkage per region, then rules per region ----------------------------------
 
+
 @dataclass
 class StepResult:
     region: str
@@ -284,8 +318,9 @@ class StepResult:
     rows: dict[str, int] = field(default_factory=dict)
 
 
-def link_region(store: PartitionStore, plan: RegionPlan, inbox: Path, month: dt.date, region: str,
-                fail_half_way: bool = False) -> StepResult:
+def link_region(
+    store: PartitionStore, plan: RegionPlan, inbox: Path, month: dt.date, region: str, fail_half_way: bool = False
+) -> StepResult:
     """Link the partition's records to the region's registry (for `_unplaced`: to the whole
     province's registry; such records are few) with the linkage engine unchanged.
 
@@ -349,8 +384,9 @@ def region_month(store: PartitionStore, month: dt.date, region: str) -> dict[str
     links = [store.read("link", month, "links", [region])]
     unplaced = store.read("link", month, "links", [UNPLACED])
     if unplaced is not None and unplaced.height and registry is not None and registry.height:
-        mine = unplaced.join(registry.select(pl.col("source_row").cast(pl.Int64).alias("registry_row")),
-                             on="registry_row", how="semi")
+        mine = unplaced.join(
+            registry.select(pl.col("source_row").cast(pl.Int64).alias("registry_row")), on="registry_row", how="semi"
+        )
         links.append(mine)
     else:
         mine = None
@@ -361,7 +397,9 @@ def region_month(store: PartitionStore, month: dt.date, region: str) -> dict[str
         if mine is not None:
             extra = region_records(store, source, month, UNPLACED)
             if extra is not None:
-                keys = mine.filter(pl.col("source") == source).select(pl.col("source_row").cast(extra["source_row"].dtype))
+                keys = mine.filter(pl.col("source") == source).select(
+                    pl.col("source_row").cast(extra["source_row"].dtype)
+                )
                 frames.append(extra.join(keys, on="source_row", how="semi"))
         frames = [f for f in frames if f is not None and f.height]
         out[f"std.{source}"] = pl.concat(frames, how="diagonal_relaxed") if frames else None
@@ -399,9 +437,14 @@ def rules_region(store: PartitionStore, plan: RegionPlan, params_path: Path, mon
 
 def _table_columns(con, table: str) -> list[str]:
     schema, name = table.split(".", 1)
-    return [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-        "ORDER BY ordinal_position", [schema, name]).fetchall()]
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [schema, name],
+        ).fetchall()
+    ]
 
 
 def _insert(con, table: str, frame: pl.DataFrame | None) -> None:
@@ -414,14 +457,16 @@ def _insert(con, table: str, frame: pl.DataFrame | None) -> None:
     con.unregister("_incoming")
 
 
-def run_region(store: PartitionStore, plan: RegionPlan, inbox: Path, params_path: Path, month: dt.date,
-               region: str) -> None:
+def run_region(
+    store: PartitionStore, plan: RegionPlan, inbox: Path, params_path: Path, month: dt.date, region: str
+) -> None:
     """Both of a region's steps (a rerun of one region: link, then rules)."""
     link_region(store, plan, inbox, month, region)
     rules_region(store, plan, params_path, month, region)
 
 
 # --- stage 4: the publisher --------------------------------------------------------------
+
 
 def month_tables(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dict[str, pl.DataFrame | None]:
     """Every warehouse table's rows for the month, gathered from the committed partitions."""
@@ -439,8 +484,9 @@ def month_tables(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dic
     runs = out["flags.rule_runs"]
     if runs is not None and runs.height:
         # Every region ran the same rules (source usability is province-wide): one row per rule.
-        out["flags.rule_runs"] = (runs.group_by("month", "rule_code", "rule_name", "status", "reason", maintain_order=True)
-                                  .agg(pl.col("flags").sum(), pl.col("active").sum()))
+        out["flags.rule_runs"] = runs.group_by(
+            "month", "rule_code", "rule_name", "status", "reason", maintain_order=True
+        ).agg(pl.col("flags").sum(), pl.col("active").sum())
         if out["flags.rule_runs"]["rule_code"].n_unique() != out["flags.rule_runs"].height:
             raise RuntimeError(f"{month:%Y-%m}: regions disagree on which rules ran")
     status = out["flags.month_status"]
@@ -491,8 +537,9 @@ def write_review_lists(warehouse, exports: Path, month: dt.date) -> list[Path]:
     for source in AGENCY_SOURCES:
         path = Path(exports) / f"{month:%Y-%m}" / "review" / f"review_decisions_{source}_{month:%Y-%m}.xlsx"
         path.unlink(missing_ok=True)
-        written = write_review_list(links.filter(pl.col("source") == source), registry,
-                                    read_std(warehouse, source, month), path)
+        written = write_review_list(
+            links.filter(pl.col("source") == source), registry, read_std(warehouse, source, month), path
+        )
         if written:
             paths.append(Path(written))
     return paths
@@ -500,16 +547,21 @@ def write_review_lists(warehouse, exports: Path, month: dt.date) -> list[Path]:
 
 # --- same answers, any topology ----------------------------------------------------------
 
+
 def table_fingerprints(con) -> dict[str, tuple[int, str]]:
     """(rows, content hash) of every warehouse table: md5 over the sorted md5 of each row,
     so row order does not matter and any differing, missing or duplicated row shows."""
-    tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables "
-                         "WHERE table_type = 'BASE TABLE' ORDER BY 1, 2").fetchall()
+    tables = con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' ORDER BY 1, 2"
+    ).fetchall()
     out = {}
     for schema, name in tables:
-        out[f"{schema}.{name}"] = tuple(con.execute(
-            f"SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) "
-            f'FROM (SELECT md5(CAST(x AS VARCHAR)) AS h FROM "{schema}"."{name}" x)').fetchone())
+        out[f"{schema}.{name}"] = tuple(
+            con.execute(
+                f"SELECT count(*), md5(coalesce(string_agg(h, '' ORDER BY h), '')) "
+                f'FROM (SELECT md5(CAST(x AS VARCHAR)) AS h FROM "{schema}"."{name}" x)'
+            ).fetchone()
+        )
     return out
 
 

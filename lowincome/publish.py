@@ -16,8 +16,8 @@ import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from lowincome.ingest import file_sha256
 
@@ -60,8 +60,12 @@ def publish_workbooks(exports: Path, month: dt.date, write: Callable[[Path], lis
             os.replace(p, target)
             moved.append(target)
         entries = [{"name": p.name, "bytes": p.stat().st_size, "sha256": file_sha256(p)} for p in moved]
-        marker = {"month": f"{month:%Y-%m}", "workbooks": len(entries), "files": entries,
-                  "note": "本月核查清单完整 / the month's workbook set is complete"}
+        marker = {
+            "month": f"{month:%Y-%m}",
+            "workbooks": len(entries),
+            "files": entries,
+            "note": "本月核查清单完整 / the month's workbook set is complete",
+        }
         tmp = final / (MARKER + ".tmp")
         tmp.write_text(json.dumps(marker, ensure_ascii=False, indent=1), encoding="utf-8")
         os.replace(tmp, final / MARKER)

@@ -20,8 +20,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from lowincome.params import Params, ParamsError, load_params  # noqa: F401  (public API)
 from lowincome.months import add_months, month_end
+from lowincome.params import Params, ParamsError, load_params  # noqa: F401  (public API)
 from lowincome.warehouse import query_pl, replace_many
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "sql" / "rules"
@@ -61,6 +61,7 @@ RULES: dict[str, Rule] = {
     )
 }
 
+
 def flag_id(month: dt.date, rule_code: str, household_key: str) -> str:
     """docs/CONTRACTS.md: the same for the same (month, household, rule)."""
     return f"{month:%Y%m}-{rule_code}-{hashlib.sha1(household_key.encode()).hexdigest()[:8].upper()}"
@@ -84,7 +85,9 @@ class RuleRunResult:
 
 
 # ---------------------------------------------------------------- source usability
-def source_usability(con: duckdb.DuckDBPyConnection, months: list[dt.date]) -> dict[tuple[dt.date, str], tuple[bool, str]]:
+def source_usability(
+    con: duckdb.DuckDBPyConnection, months: list[dt.date]
+) -> dict[tuple[dt.date, str], tuple[bool, str]]:
     """(month, source) -> (usable, reason) from ops.source_status; absent = not delivered."""
     frame = query_pl(
         con,
@@ -177,7 +180,7 @@ CREATE OR REPLACE TEMP TABLE rule_held (
 def _exec(con: duckdb.DuckDBPyConnection, script: str, params: dict | None = None) -> None:
     """Run a script statement by statement, passing each the named parameters it uses."""
     for stmt in re.split(r";\s*\n", script):
-        if not stmt.strip() or all(l.strip().startswith("--") or not l.strip() for l in stmt.splitlines()):
+        if not stmt.strip() or all(line.strip().startswith("--") or not line.strip() for line in stmt.splitlines()):
             continue
         used = {k: v for k, v in (params or {}).items() if f"${k}" in stmt}
         con.execute(stmt, used) if used else con.execute(stmt)
@@ -191,13 +194,21 @@ def _setup_context(con: duckdb.DuckDBPyConnection, month: dt.date, params: Param
             ?::DATE AS rep_start, ?::DOUBLE AS edge, ?::DOUBLE AS ratio, ?::INTEGER AS rep_count,
             ?::INTEGER AS rep_months, ?::INTEGER AS exit_months""",
         [
-            month, month_end(month), add_months(month, -1), add_months(month, -11),
-            add_months(month, -(params.temp_assistance_months - 1)), params.edge_multiplier,
-            params.medical_burden_ratio, params.temp_assistance_count, params.temp_assistance_months,
+            month,
+            month_end(month),
+            add_months(month, -1),
+            add_months(month, -11),
+            add_months(month, -(params.temp_assistance_months - 1)),
+            params.edge_multiplier,
+            params.medical_burden_ratio,
+            params.temp_assistance_count,
+            params.temp_assistance_months,
             params.gradual_exit_months,
         ],
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE rule_standard (county_code VARCHAR, urban_rural VARCHAR, standard DOUBLE)")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rule_standard (county_code VARCHAR, urban_rural VARCHAR, standard DOUBLE)"
+    )
     con.executemany("INSERT INTO rule_standard VALUES (?, ?, ?)", params.standard_rows())
     con.execute("CREATE OR REPLACE TEMP TABLE rule_icd_prefixes (prefix VARCHAR)")
     if params.major_disease_icd10_prefixes:
@@ -370,8 +381,11 @@ FROM areas a CROSS JOIN rules r;
 
 
 def _summary_sql(level: str) -> str:
-    keys = {"village": ["county_code", "township_code", "village_code"],
-            "township": ["county_code", "township_code"], "county": ["county_code"]}[level]
+    keys = {
+        "village": ["county_code", "township_code", "village_code"],
+        "township": ["county_code", "township_code"],
+        "county": ["county_code"],
+    }[level]
     k = ", ".join(keys)
     on = " AND ".join(f"x.{c} IS NOT DISTINCT FROM y.{c}" for c in keys)
     return f"""
@@ -400,8 +414,16 @@ _FLAG_COLUMNS = (
 )
 
 
-_MONTH_TABLES = ("risk_flags", "flag_history", "rule_runs", "month_status", "held_back",
-                 "summary_village", "summary_township", "summary_county")
+_MONTH_TABLES = (
+    "risk_flags",
+    "flag_history",
+    "rule_runs",
+    "month_status",
+    "held_back",
+    "summary_village",
+    "summary_township",
+    "summary_county",
+)
 
 
 def _delete_month(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
@@ -409,8 +431,9 @@ def _delete_month(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
         con.execute(f"DELETE FROM flags.{table} WHERE month = ?", [month])
 
 
-def _rule_runs(month: dt.date, status: list[str], reason: list[str | None],
-               fired: dict[str, tuple[int, int]]) -> pl.DataFrame:
+def _rule_runs(
+    month: dt.date, status: list[str], reason: list[str | None], fired: dict[str, tuple[int, int]]
+) -> pl.DataFrame:
     """flags.rule_runs rows of `month`, one per catalogue rule; fired: rule -> (flags, active)."""
     return pl.DataFrame(
         {
@@ -427,8 +450,12 @@ def _rule_runs(month: dt.date, status: list[str], reason: list[str | None],
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    names = [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'rule\\_%' ESCAPE '\\'").fetchall()]
+    names = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'rule\\_%' ESCAPE '\\'"
+        ).fetchall()
+    ]
     for name in names:
         con.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
@@ -445,16 +472,19 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
     if registry_problem:
         result.withheld = True
         result.withheld_reason = f"低收入人口数据库不可用，本月预警暂缓发布：{registry_problem}"
-        result.skipped = {code: result.withheld_reason for code in RULES}
+        result.skipped = dict.fromkeys(RULES, result.withheld_reason)
         runs = _rule_runs(month, ["withheld"] * len(RULES), [result.withheld_reason] * len(RULES), {})
         month_status = pl.DataFrame(
-            {"month": [month], "published": [False], "reason": [result.withheld_reason],
-             "params_path": [params.source_path]},
+            {
+                "month": [month],
+                "published": [False],
+                "reason": [result.withheld_reason],
+                "params_path": [params.source_path],
+            },
             schema={"month": pl.Date, "published": pl.Boolean, "reason": pl.Utf8, "params_path": pl.Utf8},
         )
         inserts = {"rule_runs": runs, "month_status": month_status}
-        replace_many(con, [(f"flags.{t}", inserts.get(t, pl.DataFrame()), "month = ?", [month])
-                           for t in _MONTH_TABLES])
+        replace_many(con, [(f"flags.{t}", inserts.get(t, pl.DataFrame()), "month = ?", [month]) for t in _MONTH_TABLES])
         return result
 
     try:
@@ -476,19 +506,25 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
         for lvl in ("village", "township", "county"):
             con.execute(f"CREATE OR REPLACE TEMP TABLE rule_summary_{lvl} AS {_summary_sql(lvl)}", {"month": month})
 
-        counts = query_pl(con, """
+        counts = query_pl(
+            con,
+            """
             SELECT rule_code, count(*) FILTER (WHERE fired) AS fired,
                    count(*) FILTER (WHERE state IN ('新增', '持续')) AS active
-            FROM rule_new_flags GROUP BY rule_code""")
+            FROM rule_new_flags GROUP BY rule_code""",
+        )
         fired = {r: (f, a) for r, f, a in counts.iter_rows()}
-        runs = _rule_runs(month, ["ran" if c in ran else "skipped" for c in RULES],
-                          [result.skipped.get(c) for c in RULES], fired)
+        runs = _rule_runs(
+            month, ["ran" if c in ran else "skipped" for c in RULES], [result.skipped.get(c) for c in RULES], fired
+        )
         con.register("rule_runs_in", runs.to_arrow())
         con.execute("BEGIN TRANSACTION")
         try:
             _delete_month(con, month)
-            con.execute(f"INSERT INTO flags.risk_flags ({_FLAG_COLUMNS}) SELECT {_FLAG_COLUMNS} FROM rule_new_flags "
-                        "ORDER BY severity_rank, county_code, township_code, village_code, household_key, rule_code")
+            con.execute(
+                f"INSERT INTO flags.risk_flags ({_FLAG_COLUMNS}) SELECT {_FLAG_COLUMNS} FROM rule_new_flags "
+                "ORDER BY severity_rank, county_code, township_code, village_code, household_key, rule_code"
+            )
             con.execute("""
                 INSERT INTO flags.flag_history
                 SELECT month, flag_id, household_key, rule_code,
@@ -498,14 +534,17 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
                 WHERE state = '新增' OR (state = '已清零' AND prev_active)
                 ORDER BY rule_code, household_key""")
             con.execute("INSERT INTO flags.rule_runs SELECT * FROM rule_runs_in")
-            con.execute("""
+            con.execute(
+                """
                 INSERT INTO flags.held_back
                 SELECT $month::DATE, h.rule_code, k.rule_name, h.household_key, h.county_code, h.township_code,
                        h.village_code, h.reason, to_json(h.records), f.state IS NOT NULL AS carried
                 FROM rule_held h JOIN rule_catalogue k USING (rule_code)
                 LEFT JOIN rule_new_flags f ON f.household_key = h.household_key AND f.rule_code = h.rule_code
                                           AND f.state = '持续' AND NOT f.fired
-                ORDER BY h.rule_code, h.household_key""", {"month": month})
+                ORDER BY h.rule_code, h.household_key""",
+                {"month": month},
+            )
             con.execute("INSERT INTO flags.month_status VALUES (?, true, NULL, ?)", [month, params.source_path])
             for lvl in ("village", "township", "county"):
                 con.execute(f"INSERT INTO flags.summary_{lvl} SELECT * FROM rule_summary_{lvl}")
@@ -520,9 +559,12 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
         held = query_pl(con, "SELECT rule_code, count(*) AS n FROM rule_held GROUP BY rule_code")
         result.held_by_rule = dict(zip(held["rule_code"].to_list(), held["n"].to_list()))
         result.active_by_rule = {c: fired.get(c, (0, 0))[1] for c in ran}
-        states = query_pl(con, """
+        states = query_pl(
+            con,
+            """
             SELECT state, count(*) AS n, count(*) FILTER (WHERE suppressed) AS suppressed
-            FROM rule_new_flags GROUP BY state ORDER BY state""")
+            FROM rule_new_flags GROUP BY state ORDER BY state""",
+        )
         result.counts_by_state = dict(zip(states["state"].to_list(), states["n"].to_list()))
         result.suppressed = int(states["suppressed"].sum())
         return result

@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import polars as pl

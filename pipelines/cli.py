@@ -1,9 +1,9 @@
 """`lowincome`: run a month with the same Dagster definitions as the UI, or the demo.
 
-    lowincome run --month 2026-08 [--inbox DIR] [--warehouse FILE] [--exports DIR] [--params FILE]
-    lowincome dispositions --out INBOX/YYYY-MM/dispositions.xlsx WORKBOOK.xlsx ...
-    lowincome demo [--households N] [--months K]
-    lowincome generate --out DIR [--households N] [--months K]
+lowincome run --month 2026-08 [--inbox DIR] [--warehouse FILE] [--exports DIR] [--params FILE]
+lowincome dispositions --out INBOX/YYYY-MM/dispositions.xlsx WORKBOOK.xlsx ...
+lowincome demo [--households N] [--months K]
+lowincome generate --out DIR [--households N] [--months K]
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ import sys
 import time
 from pathlib import Path
 
-OPTION_ENV = {"inbox": "MONITOR_INBOX", "warehouse": "MONITOR_WAREHOUSE", "exports": "MONITOR_EXPORTS", "params": "MONITOR_PARAMS"}
+OPTION_ENV = {
+    "inbox": "MONITOR_INBOX",
+    "warehouse": "MONITOR_WAREHOUSE",
+    "exports": "MONITOR_EXPORTS",
+    "params": "MONITOR_PARAMS",
+}
 
 
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})(?:-01)?$")
@@ -52,7 +57,9 @@ def check_partition(month: dt.date) -> None:
     keys = monthly_partitions.get_partition_keys()
     if f"{month:%Y-%m-01}" not in keys:
         span = f"{keys[0][:7]} … {keys[-1][:7]}" if keys else "none"
-        raise UsageError(f"month {month:%Y-%m} is outside the partitions ({span}; first month from MONITOR_FIRST_MONTH)")
+        raise UsageError(
+            f"month {month:%Y-%m} is outside the partitions ({span}; first month from MONITOR_FIRST_MONTH)"
+        )
 
 
 def run_month(month: dt.date, log_level: str = "INFO", **paths: str | None):
@@ -105,20 +112,33 @@ def _cmd_run(args) -> int:
     from lowincome.preflight import PreflightError, preflight
 
     try:
-        preflight(month, args.params or resolved("MONITOR_PARAMS"), args.warehouse or resolved("MONITOR_WAREHOUSE"),
-                  folder.parent, args.exports or resolved("MONITOR_EXPORTS"), first_month=month_of(FIRST_MONTH))
+        preflight(
+            month,
+            args.params or resolved("MONITOR_PARAMS"),
+            args.warehouse or resolved("MONITOR_WAREHOUSE"),
+            folder.parent,
+            args.exports or resolved("MONITOR_EXPORTS"),
+            first_month=month_of(FIRST_MONTH),
+        )
     except PreflightError as exc:
         print(f"{month:%Y-%m}: refused: {exc}", file=sys.stderr)
         return EXIT_NO_DELIVERY
     started = time.perf_counter()
-    result = run_month(month, log_level=args.log_level, inbox=args.inbox, warehouse=args.warehouse,
-                       exports=args.exports, params=args.params)
+    result = run_month(
+        month,
+        log_level=args.log_level,
+        inbox=args.inbox,
+        warehouse=args.warehouse,
+        exports=args.exports,
+        params=args.params,
+    )
     seconds = time.perf_counter() - started
     if not result.success:
         print(mask_free_text(f"{month:%Y-%m}: FAILED after {seconds:.1f} s: {_step_error(result)}"), file=sys.stderr)
         return EXIT_FAILED
-    summary = month_summary(Path(args.warehouse or resolved("MONITOR_WAREHOUSE")),
-                            Path(args.exports or resolved("MONITOR_EXPORTS")), month)
+    summary = month_summary(
+        Path(args.warehouse or resolved("MONITOR_WAREHOUSE")), Path(args.exports or resolved("MONITOR_EXPORTS")), month
+    )
     print(mask_free_text(summary.text(seconds)))
     if summary.withheld:
         print(mask_free_text(f"{month:%Y-%m}: flags withheld: {summary.reason}"), file=sys.stderr)
@@ -148,7 +168,9 @@ def _cmd_dispositions(args) -> int:
 def _cmd_generate(args) -> int:
     from data_samples.generate import generate
 
-    summary = generate(Path(args.out), households=args.households, months=args.months, start_month=args.start, seed=args.seed)
+    summary = generate(
+        Path(args.out), households=args.households, months=args.months, start_month=args.start, seed=args.seed
+    )
     print(summary)
     return 0
 

@@ -8,8 +8,9 @@ from pipelines.schedules import monthly_schedule
 from pipelines.sensors import complete_delivery_sensor
 
 
-def build_definitions(config: MonitorConfig | None = None, province: ProvinceConfig | None = None,
-                      jobs: list | None = None) -> dg.Definitions:
+def build_definitions(
+    config: MonitorConfig | None = None, province: ProvinceConfig | None = None, jobs: list | None = None
+) -> dg.Definitions:
     return dg.Definitions(
         assets=all_assets,
         jobs=[monthly_monitoring_job, *(jobs if jobs is not None else [province_monthly_job])],

@@ -32,8 +32,13 @@ def run_month_distributed(partition_key: str, run_config: dict, tags: dict | Non
     import dagster as dg
 
     instance = instance or dg.DagsterInstance.get()
-    result = dg.execute_job(dg.reconstructable(province_job), instance=instance, run_config=run_config,
-                            tags={"dagster/partition": partition_key, **(tags or {})}, raise_on_error=False)
+    result = dg.execute_job(
+        dg.reconstructable(province_job),
+        instance=instance,
+        run_config=run_config,
+        tags={"dagster/partition": partition_key, **(tags or {})},
+        raise_on_error=False,
+    )
     return result
 
 
@@ -44,9 +49,14 @@ def reexecute_from_failure(run_id: str, instance=None):
 
     instance = instance or dg.DagsterInstance.get()
     parent = instance.get_run_by_id(run_id)
-    return dg.execute_job(dg.reconstructable(province_job), instance=instance, raise_on_error=False,
-                          run_config=parent.run_config, tags=dict(parent.tags),
-                          reexecution_options=dg.ReexecutionOptions.from_failure(run_id, instance))
+    return dg.execute_job(
+        dg.reconstructable(province_job),
+        instance=instance,
+        raise_on_error=False,
+        run_config=parent.run_config,
+        tags=dict(parent.tags),
+        reexecution_options=dg.ReexecutionOptions.from_failure(run_id, instance),
+    )
 
 
 def step_seconds(run_id: str, instance=None) -> dict[str, float]:
@@ -55,5 +65,7 @@ def step_seconds(run_id: str, instance=None) -> dict[str, float]:
 
     instance = instance or dg.DagsterInstance.get()
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_SUCCESS, limit=10_000).records
-    return {r.event_log_entry.step_key: r.event_log_entry.dagster_event.event_specific_data.duration_ms / 1000
-            for r in records}
+    return {
+        r.event_log_entry.step_key: r.event_log_entry.dagster_event.event_specific_data.duration_ms / 1000
+        for r in records
+    }

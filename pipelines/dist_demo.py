@@ -30,8 +30,14 @@ def main(argv: list[str] | None = None) -> int:
 
     root = Path(args.root)
     summary = generate(root, households=args.households, months=args.months, start_month="2026-07")
-    config = province_run_config(root / "inbox", root / "warehouse.duckdb", root / "exports",
-                                 ROOT / "data_samples" / "params.yaml", root / "store", args.region_plan)
+    config = province_run_config(
+        root / "inbox",
+        root / "warehouse.duckdb",
+        root / "exports",
+        ROOT / "data_samples" / "params.yaml",
+        root / "store",
+        args.region_plan,
+    )
     for month in summary.month_dates:
         started = time.perf_counter()
         result = run_month_distributed(f"{month:%Y-%m-01}", config)
@@ -43,11 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         for key in sorted(seconds):
             print(f"  {key:<36} {seconds[key]:7.2f} s")
         con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
-        rows = con.execute("SELECT rule_code, status, active FROM flags.rule_runs WHERE month = ? ORDER BY rule_code",
-                           [month]).fetchall()
+        rows = con.execute(
+            "SELECT rule_code, status, active FROM flags.rule_runs WHERE month = ? ORDER BY rule_code", [month]
+        ).fetchall()
         con.close()
-        print("  flags: " + ", ".join(f"{code} {active}" if status == "ran" else f"{code} ({status})"
-                                       for code, status, active in rows))
+        print(
+            "  flags: "
+            + ", ".join(
+                f"{code} {active}" if status == "ran" else f"{code} ({status})" for code, status, active in rows
+            )
+        )
     print(f"\nwarehouse {root / 'warehouse.duckdb'}, exports {root / 'exports'}, store {root / 'store'}")
     return 0
 

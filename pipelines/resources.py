@@ -43,7 +43,7 @@ class MonitorConfig(dg.ConfigurableResource):
     regions: str = ""
 
     @classmethod
-    def from_env(cls) -> "MonitorConfig":
+    def from_env(cls) -> MonitorConfig:
         return cls(
             inbox=setting("MONITOR_INBOX"),
             warehouse=setting("MONITOR_WAREHOUSE"),

@@ -13,6 +13,8 @@ monthly_schedule = dg.build_schedule_from_partitioned_job(
     day_of_month=SCHEDULE_DAY,
     hour_of_day=2,
     name="monthly_monitoring_schedule",
-    description=(f"每月 {SCHEDULE_DAY} 日 02:00（北京时间）处理上月数据：各部门应在月初交付；"
-                 "交付齐全可由传感器 complete_delivery_sensor 提前启动（MONITOR_SCHEDULE_DAY 可调日期）"),
+    description=(
+        f"每月 {SCHEDULE_DAY} 日 02:00（北京时间）处理上月数据：各部门应在月初交付；"
+        "交付齐全可由传感器 complete_delivery_sensor 提前启动（MONITOR_SCHEDULE_DAY 可调日期）"
+    ),
 )

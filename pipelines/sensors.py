@@ -15,8 +15,10 @@ from pipelines.resources import MonitorConfig
     job=monthly_monitoring_job,
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description=("收件箱某月交付齐全（五个文件，或 _MANIFEST.json 所列全部文件）即启动该月处理；"
-                 "文件被替换或新增时再次启动，交付未变化不重复启动。默认关闭，可在界面中开启"),
+    description=(
+        "收件箱某月交付齐全（五个文件，或 _MANIFEST.json 所列全部文件）即启动该月处理；"
+        "文件被替换或新增时再次启动，交付未变化不重复启动。默认关闭，可在界面中开启"
+    ),
 )
 def complete_delivery_sensor(context: dg.SensorEvaluationContext, monitor: MonitorConfig):
     valid_keys = set(monthly_partitions.get_partition_keys())

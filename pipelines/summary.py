@@ -32,7 +32,9 @@ class MonthSummary:
             lines.append("  flags per rule (" + " / ".join(states) + "):")
             for code in sorted(self.flags):
                 n = self.flags[code]
-                lines.append(f"    {code} {self.rule_names.get(code, '')}: " + " / ".join(str(n.get(s, 0)) for s in states))
+                lines.append(
+                    f"    {code} {self.rule_names.get(code, '')}: " + " / ".join(str(n.get(s, 0)) for s in states)
+                )
             total = {s: sum(n.get(s, 0) for n in self.flags.values()) for s in states}
             lines.append("    total: " + " / ".join(str(total[s]) for s in states))
         elif not self.withheld:
@@ -40,10 +42,13 @@ class MonthSummary:
         for code, why in sorted(self.skipped.items()):
             lines.append(f"  skipped {code}: {why}")
         backlog = sum(self.review.values())
-        lines.append(f"  review backlog: {backlog} links to check"
-                     + (" (" + ", ".join(f"{s} {n}" for s, n in sorted(self.review.items()) if n) + ")" if backlog else ""))
-        lines.append(f"  workbooks: {len(self.workbooks)}"
-                     + (f" in {self.workbooks[0].parent}" if self.workbooks else ""))
+        lines.append(
+            f"  review backlog: {backlog} links to check"
+            + (" (" + ", ".join(f"{s} {n}" for s, n in sorted(self.review.items()) if n) + ")" if backlog else "")
+        )
+        lines.append(
+            f"  workbooks: {len(self.workbooks)}" + (f" in {self.workbooks[0].parent}" if self.workbooks else "")
+        )
         for p in self.workbooks:
             lines.append(f"    {p.name}")
         lines.append(f"  report: {self.report or 'none'}")
@@ -58,18 +63,24 @@ def month_summary(warehouse: Path, exports: Path, month: dt.date) -> MonthSummar
         summary = MonthSummary(month, withheld, reason)
         for code, name, state, n in con.execute(
             "SELECT rule_code, rule_name, state, count(*) FROM flags.risk_flags WHERE month = ? "
-            "GROUP BY ALL ORDER BY ALL", [month]).fetchall():
+            "GROUP BY ALL ORDER BY ALL",
+            [month],
+        ).fetchall():
             summary.flags.setdefault(code, {})[state] = n
             summary.rule_names[code] = name
         for code, name, st, why in con.execute(
             "SELECT rule_code, rule_name, status, reason FROM flags.rule_runs WHERE month = ? ORDER BY rule_code",
-            [month]).fetchall():
+            [month],
+        ).fetchall():
             summary.rule_names.setdefault(code, name)
             if st == "skipped":
                 summary.skipped[code] = why or ""
-        summary.review = dict(con.execute(
-            "SELECT source, count(*) FROM linkage.links WHERE month = ? AND decision = 'review' GROUP BY source",
-            [month]).fetchall())
+        summary.review = dict(
+            con.execute(
+                "SELECT source, count(*) FROM linkage.links WHERE month = ? AND decision = 'review' GROUP BY source",
+                [month],
+            ).fetchall()
+        )
     folder = Path(exports) / f"{month:%Y-%m}"
     summary.workbooks = sorted(folder.glob("*.xlsx"))
     reports = sorted((folder / "dq").glob("*.html"))

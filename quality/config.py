@@ -89,7 +89,7 @@ class QualityConfig:
         return sev if sev in ("critical", "warning") else default
 
     @classmethod
-    def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None) -> "QualityConfig":
+    def load(cls, path: str | Path | None = None, env: dict[str, str] | None = None) -> QualityConfig:
         env = dict(os.environ if env is None else env)
         path = path or env.get(ENV_FILE)
         values: dict[str, Any] = {}
@@ -107,7 +107,7 @@ class QualityConfig:
                 merged.update(value or {})
                 value = merged
             setattr(cfg, key, value)
-        for key, f in known.items():
+        for key, _f in known.items():
             raw = env.get(ENV_PREFIX + key.upper())
             if raw is None or isinstance(getattr(cfg, key), dict):
                 continue

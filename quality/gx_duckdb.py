@@ -70,10 +70,10 @@ def _register_compound_columns_metric() -> None:
                 .alias("group_counts_subquery")
             )
             on = sa.and_(*(groups.c[name].is_not_distinct_from(original.c[name]) for name in column_names))
-            return sa.select(
-                original, sa.func.coalesce(groups.c._num_rows, 1).label("_num_rows")
-            ).select_from(original.join(right=groups, onclause=on, isouter=True)).alias(
-                "records_with_grouped_column_counts_subquery"
+            return (
+                sa.select(original, sa.func.coalesce(groups.c._num_rows, 1).label("_num_rows"))
+                .select_from(original.join(right=groups, onclause=on, isouter=True))
+                .alias("records_with_grouped_column_counts_subquery")
             )
 
     _STATE["metric"] = NullSafeCompoundColumnsUnique

@@ -45,8 +45,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from quality.results import ExpectationResult
 
@@ -194,9 +195,15 @@ def run_checks(
         details["gx_expectation"] = check.expectation.expectation_type
         if r is None:
             out.append(
-                ExpectationResult(check.name, check.description, check.severity, False,
-                                  observed="未执行", details={**details, "error": "GX returned no result"},
-                                  suite=suite_name)
+                ExpectationResult(
+                    check.name,
+                    check.description,
+                    check.severity,
+                    False,
+                    observed="未执行",
+                    details={**details, "error": "GX returned no result"},
+                    suite=suite_name,
+                )
             )
             continue
         res = dict(r.result or {})

@@ -52,9 +52,7 @@ def link_counts(con, first: dt.date, last: dt.date) -> dict[tuple[dt.date, str],
 def _loaded_linked_sources(con, month: dt.date) -> set[str]:
     from lowincome.schema import SOURCES
 
-    rows = con.execute(
-        "SELECT source FROM ops.load_audit WHERE month = ? AND status = 'loaded'", [month]
-    ).fetchall()
+    rows = con.execute("SELECT source FROM ops.load_audit WHERE month = ? AND status = 'loaded'", [month]).fetchall()
     return {r[0] for r in rows if r[0] in SOURCES and SOURCES[r[0]].linked}
 
 
@@ -63,8 +61,16 @@ def linkage_quality(con, month: dt.date, config: QualityConfig | None = None) ->
     prev = previous_month(month)
     counts = link_counts(con, prev, month)
     sources = sorted({s for (m, s) in counts if m == month} | _loaded_linked_sources(con, month))
-    empty = {"total": 0, "exact": 0, "probabilistic": 0, "clerical": 0, "review": 0, "unmatched": 0,
-             "accepted": 0, "rate": 0.0}
+    empty = {
+        "total": 0,
+        "exact": 0,
+        "probabilistic": 0,
+        "clerical": 0,
+        "review": 0,
+        "unmatched": 0,
+        "accepted": 0,
+        "rate": 0.0,
+    }
     out: list[ExpectationResult] = []
     for source in sources:
         cur = counts.get((month, source), empty)
@@ -74,40 +80,69 @@ def linkage_quality(con, month: dt.date, config: QualityConfig | None = None) ->
         figures = {k: cur[k] for k in ("total", "exact", "probabilistic", "clerical", "review", "unmatched")}
 
         min_rate = float(cfg.get("min_link_rate", source))
-        out.append(ExpectationResult(
-            "link_rate", f"关联率（已确认关联 / 全部记录）不低于 {min_rate:.0%}", cfg.severity("link_rate", WARNING),
-            cur["total"] > 0 and cur["rate"] >= min_rate,
-            unexpected_count=cur["total"] - cur["accepted"], element_count=cur["total"],
-            observed=f"关联率 {cur['rate']:.2%}（{breakdown}；共 {cur['total']}）",
-            details={**figures, "value": round(cur["rate"], 6), "threshold": min_rate},
-            suite=SUITE, source=tag,
-        ))
+        out.append(
+            ExpectationResult(
+                "link_rate",
+                f"关联率（已确认关联 / 全部记录）不低于 {min_rate:.0%}",
+                cfg.severity("link_rate", WARNING),
+                cur["total"] > 0 and cur["rate"] >= min_rate,
+                unexpected_count=cur["total"] - cur["accepted"],
+                element_count=cur["total"],
+                observed=f"关联率 {cur['rate']:.2%}（{breakdown}；共 {cur['total']}）",
+                details={**figures, "value": round(cur["rate"], 6), "threshold": min_rate},
+                suite=SUITE,
+                source=tag,
+            )
+        )
 
         max_drop = float(cfg.get("link_rate_drop_warning", source))
         desc = f"关联率较上月下降不超过 {max_drop * 100:.0f} 个百分点"
         if before is None or before["total"] == 0:
-            out.append(ExpectationResult(
-                "link_rate_change", desc, cfg.severity("link_rate_change", WARNING), True,
-                observed="无上月关联数据，未比较", details={"skipped": "no previous month", "threshold": max_drop},
-                suite=SUITE, source=tag,
-            ))
+            out.append(
+                ExpectationResult(
+                    "link_rate_change",
+                    desc,
+                    cfg.severity("link_rate_change", WARNING),
+                    True,
+                    observed="无上月关联数据，未比较",
+                    details={"skipped": "no previous month", "threshold": max_drop},
+                    suite=SUITE,
+                    source=tag,
+                )
+            )
         else:
             change = cur["rate"] - before["rate"]
-            out.append(ExpectationResult(
-                "link_rate_change", desc, cfg.severity("link_rate_change", WARNING), change >= -max_drop,
-                observed=f"本月 {cur['rate']:.2%} / 上月 {before['rate']:.2%}（{change * 100:+.1f} 个百分点）",
-                details={"value": round(change, 6), "previous_rate": round(before["rate"], 6), "threshold": max_drop},
-                suite=SUITE, source=tag,
-            ))
+            out.append(
+                ExpectationResult(
+                    "link_rate_change",
+                    desc,
+                    cfg.severity("link_rate_change", WARNING),
+                    change >= -max_drop,
+                    observed=f"本月 {cur['rate']:.2%} / 上月 {before['rate']:.2%}（{change * 100:+.1f} 个百分点）",
+                    details={
+                        "value": round(change, 6),
+                        "previous_rate": round(before["rate"], 6),
+                        "threshold": max_drop,
+                    },
+                    suite=SUITE,
+                    source=tag,
+                )
+            )
 
         max_review = float(cfg.get("review_share_warning", source))
         share = cur["review"] / cur["total"] if cur["total"] else 0.0
-        out.append(ExpectationResult(
-            "review_backlog", f"待人工复核的关联不超过记录数的 {max_review:.0%}",
-            cfg.severity("review_backlog", WARNING), share <= max_review,
-            unexpected_count=cur["review"], element_count=cur["total"],
-            observed=f"待复核 {cur['review']} 条（{share:.2%}）",
-            details={"value": round(share, 6), "review": cur["review"], "threshold": max_review},
-            suite=SUITE, source=tag,
-        ))
+        out.append(
+            ExpectationResult(
+                "review_backlog",
+                f"待人工复核的关联不超过记录数的 {max_review:.0%}",
+                cfg.severity("review_backlog", WARNING),
+                share <= max_review,
+                unexpected_count=cur["review"],
+                element_count=cur["total"],
+                observed=f"待复核 {cur['review']} 条（{share:.2%}）",
+                details={"value": round(share, 6), "review": cur["review"], "threshold": max_review},
+                suite=SUITE,
+                source=tag,
+            )
+        )
     return out

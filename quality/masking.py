@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from lowincome.privacy import mask_free_text, mask_id, mask_phone  # noqa: F401  (one masking rule for every output)
+from lowincome.privacy import mask_free_text, mask_id, mask_phone
 
 ID_KEYS = {"身份证号", "id_number", "id_number_raw", "person_key"}
 NAME_KEYS = {"姓名", "name", "name_raw", "name_pinyin"}

@@ -14,10 +14,11 @@ flags.risk_flags and the std tables (for the rows behind a failed expectation).
 from __future__ import annotations
 
 import datetime as dt
-import duckdb
 import json
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from lowincome.labels import column_label, zh_text
 from lowincome.months import add_months
@@ -33,8 +34,12 @@ TRACE_ROWS = 5
 PLOTLY_FILE = "plotly.min.js"
 # One colour per source in every chart (Okabe–Ito palette, readable in grey print).
 SOURCE_COLOURS = {
-    "registry": "#0072B2", "civil_affairs": "#E69F00", "health_insurance": "#009E73",
-    "human_resources": "#CC79A7", "rural_revitalization": "#D55E00", "dispositions": "#56B4E9",
+    "registry": "#0072B2",
+    "civil_affairs": "#E69F00",
+    "health_insurance": "#009E73",
+    "human_resources": "#CC79A7",
+    "rural_revitalization": "#D55E00",
+    "dispositions": "#56B4E9",
 }
 STATE_COLOURS = {"新增": "#D55E00", "持续": "#E69F00", "已清零": "#009E73"}
 
@@ -64,8 +69,9 @@ def _records(con, sql: str, params: list) -> list[dict]:
 
 def flags_withheld(con, month: dt.date) -> tuple[bool, str | None]:
     """Whether the month's flags are withheld (the registry is unusable), and why (Chinese)."""
-    rows = _records(con, "SELECT usable, reason FROM ops.source_status WHERE month = ? AND source = ?",
-                    [month, REGISTRY])
+    rows = _records(
+        con, "SELECT usable, reason FROM ops.source_status WHERE month = ? AND source = ?", [month, REGISTRY]
+    )
     if not rows:
         return True, "本月未收到低收入人口数据库（民政）文件，预警暂停发布"
     if rows[0]["usable"]:
@@ -89,30 +95,43 @@ def flags_withheld(con, month: dt.date) -> tuple[bool, str | None]:
 
 def _load_section(con, month: dt.date) -> list[dict]:
     rows = _records(con, "SELECT * FROM ops.load_audit WHERE month = ? ORDER BY source", [month])
-    status = {r["source"]: r for r in _records(con, "SELECT source, usable, reason FROM ops.source_status WHERE month = ?", [month])}
+    status = {
+        r["source"]: r
+        for r in _records(con, "SELECT source, usable, reason FROM ops.source_status WHERE month = ?", [month])
+    }
     names = _expectation_names(con, month)
     delivered = {r["source"] for r in rows}
     for source in EXTRACT_SOURCES:  # a source with no audit row at all is also shown
         if source not in delivered:
-            rows.append({"source": source, "status": "missing", "rows_read": 0, "rows_loaded": 0,
-                         "rows_quarantined": 0, "error": "无加载记录"})
+            rows.append(
+                {
+                    "source": source,
+                    "status": "missing",
+                    "rows_read": 0,
+                    "rows_loaded": 0,
+                    "rows_quarantined": 0,
+                    "error": "无加载记录",
+                }
+            )
     out = []
     for r in sorted(rows, key=lambda r: (_source_order(r["source"]), r["source"])):
         st = status.get(r["source"], {})
         read, loaded, quarantined = (int(r.get(k) or 0) for k in ("rows_read", "rows_loaded", "rows_quarantined"))
         m_sha = r.get("manifest_sha256")
-        out.append({
-            **{k: r.get(k) for k in ("source_file", "encoding", "manifest_rows", "sha256", "error")},
-            **r,
-            "label": _label(r["source"]),
-            "status_label": STATUS_LABELS.get(r.get("status"), r.get("status")),
-            "balanced": read == loaded + quarantined,
-            "quarantine_share": quarantined / read if read else 0.0,
-            "sha_match": None if not m_sha else str(m_sha).lower() == str(r.get("sha256") or "").lower(),
-            "unknown": "、".join(r.get("unknown_columns") or []),
-            "usable": bool(st.get("usable")),
-            "reason": zh_text(st.get("reason") or r.get("error") or "", names),
-        })
+        out.append(
+            {
+                **{k: r.get(k) for k in ("source_file", "encoding", "manifest_rows", "sha256", "error")},
+                **r,
+                "label": _label(r["source"]),
+                "status_label": STATUS_LABELS.get(r.get("status"), r.get("status")),
+                "balanced": read == loaded + quarantined,
+                "quarantine_share": quarantined / read if read else 0.0,
+                "sha_match": None if not m_sha else str(m_sha).lower() == str(r.get("sha256") or "").lower(),
+                "unknown": "、".join(r.get("unknown_columns") or []),
+                "usable": bool(st.get("usable")),
+                "reason": zh_text(st.get("reason") or r.get("error") or "", names),
+            }
+        )
     return out
 
 
@@ -125,9 +144,12 @@ def _example_text(value: Any) -> str:
 
 
 def _columns(con, source: str) -> dict[str, str]:
-    return dict(con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'std' AND table_name = ?",
-        [source]).fetchall())
+    return dict(
+        con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'std' AND table_name = ?",
+            [source],
+        ).fetchall()
+    )
 
 
 def _trace_condition(expectation: str, details: dict, columns: dict[str, str]) -> tuple[str, list] | None:
@@ -141,14 +163,20 @@ def _trace_condition(expectation: str, details: dict, columns: dict[str, str]) -
     if family.startswith("id_valid_share") and "id_invalid_reason" in columns:
         return "id_invalid_reason IS NOT NULL", []
     if family in ("unique_person", "unique") and column in columns:
-        return (f'"{column}" IN (SELECT "{column}" FROM std.{{source}} WHERE month = ? AND "{column}" IS NOT NULL '
-                f'GROUP BY 1 HAVING count(*) > 1)', ["month"])
+        return (
+            f'"{column}" IN (SELECT "{column}" FROM std.{{source}} WHERE month = ? AND "{column}" IS NOT NULL '
+            f"GROUP BY 1 HAVING count(*) > 1)",
+            ["month"],
+        )
     if expectation == "end_not_before_start" and {"end_date", "start_date"} <= set(columns):
         return "end_date < start_date", []
     if expectation == "cost_parts_sum" and "total_cost" in columns:
         tol = float(details.get("tolerance") or 0)
-        parts = " + ".join(f'coalesce("{c}", 0)' for c in ("basic_paid", "critical_illness_paid", "assistance_paid",
-                                                           "out_of_pocket") if c in columns)
+        parts = " + ".join(
+            f'coalesce("{c}", 0)'
+            for c in ("basic_paid", "critical_illness_paid", "assistance_paid", "out_of_pocket")
+            if c in columns
+        )
         return f"abs(total_cost - ({parts})) > {tol}", []
     if expectation == "household_one_head" and "relation" in columns:
         return hh.format("count(*) FILTER (WHERE relation = '户主') <> 1"), ["month"]
@@ -165,7 +193,9 @@ def _trace_condition(expectation: str, details: dict, columns: dict[str, str]) -
     if column in columns and examples:
         kind = columns[column].upper()
         if kind in ("DATE", "TIMESTAMP"):
-            return f"strftime(\"{column}\", '%Y-%m-%d') IN ({', '.join('?' for _ in examples)})", [str(x)[:10] for x in examples]
+            return f"strftime(\"{column}\", '%Y-%m-%d') IN ({', '.join('?' for _ in examples)})", [
+                str(x)[:10] for x in examples
+            ]
         if kind in ("DOUBLE", "FLOAT", "DECIMAL", "INTEGER", "BIGINT"):
             nums = [float(x) for x in examples if isinstance(x, (int, float))]
             if nums:
@@ -187,13 +217,14 @@ def trace_rows(con, month: dt.date, source: str, expectation: str, details: dict
     params = [month if p == "month" else p for p in params]
     sql_where = f"month = ? AND ({where.replace('{source}', source)})"
     keys = [c for c in ("household_id", "rr_household_id", "id_number_raw", "name") if c in columns]
-    family, _, column = expectation.partition(":")
+    _family, _, column = expectation.partition(":")
     shown = column if column in columns and column not in keys and column not in ("id_number", "person_key") else None
     cols = ", ".join(f'"{c}"' for c in ["source_row", *keys, *([shown] if shown else [])])
     args = [month, *params]
     total = con.execute(f"SELECT count(*) FROM std.{source} WHERE {sql_where}", args).fetchone()[0]
-    rows = con.execute(f"SELECT {cols} FROM std.{source} WHERE {sql_where} ORDER BY source_row LIMIT {TRACE_ROWS}",
-                       args).fetchall()
+    rows = con.execute(
+        f"SELECT {cols} FROM std.{source} WHERE {sql_where} ORDER BY source_row LIMIT {TRACE_ROWS}", args
+    ).fetchall()
     out = []
     for row in rows:
         rec = dict(zip(["source_row", *keys, *([shown] if shown else [])], row))
@@ -221,8 +252,16 @@ def _results_section(con, month: dt.date) -> list[dict]:
     names = _expectation_names(con, month)
     groups: dict[str, dict] = {}
     for r in rows:
-        g = groups.setdefault(r["source"], {"source": r["source"], "label": _label(r["source"]), "rows": [],
-                                             "failed_critical": 0, "failed_warning": 0})
+        g = groups.setdefault(
+            r["source"],
+            {
+                "source": r["source"],
+                "label": _label(r["source"]),
+                "rows": [],
+                "failed_critical": 0,
+                "failed_warning": 0,
+            },
+        )
         r["severity_label"] = SEVERITY_LABELS.get(r["severity"], r["severity"])
         try:
             details = json.loads(r["details"] or "{}")
@@ -245,29 +284,40 @@ def _results_section(con, month: dt.date) -> list[dict]:
 
 def _expectation_names(con, month: dt.date) -> dict[str, str]:
     """expectation name -> its Chinese description (for reason texts that name expectations)."""
-    return {e: d for e, d in con.execute(
-        "SELECT DISTINCT expectation, description FROM dq.results WHERE month <= ? AND description IS NOT NULL",
-        [month]).fetchall() if d}
+    return {
+        e: d
+        for e, d in con.execute(
+            "SELECT DISTINCT expectation, description FROM dq.results WHERE month <= ? AND description IS NOT NULL",
+            [month],
+        ).fetchall()
+        if d
+    }
 
 
 def _linkage_section(con, month: dt.date) -> dict:
     prev = add_months(month, -1)
     counts = link_counts(con, prev, month)
-    dq = _records(con, "SELECT * FROM dq.results WHERE month = ? AND source LIKE 'linkage:%' ORDER BY source, expectation", [month])
+    dq = _records(
+        con,
+        "SELECT * FROM dq.results WHERE month = ? AND source LIKE 'linkage:%' ORDER BY source, expectation",
+        [month],
+    )
     rows = []
     for (m, source), c in sorted(counts.items()):
         if m != month:
             continue
         before = counts.get((prev, source))
         total = c["total"] or 1
-        rows.append({
-            "source": source,
-            "label": _label(source),
-            **c,
-            "shares": {k: c[k] / total for k in CATEGORY_LABELS},
-            "previous_rate": before["rate"] if before else None,
-            "change": (c["rate"] - before["rate"]) if before else None,
-        })
+        rows.append(
+            {
+                "source": source,
+                "label": _label(source),
+                **c,
+                "shares": {k: c[k] / total for k in CATEGORY_LABELS},
+                "previous_rate": before["rate"] if before else None,
+                "change": (c["rate"] - before["rate"]) if before else None,
+            }
+        )
     rows.sort(key=lambda r: _source_order(r["source"]))
     dq.sort(key=lambda r: _source_order(r["source"].split(":", 1)[1]))
     for r in dq:
@@ -305,8 +355,9 @@ def _quarantine_section(con, month: dt.date) -> list[dict]:
 def _rules_section(con, month: dt.date) -> dict:
     names = _expectation_names(con, month)
     rows = _records(con, "SELECT * FROM flags.rule_runs WHERE month = ? ORDER BY rule_code", [month])
-    flags = _records(con, "SELECT rule_code, state, count(*) AS n FROM flags.risk_flags WHERE month = ? "
-                          "GROUP BY ALL", [month])
+    flags = _records(
+        con, "SELECT rule_code, state, count(*) AS n FROM flags.risk_flags WHERE month = ? GROUP BY ALL", [month]
+    )
     by_rule: dict[str, dict[str, int]] = {}
     for f in flags:
         by_rule.setdefault(f["rule_code"], {})[f["state"]] = f["n"]
@@ -315,8 +366,12 @@ def _rules_section(con, month: dt.date) -> dict:
         r["reason_zh"] = zh_text(r.get("reason"), names)
         r["states"] = {s: by_rule.get(r["rule_code"], {}).get(s, 0) for s in STATE_COLOURS}
     totals = {s: sum(r["states"][s] for r in rows) for s in STATE_COLOURS}
-    return {"rows": rows, "skipped": [r for r in rows if r.get("status") != "ran"], "states": list(STATE_COLOURS),
-            "totals": totals}
+    return {
+        "rows": rows,
+        "skipped": [r for r in rows if r.get("status") != "ran"],
+        "states": list(STATE_COLOURS),
+        "totals": totals,
+    }
 
 
 # --- trends -----------------------------------------------------------------------------------
@@ -343,9 +398,7 @@ def _trend_data(con, month: dt.date) -> dict[str, list[dict]]:
         "ORDER BY month, source",
         [first, month],
     )
-    links = [
-        {"month": m, "source": s, **c} for (m, s), c in sorted(link_counts(con, first, month).items())
-    ]
+    links = [{"month": m, "source": s, **c} for (m, s), c in sorted(link_counts(con, first, month).items())]
     return {"loads": loads, "failures": failures, "id_share": id_share, "links": links}
 
 
@@ -381,13 +434,28 @@ def figures(trend: dict[str, list[dict]], rules: dict) -> list[tuple[str, Any]]:
             if kind == "bar":
                 fig.add_trace(go.Bar(name=_label(source), x=xs, y=ys, marker_color=colour))
             else:
-                fig.add_trace(go.Scatter(name=_label(source), x=xs, y=ys, mode="lines+markers",
-                                         line=dict(color=colour), marker=dict(color=colour)))
+                fig.add_trace(
+                    go.Scatter(
+                        name=_label(source),
+                        x=xs,
+                        y=ys,
+                        mode="lines+markers",
+                        line=dict(color=colour),
+                        marker=dict(color=colour),
+                    )
+                )
         top = max([y for _, ys in traces.values() for y in ys if y is not None] or [0])
-        fig.update_layout(title=title, yaxis_title=yaxis, xaxis_title="月份", barmode="group", height=340,
-                          margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.28),
-                          xaxis=dict(type="category", categoryorder="array", categoryarray=months),
-                          font=dict(family="Noto Sans CJK SC, Microsoft YaHei, sans-serif"))
+        fig.update_layout(
+            title=title,
+            yaxis_title=yaxis,
+            xaxis_title="月份",
+            barmode="group",
+            height=340,
+            margin=dict(l=60, r=20, t=50, b=40),
+            legend=dict(orientation="h", y=-0.28),
+            xaxis=dict(type="category", categoryorder="array", categoryarray=months),
+            font=dict(family="Noto Sans CJK SC, Microsoft YaHei, sans-serif"),
+        )
         if percent:
             # ticks precise enough for small shares (0.5% must not read "0%")
             fig.update_yaxes(tickformat=".1%" if top < 0.2 else ".0%", rangemode="tozero")
@@ -398,17 +466,41 @@ def figures(trend: dict[str, list[dict]], rules: dict) -> list[tuple[str, Any]]:
             fig.update_yaxes(rangemode="tozero", tickformat=",d")
         return fig
 
-    failures = {sev: [r for r in trend["failures"] if r["severity"] == sev and not r["source"].startswith("linkage:")]
-                for sev in ("critical", "warning")}
+    failures = {
+        sev: [r for r in trend["failures"] if r["severity"] == sev and not r["source"].startswith("linkage:")]
+        for sev in ("critical", "warning")
+    }
     figs = [
         ("rows", figure("各来源入库行数", series(trend["loads"], lambda r: r["rows_loaded"]), "行数")),
-        ("quarantine", figure("各来源隔离行占比",
-                              series(trend["loads"], lambda r: (r["rows_quarantined"] / r["rows_read"]) if r["rows_read"] else 0.0),
-                              "隔离行 / 读取行", percent=True)),
-        ("critical", figure("严重级检查未通过项数", series(failures["critical"], lambda r: r["failed"]), "未通过项数",
-                            kind="bar", integer=True)),
-        ("warning", figure("警示级检查未通过项数", series(failures["warning"], lambda r: r["failed"]), "未通过项数",
-                           kind="bar", integer=True)),
+        (
+            "quarantine",
+            figure(
+                "各来源隔离行占比",
+                series(trend["loads"], lambda r: (r["rows_quarantined"] / r["rows_read"]) if r["rows_read"] else 0.0),
+                "隔离行 / 读取行",
+                percent=True,
+            ),
+        ),
+        (
+            "critical",
+            figure(
+                "严重级检查未通过项数",
+                series(failures["critical"], lambda r: r["failed"]),
+                "未通过项数",
+                kind="bar",
+                integer=True,
+            ),
+        ),
+        (
+            "warning",
+            figure(
+                "警示级检查未通过项数",
+                series(failures["warning"], lambda r: r["failed"]),
+                "未通过项数",
+                kind="bar",
+                integer=True,
+            ),
+        ),
         ("id_share", figure("身份证号有效率", series(trend["id_share"], lambda r: r["share"]), "有效率", percent=True)),
         ("link_rate", figure("各来源关联率", series(trend["links"], lambda r: r["rate"]), "关联率", percent=True)),
     ]
@@ -416,27 +508,49 @@ def figures(trend: dict[str, list[dict]], rules: dict) -> list[tuple[str, Any]]:
         fig = go.Figure()
         codes = [f"{r['rule_code']} {r.get('rule_name') or ''}" for r in rules["rows"]]
         for state, colour in STATE_COLOURS.items():
-            fig.add_trace(go.Bar(name=state, x=codes, y=[r["states"][state] for r in rules["rows"]], marker_color=colour))
+            fig.add_trace(
+                go.Bar(name=state, x=codes, y=[r["states"][state] for r in rules["rows"]], marker_color=colour)
+            )
         top = max([sum(r["states"].values()) for r in rules["rows"]] or [0])
-        fig.update_layout(title="本月各规则预警数（按状态）", barmode="stack", height=360, yaxis_title="预警数",
-                          xaxis_title="规则", margin=dict(l=60, r=20, t=50, b=90), legend=dict(orientation="h", y=-0.45),
-                          font=dict(family="Noto Sans CJK SC, Microsoft YaHei, sans-serif"))
+        fig.update_layout(
+            title="本月各规则预警数（按状态）",
+            barmode="stack",
+            height=360,
+            yaxis_title="预警数",
+            xaxis_title="规则",
+            margin=dict(l=60, r=20, t=50, b=90),
+            legend=dict(orientation="h", y=-0.45),
+            font=dict(family="Noto Sans CJK SC, Microsoft YaHei, sans-serif"),
+        )
         fig.update_yaxes(tickformat="d", range=[0, max(top, 1) * 1.15], dtick=_count_step(top))
         figs.insert(0, ("flags", fig))
     return figs
 
 
 def _charts(trend: dict[str, list[dict]], rules: dict) -> list[dict]:
-    failed = {sev: any(r["failed"] for r in trend["failures"]
-                       if r["severity"] == sev and not r["source"].startswith("linkage:"))
-              for sev in ("critical", "warning")}
+    failed = {
+        sev: any(
+            r["failed"] for r in trend["failures"] if r["severity"] == sev and not r["source"].startswith("linkage:")
+        )
+        for sev in ("critical", "warning")
+    }
     out = []
     for key, fig in figures(trend, rules):
-        html = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{key}",
-                           config={"displaylogo": False, "responsive": True, "displayModeBar": False})
+        html = fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"chart-{key}",
+            config={"displaylogo": False, "responsive": True, "displayModeBar": False},
+        )
         empty = key in failed and not failed[key]
-        out.append({"key": key, "html": html, "empty": empty,
-                    "empty_text": fig.layout.title.text + "：统计期内各来源均无未通过项。"})
+        out.append(
+            {
+                "key": key,
+                "html": html,
+                "empty": empty,
+                "empty_text": fig.layout.title.text + "：统计期内各来源均无未通过项。",
+            }
+        )
     return out
 
 
@@ -450,8 +564,12 @@ def _returned_section(con, month: dt.date) -> dict:
     """Returned files (review lists, dispositions): what was applied and each row that was not."""
     try:
         files = _records(con, "SELECT * FROM ops.returned_files WHERE month = ? ORDER BY kind, file, source", [month])
-        issues = _records(con, "SELECT * FROM ops.returned_issues WHERE month = ? "
-                               "ORDER BY kind, source, file, row_number NULLS FIRST, reason_code", [month])
+        issues = _records(
+            con,
+            "SELECT * FROM ops.returned_issues WHERE month = ? "
+            "ORDER BY kind, source, file, row_number NULLS FIRST, reason_code",
+            [month],
+        )
     except duckdb.CatalogException:  # a warehouse built before these tables existed
         files, issues = [], []
     for r in files + issues:
@@ -472,8 +590,13 @@ def report_context(con, month: dt.date) -> dict[str, Any]:
         "withheld": withheld,
         "withheld_reason": why,
         # agency sources the rules could not use (a dispositions file that simply did not come is normal)
-        "rejected": [r for r in load if r["source"] != REGISTRY and not r["usable"]
-                     and not (r["source"] == "dispositions" and r.get("status") == "missing")],
+        "rejected": [
+            r
+            for r in load
+            if r["source"] != REGISTRY
+            and not r["usable"]
+            and not (r["source"] == "dispositions" and r.get("status") == "missing")
+        ],
         "load": load,
         "results": _results_section(con, month),
         "linkage": _linkage_section(con, month),

@@ -7,6 +7,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from lowincome.ingest import empty_std
+from lowincome.normalize import id_check_digit
 from lowincome.schema import (
     CIVIL_EVENT_TYPES,
     DISPOSITION_VALUES,
@@ -15,9 +17,6 @@ from lowincome.schema import (
     RISK_TYPES,
     VISIT_TYPES,
 )
-from lowincome.ingest import empty_std
-from lowincome.normalize import id_check_digit
-
 
 
 def std_schema(source: str) -> dict[str, pl.DataType]:
@@ -84,33 +83,61 @@ def good_frame(source: str, month: dt.date, n: int = 200, seed: int = 0) -> pl.D
             "enrolled_on": [dt.date(2020, 1, 1)] * n,
         }
     elif source == "civil_affairs":
-        cols = {**base, "region_code": village, "event_type": [CIVIL_EVENT_TYPES[i % 3] for i in range(n)],
-                "amount": [float(500 + i % 300) for i in range(n)], "event_date": in_month}
+        cols = {
+            **base,
+            "region_code": village,
+            "event_type": [CIVIL_EVENT_TYPES[i % 3] for i in range(n)],
+            "amount": [float(500 + i % 300) for i in range(n)],
+            "event_date": in_month,
+        }
     elif source == "health_insurance":
         parts = rng.integers(0, 5000, (n, 4)).astype(float)
-        cols = {**base, "sex": ["男"] * n, "birth_date": [dt.date(1970, 5, 1)] * n, "insured_region": ["620102"] * n,
-                "visit_type": [VISIT_TYPES[i % 3] for i in range(n)], "settled_on": in_month,
-                "diagnosis_icd10": ["C34.9" if i % 2 else "N18.5" for i in range(n)],
-                "total_cost": parts.sum(axis=1).tolist(), "basic_paid": parts[:, 0].tolist(),
-                "critical_illness_paid": parts[:, 1].tolist(), "assistance_paid": parts[:, 2].tolist(),
-                "out_of_pocket": parts[:, 3].tolist()}
+        cols = {
+            **base,
+            "sex": ["男"] * n,
+            "birth_date": [dt.date(1970, 5, 1)] * n,
+            "insured_region": ["620102"] * n,
+            "visit_type": [VISIT_TYPES[i % 3] for i in range(n)],
+            "settled_on": in_month,
+            "diagnosis_icd10": ["C34.9" if i % 2 else "N18.5" for i in range(n)],
+            "total_cost": parts.sum(axis=1).tolist(),
+            "basic_paid": parts[:, 0].tolist(),
+            "critical_illness_paid": parts[:, 1].tolist(),
+            "assistance_paid": parts[:, 2].tolist(),
+            "out_of_pocket": parts[:, 3].tolist(),
+        }
     elif source == "human_resources":
-        cols = {**base, "record_type": [HR_RECORD_TYPES[i % 5] for i in range(n)],
-                "monthly_wage": [float(3000 + i % 1000) for i in range(n)], "amount": [None] * n,
-                "start_date": [dt.date(2024, 1, 1)] * n, "end_date": [None] * n}
+        cols = {
+            **base,
+            "record_type": [HR_RECORD_TYPES[i % 5] for i in range(n)],
+            "monthly_wage": [float(3000 + i % 1000) for i in range(n)],
+            "amount": [None] * n,
+            "start_date": [dt.date(2024, 1, 1)] * n,
+            "end_date": [None] * n,
+        }
     elif source == "rural_revitalization":
-        cols = {**base, "rr_household_id": [f"RR{i // 3:06d}" for i in range(n)],
-                "relation": ["户主" if i % 3 == 0 else "配偶" for i in range(n)], "region_code": village,
-                "monitor_type": [MONITOR_TYPES[i % 3] for i in range(n)], "risk_type": [RISK_TYPES[i % 8] for i in range(n)],
-                "per_capita_net_income": [8000.0] * n, "risk_cleared": [bool(i % 2) for i in range(n)],
-                "identified_on": [dt.date(2024, 3, 1)] * n}
+        cols = {
+            **base,
+            "rr_household_id": [f"RR{i // 3:06d}" for i in range(n)],
+            "relation": ["户主" if i % 3 == 0 else "配偶" for i in range(n)],
+            "region_code": village,
+            "monitor_type": [MONITOR_TYPES[i % 3] for i in range(n)],
+            "risk_type": [RISK_TYPES[i % 8] for i in range(n)],
+            "per_capita_net_income": [8000.0] * n,
+            "risk_cleared": [bool(i % 2) for i in range(n)],
+            "identified_on": [dt.date(2024, 3, 1)] * n,
+        }
     elif source == "dispositions":
-        return std_frame(source, month, {
-            "flag_id": [f"{month:%Y%m}-R{1 + i % 11:02d}-{i:08X}" for i in range(n)],
-            "disposition": [DISPOSITION_VALUES[i % 4] for i in range(n)],
-            "disposed_on": in_month,
-            "handled_by": ["李*"] * n,
-        })
+        return std_frame(
+            source,
+            month,
+            {
+                "flag_id": [f"{month:%Y%m}-R{1 + i % 11:02d}-{i:08X}" for i in range(n)],
+                "disposition": [DISPOSITION_VALUES[i % 4] for i in range(n)],
+                "disposed_on": in_month,
+                "handled_by": ["李*"] * n,
+            },
+        )
     else:
         raise ValueError(source)
     return std_frame(source, month, cols)
@@ -119,9 +146,19 @@ def good_frame(source: str, month: dt.date, n: int = 200, seed: int = 0) -> pl.D
 def load_row(source: str, month: dt.date, rows: int, **overrides) -> dict:
     """An ops.load_audit row of a cleanly loaded file of `rows` rows."""
     row = {
-        "month": month, "source": source, "source_file": f"{source}.csv", "status": "loaded",
-        "rows_read": rows, "rows_loaded": rows, "rows_quarantined": 0, "encoding": "utf-8",
-        "sha256": "ab" * 32, "unknown_columns": [], "error": None, "manifest_rows": None, "manifest_sha256": None,
+        "month": month,
+        "source": source,
+        "source_file": f"{source}.csv",
+        "status": "loaded",
+        "rows_read": rows,
+        "rows_loaded": rows,
+        "rows_quarantined": 0,
+        "encoding": "utf-8",
+        "sha256": "ab" * 32,
+        "unknown_columns": [],
+        "error": None,
+        "manifest_rows": None,
+        "manifest_sha256": None,
     }
     row.update(overrides)
     return row

@@ -64,7 +64,9 @@ class Fixture:
         self._seq += 1
         return Person(f"620102{birth:%Y%m%d}{self._seq:03d}X", name, birth)
 
-    def loaded(self, month: dt.date, sources=schema.EXTRACT_SOURCES + ("dispositions",), status: str = "loaded") -> None:
+    def loaded(
+        self, month: dt.date, sources=schema.EXTRACT_SOURCES + ("dispositions",), status: str = "loaded"
+    ) -> None:
         for s in sources:
             self.con.execute("DELETE FROM ops.load_audit WHERE month = ? AND source = ?", [month, s])
             self.con.execute(
@@ -101,16 +103,34 @@ class Fixture:
         for i, p in enumerate(members):
             row = self._next(month, "registry")
             grade, dtype = (disability or {}).get(i, (None, None))
-            self.insert("std.registry", {
-                "month": month, "source": "registry", "source_file": "registry.csv", "source_row": row,
-                "household_id": household_id, "name": p.name, "name_raw": p.name, "id_number": p.id_number,
-                "id_number_raw": p.id_number, "id_birth_date": p.birth, "birth_date": p.birth,
-                "relation": "户主" if i == 0 else "子女", "region_code": region, "county_code": region[:6],
-                "township_code": region[:9], "village_code": region, "urban_rural": urban_rural,
-                "category": category, "household_size": len(members) if size is None else size,
-                "household_annual_income": income, "disability_grade": grade, "disability_type": dtype,
-                "person_key": p.id_number,
-            })
+            self.insert(
+                "std.registry",
+                {
+                    "month": month,
+                    "source": "registry",
+                    "source_file": "registry.csv",
+                    "source_row": row,
+                    "household_id": household_id,
+                    "name": p.name,
+                    "name_raw": p.name,
+                    "id_number": p.id_number,
+                    "id_number_raw": p.id_number,
+                    "id_birth_date": p.birth,
+                    "birth_date": p.birth,
+                    "relation": "户主" if i == 0 else "子女",
+                    "region_code": region,
+                    "county_code": region[:6],
+                    "township_code": region[:9],
+                    "village_code": region,
+                    "urban_rural": urban_rural,
+                    "category": category,
+                    "household_size": len(members) if size is None else size,
+                    "household_annual_income": income,
+                    "disability_grade": grade,
+                    "disability_type": dtype,
+                    "person_key": p.id_number,
+                },
+            )
             self.reg_rows[(month, p.id_number)] = row
             out.append(row)
         return out
@@ -127,43 +147,100 @@ class Fixture:
             hh = self.con.execute(
                 "SELECT household_id, person_key FROM std.registry WHERE month = ? AND source_row = ?", [month, reg]
             ).fetchone()
-            self.insert("linkage.links", {
-                "month": month, "source": source, "source_row": row, "registry_row": reg,
-                "registry_household_id": hh[0], "registry_person_key": hh[1],
-                "match_score": 1.0 if decision == "accept" else 0.7,
-                "method": "exact_id" if decision == "accept" else "probabilistic", "decision": decision,
-            })
+            self.insert(
+                "linkage.links",
+                {
+                    "month": month,
+                    "source": source,
+                    "source_row": row,
+                    "registry_row": reg,
+                    "registry_household_id": hh[0],
+                    "registry_person_key": hh[1],
+                    "match_score": 1.0 if decision == "accept" else 0.7,
+                    "method": "exact_id" if decision == "accept" else "probabilistic",
+                    "decision": decision,
+                },
+            )
         else:
-            self.insert("linkage.links", {
-                "month": month, "source": source, "source_row": row, "match_score": 0.0,
-                "method": "probabilistic", "decision": "none",
-            })
+            self.insert(
+                "linkage.links",
+                {
+                    "month": month,
+                    "source": source,
+                    "source_row": row,
+                    "match_score": 0.0,
+                    "method": "probabilistic",
+                    "decision": "none",
+                },
+            )
         return row
 
     # convenience wrappers
     def claim(self, month, person, oop, icd="J18.9", settled=None, decision="accept"):
-        return self.record("health_insurance", month, person, decision, out_of_pocket=float(oop),
-                           diagnosis_icd10=icd, settled_on=settled or month + dt.timedelta(days=9),
-                           visit_type="住院", total_cost=float(oop) * 2)
+        return self.record(
+            "health_insurance",
+            month,
+            person,
+            decision,
+            out_of_pocket=float(oop),
+            diagnosis_icd10=icd,
+            settled_on=settled or month + dt.timedelta(days=9),
+            visit_type="住院",
+            total_cost=float(oop) * 2,
+        )
 
     def civil(self, month, person, event, amount=None, date=None, decision="accept"):
-        return self.record("civil_affairs", month, person, decision, event_type=event,
-                           amount=None if amount is None else float(amount), event_date=date or month + dt.timedelta(days=4))
+        return self.record(
+            "civil_affairs",
+            month,
+            person,
+            decision,
+            event_type=event,
+            amount=None if amount is None else float(amount),
+            event_date=date or month + dt.timedelta(days=4),
+        )
 
     def hr(self, month, person, rtype, wage=None, decision="accept"):
-        return self.record("human_resources", month, person, decision, record_type=rtype,
-                           monthly_wage=None if wage is None else float(wage))
+        return self.record(
+            "human_resources",
+            month,
+            person,
+            decision,
+            record_type=rtype,
+            monthly_wage=None if wage is None else float(wage),
+        )
 
     def rr(self, month, person, rr_id, risk="因病", cleared=False, region=VILLAGE, decision="accept"):
-        return self.record("rural_revitalization", month, person, decision, rr_household_id=rr_id, risk_type=risk,
-                           risk_cleared=cleared, region_code=region, county_code=region[:6],
-                           township_code=region[:9], village_code=region, relation="户主", monitor_type="边缘易致贫户")
+        return self.record(
+            "rural_revitalization",
+            month,
+            person,
+            decision,
+            rr_household_id=rr_id,
+            risk_type=risk,
+            risk_cleared=cleared,
+            region_code=region,
+            county_code=region[:6],
+            township_code=region[:9],
+            village_code=region,
+            relation="户主",
+            monitor_type="边缘易致贫户",
+        )
 
     def disposition(self, month, flag_id, result, on=None, by="张社工", note=""):
         row = self._next(month, "dispositions")
-        self.insert("std.dispositions", {
-            "month": month, "source": "dispositions", "source_file": "dispositions.xlsx", "source_row": row,
-            "flag_id": flag_id, "disposition": result, "disposed_on": on or month + dt.timedelta(days=3),
-            "handled_by": by, "note": note,
-        })
+        self.insert(
+            "std.dispositions",
+            {
+                "month": month,
+                "source": "dispositions",
+                "source_file": "dispositions.xlsx",
+                "source_row": row,
+                "flag_id": flag_id,
+                "disposition": result,
+                "disposed_on": on or month + dt.timedelta(days=3),
+                "handled_by": by,
+                "note": note,
+            },
+        )
         return row

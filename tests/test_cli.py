@@ -25,16 +25,26 @@ def delivery(tmp_path_factory) -> Path:
 
 
 def _args(root: Path, name: str, month: str = "2026-07", **over) -> list[str]:
-    opts = {"inbox": str(root / "inbox"), "warehouse": str(root / f"{name}.duckdb"),
-            "exports": str(root / f"{name}_exports"), "params": str(PARAMS), **over}
+    opts = {
+        "inbox": str(root / "inbox"),
+        "warehouse": str(root / f"{name}.duckdb"),
+        "exports": str(root / f"{name}_exports"),
+        "params": str(PARAMS),
+        **over,
+    }
     return ["run", "--month", month] + [x for k, v in opts.items() for x in (f"--{k}", v)]
 
 
 @pytest.mark.parametrize("month", ["2026-08-99", "2030-01"])
 def test_bad_or_out_of_range_month_is_one_line_exit_2(delivery, month):
     """Run as a process: nothing but one line on stderr, no traceback."""
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", *_args(delivery, "bad", month)],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *_args(delivery, "bad", month)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert proc.returncode == EXIT_NO_DELIVERY
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
@@ -61,7 +71,7 @@ def test_published_month_exits_0_with_progress_and_summary(delivery, capfd):
     # progress per step at the default level: rows and seconds
     assert "std/registry 2026-07: loaded, read" in text and "linkage/health_insurance 2026-07:" in text
     assert " s" in text.split("std/registry 2026-07:")[1].splitlines()[0]
-    summary = out.out[out.out.index("2026-07: published"):]
+    summary = out.out[out.out.index("2026-07: published") :]
     assert "flags per rule" in summary and "review backlog:" in summary
     assert "R01 " in summary and "total:" in summary
     exports = delivery / "ok_exports" / "2026-07"

@@ -30,13 +30,19 @@ JUL = dt.date(2026, 7, 1)
 
 # --- plan, store and exact pass on their own ------------------------------------------------
 
+
 def test_region_plan_longest_prefix_and_default(tmp_path):
     path = tmp_path / "plan.yaml"
     path.write_text("regions:\n  north: ['6201']\n  city: ['620102']\n  rest: []\ndefault: rest\n", encoding="utf-8")
     plan = prov.RegionPlan.load(path)
     counties = pl.Series(["620102", "620103", "630101", None])
     got = pl.select(plan.region_of(pl.lit(counties))).to_series().to_list()
-    assert got == ["city", "north", "rest", prov.UNPLACED]  # no county: placed by the exact pass or linked province-wide
+    assert got == [
+        "city",
+        "north",
+        "rest",
+        prov.UNPLACED,
+    ]  # no county: placed by the exact pass or linked province-wide
     path.write_text("regions:\n  a: ['62']\ndefault: b\n", encoding="utf-8")
     with pytest.raises(ValueError, match="default region"):
         prov.RegionPlan.load(path)
@@ -56,8 +62,9 @@ def test_store_reads_only_committed_attempts_and_replaces_one_region(tmp_path):
     store.write("region", JUL, "a", {"links": pl.DataFrame({"x": [4]})})
     assert sorted(store.read("region", JUL, "links")["x"].to_list()) == [3, 4]
     assert store.committed("region", JUL, "b")["attempt"] == attempt_b  # the other region untouched
-    assert [p.name for p in Path(store.partition("region", JUL, "a")).glob("attempt=*")] == \
-        [f"attempt={store.committed('region', JUL, 'a')['attempt']}"]
+    assert [p.name for p in Path(store.partition("region", JUL, "a")).glob("attempt=*")] == [
+        f"attempt={store.committed('region', JUL, 'a')['attempt']}"
+    ]
 
 
 def test_exact_pass_hands_a_moved_person_to_the_registry_region(tmp_path):
@@ -65,17 +72,29 @@ def test_exact_pass_hands_a_moved_person_to_the_registry_region(tmp_path):
     plan_path.write_text("regions:\n  east: ['620102']\n  west: ['620103']\ndefault: west\n", encoding="utf-8")
     plan = prov.RegionPlan.load(plan_path)
     store = prov.PartitionStore(tmp_path / "store")
-    registry = pl.DataFrame({"source_row": [1, 2, 3], "id_number": ["A", "B", "C"],
-                             "county_code": ["620102", "620103", "620103"]})
-    records = pl.DataFrame({"source_row": [10, 11, 12, 13], "id_number": ["A", "B", None, "Z"],
-                            "county_code": ["620103", "620103", "620102", "620102"]})
+    registry = pl.DataFrame(
+        {"source_row": [1, 2, 3], "id_number": ["A", "B", "C"], "county_code": ["620102", "620103", "620103"]}
+    )
+    records = pl.DataFrame(
+        {
+            "source_row": [10, 11, 12, 13],
+            "id_number": ["A", "B", None, "Z"],
+            "county_code": ["620103", "620103", "620102", "620102"],
+        }
+    )
     for region in plan.names:
-        store.write("ingest/registry", JUL, region,
-                    {"std": registry.filter(pl.select(plan.region_of(pl.lit(registry["county_code"]))).to_series() == region)})
+        store.write(
+            "ingest/registry",
+            JUL,
+            region,
+            {"std": registry.filter(pl.select(plan.region_of(pl.lit(registry["county_code"]))).to_series() == region)},
+        )
     for source in ("civil_affairs", "health_insurance", "human_resources", "rural_revitalization"):
         rows = records if source == "civil_affairs" else records.head(0)
         for region in plan.names:
-            own = rows.filter(pl.select(plan.region_of(pl.lit(rows["county_code"], dtype=pl.String))).to_series() == region)
+            own = rows.filter(
+                pl.select(plan.region_of(pl.lit(rows["county_code"], dtype=pl.String))).to_series() == region
+            )
             store.write(f"ingest/{source}", JUL, region, {"std": own})
     moved = prov.exact_pass(store, plan, JUL)
     assert moved["civil_affairs"] == 1  # record 10 (county west, ID of east's person 1)
@@ -87,11 +106,11 @@ def test_exact_pass_hands_a_moved_person_to_the_registry_region(tmp_path):
 
 # --- the sample month: in process, one-region rerun -----------------------------------------
 
+
 def _config(sample: Path, out: Path) -> dict:
     from pipelines.province import province_run_config
 
-    return province_run_config(sample / "inbox", out / "warehouse.duckdb", out / "exports", PARAMS,
-                               out / "store", PLAN)
+    return province_run_config(sample / "inbox", out / "warehouse.duckdb", out / "exports", PARAMS, out / "store", PLAN)
 
 
 def _fingerprints(out: Path) -> tuple[dict, dict]:
@@ -126,12 +145,16 @@ def in_process(sample, tmp_path_factory) -> Path:
 def test_in_process_month_accounts_for_every_row(in_process):
     con = duckdb.connect(str(in_process / "warehouse.duckdb"), read_only=True)
     try:
-        bad = con.execute("SELECT count(*) FROM ops.load_audit WHERE rows_read <> rows_loaded + rows_quarantined").fetchone()[0]
+        bad = con.execute(
+            "SELECT count(*) FROM ops.load_audit WHERE rows_read <> rows_loaded + rows_quarantined"
+        ).fetchone()[0]
         assert bad == 0
         for source in ("civil_affairs", "health_insurance", "human_resources", "rural_revitalization"):
             std, linked, distinct = con.execute(
                 f"SELECT (SELECT count(*) FROM std.{source}), count(*), count(DISTINCT (month, source_row)) "
-                "FROM linkage.links WHERE source = ?", [source]).fetchone()
+                "FROM linkage.links WHERE source = ?",
+                [source],
+            ).fetchone()
             assert std == linked == distinct > 0, source  # one link row per record: none lost, none twice
         regions = con.execute("SELECT count(DISTINCT county_code) FROM flags.risk_flags").fetchone()[0]
         assert regions == 4
@@ -161,6 +184,7 @@ def test_rerun_of_one_region_replaces_only_that_region(in_process, sample, tmp_p
 
 
 # --- the distributed deployment -----------------------------------------------------------
+
 
 def _sh(*args, timeout=180, env=None) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout, env=env)

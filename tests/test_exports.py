@@ -8,6 +8,7 @@ import datetime as dt
 import openpyxl
 import polars as pl
 import pytest
+from rules_fixtures import M1, M2, PARAMS, Fixture
 
 from lowincome.exports import DISPOSITION_HEADERS, read_dispositions_workbook, write_caseworker_workbooks
 from lowincome.ingest import load_delivery
@@ -15,7 +16,6 @@ from lowincome.rules import flag_id, run_rules
 from lowincome.schema import DISPOSITION_VALUES
 from lowincome.warehouse import Warehouse, query_pl
 from pipelines.cli import main as cli_main
-from rules_fixtures import M1, M2, PARAMS, Fixture
 
 S = 560
 
@@ -30,9 +30,11 @@ def built(tmp_path):
             fx.loaded(m)
         people = {k: fx.person(k) for k in ("甲", "乙", "丙", "丁")}
         for m in (M1, M2):
-            fx.household(m, "HA", [people["甲"], people["乙"]], income=(S - 100) * 2 * 12, region="620102001002")  # R02 高
-            fx.household(m, "HB", [people["丙"]], income=1.2 * S * 12, region="620102001001")               # R03 中
-            fx.household(m, "HC", [people["丁"]], income=1.2 * S * 12, region="620102002003")               # other township
+            fx.household(
+                m, "HA", [people["甲"], people["乙"]], income=(S - 100) * 2 * 12, region="620102001002"
+            )  # R02 高
+            fx.household(m, "HB", [people["丙"]], income=1.2 * S * 12, region="620102001001")  # R03 中
+            fx.household(m, "HC", [people["丁"]], income=1.2 * S * 12, region="620102002003")  # other township
         run_rules(con, M1, PARAMS)
     return wh, tmp_path
 
@@ -98,7 +100,9 @@ def test_filled_workbook_reads_back_as_dispositions_and_closes(built):
         cols = ", ".join(f'"{c}"' for c in loaded.data.columns)
         con.execute(f"INSERT INTO std.dispositions ({cols}) SELECT {cols} FROM d_in")
         run_rules(con, M2, PARAMS)
-        row = query_pl(con, "SELECT state, closed_by FROM flags.risk_flags WHERE month = ? AND household_key = 'HA'", [M2])
+        row = query_pl(
+            con, "SELECT state, closed_by FROM flags.risk_flags WHERE month = ? AND household_key = 'HA'", [M2]
+        )
         assert row.rows() == [("已清零", "已纳入救助")]
 
 
@@ -106,10 +110,18 @@ def test_summary_workbook_and_tables(built):
     wh, tmp = built
     with wh.reader() as con:
         paths = write_caseworker_workbooks(con, M1, tmp / "exports")
-        county = query_pl(con, "SELECT rule_code, flagged_households, registry_households, share FROM flags.summary_county "
-                               "WHERE month = ? AND rule_code IN ('R02', 'R03', '合计') ORDER BY rule_code", [M1])
-        village = query_pl(con, "SELECT village_code, flagged_households FROM flags.summary_village "
-                                "WHERE month = ? AND rule_code = '合计' ORDER BY village_code", [M1])
+        county = query_pl(
+            con,
+            "SELECT rule_code, flagged_households, registry_households, share FROM flags.summary_county "
+            "WHERE month = ? AND rule_code IN ('R02', 'R03', '合计') ORDER BY rule_code",
+            [M1],
+        )
+        village = query_pl(
+            con,
+            "SELECT village_code, flagged_households FROM flags.summary_village "
+            "WHERE month = ? AND rule_code = '合计' ORDER BY village_code",
+            [M1],
+        )
     assert county.rows() == [("R02", 1, 3, 1 / 3), ("R03", 2, 3, 2 / 3), ("合计", 3, 3, 1.0)]
     assert village.rows() == [("620102001001", 1), ("620102001002", 1), ("620102002003", 1)]
     summary = paths[-1]

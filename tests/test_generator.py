@@ -133,8 +133,9 @@ def test_every_format_appears(small, default):
 
 def test_truth_links_reference_existing_rows(small):
     links = pl.read_csv(small.truth_dir / "links.csv", schema_overrides={"registry_row": pl.Int64})
-    reg = links.filter(pl.col("source") == "registry").select("month", pl.col("source_row").alias("registry_row"),
-                                                               pl.col("person_id").alias("reg_person"))
+    reg = links.filter(pl.col("source") == "registry").select(
+        "month", pl.col("source_row").alias("registry_row"), pl.col("person_id").alias("reg_person")
+    )
     for month, sources in small.rows.items():
         for source, n in sources.items():
             if source == "dispositions":
@@ -185,18 +186,24 @@ def test_r02_r03_match_delivered_registry(small):
     flags = pl.read_csv(small.truth_dir / "flags.csv").filter(pl.col("fired") == 1)
     for month in MONTHS:
         df = canon(read_text(small.files[month]["registry"]), "registry").filter(pl.col("household_id").is_not_null())
-        hh = df.group_by("household_id").agg(pl.col("region_code", "urban_rural", "category", "household_size",
-                                                    "household_annual_income").first())
+        hh = df.group_by("household_id").agg(
+            pl.col("region_code", "urban_rural", "category", "household_size", "household_annual_income").first()
+        )
         cat = hh["category"].replace("刚性支出困难", "支出型困难")
         inc = money(hh["household_annual_income"])
         size = hh["household_size"].cast(pl.Float64)
-        s = [float(std.get(str(r)[:6], std["default"])["urban" if u == "城市" else "rural"])
-             for r, u in zip(hh["region_code"], hh["urban_rural"])]
+        s = [
+            float(std.get(str(r)[:6], std["default"])["urban" if u == "城市" else "rural"])
+            for r, u in zip(hh["region_code"], hh["urban_rural"])
+        ]
         pc = inc / size / 12
         s = pl.Series(s)
         r02 = set(hh["household_id"].filter((pc < s) & ~cat.is_in(["低保", "特困"])).to_list())
-        r03 = set(hh["household_id"].filter((pc >= s) & (pc < params["edge_multiplier"] * s)
-                                            & ~cat.is_in(["低保", "特困", "低保边缘"])).to_list())
+        r03 = set(
+            hh["household_id"]
+            .filter((pc >= s) & (pc < params["edge_multiplier"] * s) & ~cat.is_in(["低保", "特困", "低保边缘"]))
+            .to_list()
+        )
         f = flags.filter(pl.col("month") == f"{month}-01")
         assert r02 == set(f.filter(pl.col("rule_code") == "R02")["household_key"].to_list())
         assert r03 == set(f.filter(pl.col("rule_code") == "R03")["household_key"].to_list())
@@ -212,8 +219,17 @@ def test_every_rule_fires_with_lifecycle(default):
     # R05 needs M-1: never in the first month
     assert flags.filter((pl.col("month") == "2026-07-01") & (pl.col("rule_code") == "R05")).height == 0
     # lifecycle: pairs that fire in month 2 and stop in month 3 exist for most rules
-    pairs = {m: set(zip(*flags.filter(pl.col("month") == f"{m}-01").select("household_key", "rule_code").to_dict(as_series=False).values()))
-             for m in MONTHS}
+    pairs = {
+        m: set(
+            zip(
+                *flags.filter(pl.col("month") == f"{m}-01")
+                .select("household_key", "rule_code")
+                .to_dict(as_series=False)
+                .values()
+            )
+        )
+        for m in MONTHS
+    }
     cleared = {r for (_, r) in pairs["2026-08"] - pairs["2026-09"]}
     assert len(cleared) >= 8, cleared
     # 核实不符 dispositions suppress the same flag in the last month
@@ -243,7 +259,7 @@ def test_messy_forms_appear(default):
     headers, values, raws = [], [], []
     encodings = set()
     for month in default.months:
-        for source, path in default.files[month].items():
+        for _source, path in default.files[month].items():
             h, v, raw = _all_cells(path)
             headers += h
             values += v
@@ -254,12 +270,23 @@ def test_messy_forms_appear(default):
     text = "\n".join(values)
     assert encodings == {"bom", "utf8", "gb18030"}
     checks = {
-        "lowercase x": r"\d{17}x", "full-width digits": "[０-９]{6}", "legacy 15": r"(?m)^\d{15}$",
-        "excel mangled": r"\d\.\d{8}E\+17", "id with space": r"\d{6} \d{8} ", "id with hyphen": r"\d{6}-\d{8}-",
-        "date slash": r"\d{4}/\d{1,2}/\d{1,2}", "date compact": r"(?m)^20\d{6}$", "date chinese": r"\d{4}年\d{1,2}月\d{1,2}日",
-        "date dots": r"\d{4}\.\d{2}\.\d{2}", "money thousands": r"\d,\d{3}\.\d\d", "money yuan": r"\d元",
-        "traditional": "[陳劉張趙楊黃吳鄭孫馬羅]", "dot variant": "[•．・]", "alias": "刚性支出困难",
-        "grade chinese": "[一二三四]级", "unknown value": "未知|不详",
+        "lowercase x": r"\d{17}x",
+        "full-width digits": "[０-９]{6}",
+        "legacy 15": r"(?m)^\d{15}$",
+        "excel mangled": r"\d\.\d{8}E\+17",
+        "id with space": r"\d{6} \d{8} ",
+        "id with hyphen": r"\d{6}-\d{8}-",
+        "date slash": r"\d{4}/\d{1,2}/\d{1,2}",
+        "date compact": r"(?m)^20\d{6}$",
+        "date chinese": r"\d{4}年\d{1,2}月\d{1,2}日",
+        "date dots": r"\d{4}\.\d{2}\.\d{2}",
+        "money thousands": r"\d,\d{3}\.\d\d",
+        "money yuan": r"\d元",
+        "traditional": "[陳劉張趙楊黃吳鄭孫馬羅]",
+        "dot variant": "[•．・]",
+        "alias": "刚性支出困难",
+        "grade chinese": "[一二三四]级",
+        "unknown value": "未知|不详",
     }
     for name, pat in checks.items():
         assert re.search(pat, text), name
@@ -278,22 +305,30 @@ def _is_utf8(b: bytes) -> bool:
 
 
 def test_omit_source(tmp_path):
-    s = generate(tmp_path / "omit", households=300, months=3, start_month=START, seed=3,
-                 omit={("2026-08", "human_resources")})
+    s = generate(
+        tmp_path / "omit", households=300, months=3, start_month=START, seed=3, omit={("2026-08", "human_resources")}
+    )
     assert not list((s.inbox_dir / "2026-08").glob("human_resources.*"))
     man = json.loads((s.inbox_dir / "2026-08" / "_MANIFEST.json").read_text(encoding="utf-8"))["files"]
     assert not any(k.startswith("human_resources") for k in man)
     flags = pl.read_csv(s.truth_dir / "flags.csv")
     # a skipped rule has no rows at all that month (no false 已清零 either)
-    bad = flags.filter(((pl.col("month") == "2026-08-01") & pl.col("rule_code").is_in(["R05", "R09"]))
-                       | ((pl.col("month") == "2026-09-01") & (pl.col("rule_code") == "R05")))
+    bad = flags.filter(
+        ((pl.col("month") == "2026-08-01") & pl.col("rule_code").is_in(["R05", "R09"]))
+        | ((pl.col("month") == "2026-09-01") & (pl.col("rule_code") == "R05"))
+    )
     assert bad.height == 0
     links = pl.read_csv(s.truth_dir / "links.csv")
     assert links.filter((pl.col("month") == "2026-08-01") & (pl.col("source") == "human_resources")).height == 0
 
 
 def test_cli(tmp_path, capsys):
-    assert main(["--out", str(tmp_path / "cli"), "--households", "60", "--months", "2", "--start", "2026-01", "--seed", "5"]) == 0
+    assert (
+        main(
+            ["--out", str(tmp_path / "cli"), "--households", "60", "--months", "2", "--start", "2026-01", "--seed", "5"]
+        )
+        == 0
+    )
     assert (tmp_path / "cli" / "inbox" / "2026-02" / "_MANIFEST.json").exists()
     assert (tmp_path / "cli" / "truth" / "flags.csv").exists()
     assert "truth flags per rule" in capsys.readouterr().out
@@ -313,15 +348,23 @@ def _id_forms(summary, source: str) -> pl.DataFrame:
         if path is None:
             continue
         df = canon(read_text(path), source)
-        lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == source)).sort(pl.col("source_row").cast(pl.Int64))
+        lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == source)).sort(
+            pl.col("source_row").cast(pl.Int64)
+        )
         raw = [r if r is not None else "" for r in df["id_number"].to_list()]
         via_excel = any(re.fullmatch(r"\d\.\d{8}E\+17", r) for r in raw)
         for r, person, rrow in zip(raw, lk["person_id"], lk["registry_row"]):
             want, got = true_id[person], norm_id(r)
-            rows.append({"registry": rrow is not None, "blank": r.strip() == "",
-                         "excel": bool(re.fullmatch(r"\d\.\d{8}E\+17", r)),
-                         "typo": len(got) == 18 and sum(a != b for a, b in zip(got, want)) == 1,
-                         "via_excel": via_excel and path.suffix == ".csv", "x": want.endswith("X")})
+            rows.append(
+                {
+                    "registry": rrow is not None,
+                    "blank": r.strip() == "",
+                    "excel": bool(re.fullmatch(r"\d\.\d{8}E\+17", r)),
+                    "typo": len(got) == 18 and sum(a != b for a, b in zip(got, want)) == 1,
+                    "via_excel": via_excel and path.suffix == ".csv",
+                    "x": want.endswith("X"),
+                }
+            )
     return pl.DataFrame(rows)
 
 
@@ -346,7 +389,12 @@ def test_id_corruption_rates_per_source(profile, default, hard):
             assert _near(int(g["typo"].sum()), g.height, r["id"]["typo"]), (profile, source, registry, g["typo"].mean())
             e = g.filter(pl.col("via_excel") & ~pl.col("x"))
             if e.height >= 200:
-                assert _near(int(e["excel"].sum()), e.height, r["id"]["excel"]), (profile, source, registry, e["excel"].mean())
+                assert _near(int(e["excel"].sum()), e.height, r["id"]["excel"]), (
+                    profile,
+                    source,
+                    registry,
+                    e["excel"].mean(),
+                )
     # the hard profile: about 8 % of civil_affairs and human_resources records come without an ID
     if profile == "hard":
         for source in ("civil_affairs", "human_resources"):
@@ -357,12 +405,16 @@ def test_registry_persons_records_lose_ids_on_every_record_type(default):
     """Registry persons' payment, pension and contribution records lose their IDs like any
     other record (no record type is spared)."""
     links = pl.read_csv(default.truth_dir / "links.csv", infer_schema=False)
-    for source, col, kinds in (("civil_affairs", "event_type", {"低保金发放", "临时救助"}),
-                               ("human_resources", "record_type", {"社保缴费", "养老金发放"})):
+    for source, col, kinds in (
+        ("civil_affairs", "event_type", {"低保金发放", "临时救助"}),
+        ("human_resources", "record_type", {"社保缴费", "养老金发放"}),
+    ):
         seen = set()
         for month in default.months:
             df = canon(read_text(default.files[month][source]), source)
-            lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == source)).sort(pl.col("source_row").cast(pl.Int64))
+            lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == source)).sort(
+                pl.col("source_row").cast(pl.Int64)
+            )
             for raw, kind, rrow in zip(df["id_number"], df[col], lk["registry_row"]):
                 if rrow is not None and (raw is None or raw.strip() == ""):
                     seen.add(kind)
@@ -373,7 +425,10 @@ def test_rates_file_overrides(tmp_path):
     over = tmp_path / "rates.yaml"
     over.write_text("human_resources:\n  id: {blank: 0.5}\n", encoding="utf-8")
     r = gen.load_rates(over)
-    assert r["human_resources"]["id"]["blank"] == 0.5 and r["human_resources"]["id"]["typo"] == gen.load_rates()["human_resources"]["id"]["typo"]
+    assert (
+        r["human_resources"]["id"]["blank"] == 0.5
+        and r["human_resources"]["id"]["typo"] == gen.load_rates()["human_resources"]["id"]["typo"]
+    )
     s = generate(tmp_path / "half", households=150, months=1, start_month=START, seed=4, rates=over)
     forms = _id_forms(s, "human_resources")
     assert _near(int(forms["blank"].sum()), forms.height, 0.5)
@@ -400,8 +455,9 @@ def test_hard_namesakes_in_village_township_county(hard):
         mine = p.filter(pl.col("registry_household") == group)
         for width in (12, 9, 6):
             key = pl.col("region_code").str.slice(0, width).alias("area")
-            j = mine.select("name", "household", key).join(reg.select("name", pl.col("household").alias("other"), key),
-                                                          on=["name", "area"])
+            j = mine.select("name", "household", key).join(
+                reg.select("name", pl.col("household").alias("other"), key), on=["name", "area"]
+            )
             same = j.filter(pl.col("household") != pl.col("other"))["household"].n_unique()
             assert same >= 10, (group, width, same)
 
@@ -413,7 +469,8 @@ def test_truth_states_follow_the_lifecycle(default):
     assert {"新增", "持续", "已清零"} == set(rows["state"])
     active: dict = {}
     for month, key, rule, fired, suppressed, state in rows.select(
-            "month", "household_key", "rule_code", "fired", "suppressed", "state").iter_rows():
+        "month", "household_key", "rule_code", "fired", "suppressed", "state"
+    ).iter_rows():
         was = active.get((key, rule), False)
         if state == "已清零":
             assert was or (fired and suppressed), (month, key, rule)
@@ -424,9 +481,15 @@ def test_truth_states_follow_the_lifecycle(default):
     # 核实不符 (R03, figures unchanged): fired, suppressed, 已清零
     disp = dict(pl.read_csv(default.truth_dir / "dispositions.csv").iter_rows())
     aug = rows.filter((pl.col("month") == "2026-08-01") & (pl.col("fired") == 1))
-    by_id = {gen.flag_id(dt.date(2026, 8, 1), r, k): (k, r) for k, r in aug.select("household_key", "rule_code").iter_rows()}
-    sep = {(k, r): (f, s, st) for k, r, f, s, st in rows.filter(pl.col("month") == "2026-09-01").select(
-        "household_key", "rule_code", "fired", "suppressed", "state").iter_rows()}
+    by_id = {
+        gen.flag_id(dt.date(2026, 8, 1), r, k): (k, r) for k, r in aug.select("household_key", "rule_code").iter_rows()
+    }
+    sep = {
+        (k, r): (f, s, st)
+        for k, r, f, s, st in rows.filter(pl.col("month") == "2026-09-01")
+        .select("household_key", "rule_code", "fired", "suppressed", "state")
+        .iter_rows()
+    }
     want = {"已纳入救助": (0, 0, "已清零"), "核实不符": (1, 1, "已清零")}
     checked = 0
     for fid, d in disp.items():
@@ -440,14 +503,22 @@ def test_id_less_namesakes_of_registry_persons(default):
     """Outsiders sharing name and village with a registry person, delivered without an ID."""
     links = pl.read_csv(default.truth_dir / "links.csv", infer_schema=False)
     persons = pl.read_csv(default.truth_dir / "persons.csv", infer_schema=False)
-    reg_names = set(zip(persons.filter(pl.col("registry_household") == "1")["name"],
-                        persons.filter(pl.col("registry_household") == "1")["region_code"]))
+    reg_names = set(
+        zip(
+            persons.filter(pl.col("registry_household") == "1")["name"],
+            persons.filter(pl.col("registry_household") == "1")["region_code"],
+        )
+    )
     found = 0
     for month in default.months:
         df = canon(read_text(default.files[month]["civil_affairs"]), "civil_affairs")
-        lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == "civil_affairs")).sort(pl.col("source_row").cast(pl.Int64))
+        lk = links.filter((pl.col("month") == f"{month}-01") & (pl.col("source") == "civil_affairs")).sort(
+            pl.col("source_row").cast(pl.Int64)
+        )
         p = persons.join(lk.select("person_id", "registry_row"), on="person_id", how="right")
-        for (name, region, rrow), raw in zip(p.select("name", "region_code", "registry_row").iter_rows(), df["id_number"]):
+        for (name, region, rrow), raw in zip(
+            p.select("name", "region_code", "registry_row").iter_rows(), df["id_number"]
+        ):
             if rrow is None and norm_id(raw) == "" and (name, region) in reg_names:
                 found += 1
     assert found >= 2
@@ -465,7 +536,11 @@ def prefecture(tmp_path_factory):
 def test_csv_only_writes_every_encoding(prefecture):
     files = [p for m in prefecture.months for s, p in prefecture.files[m].items() if s != "dispositions"]
     assert files and all(p.suffix == ".csv" for p in files)
-    assert {f for m in prefecture.formats.values() for s, f in m.items() if s != "dispositions"} == {"csv_utf8", "csv_bom", "csv_gb18030"}
+    assert {f for m in prefecture.formats.values() for s, f in m.items() if s != "dispositions"} == {
+        "csv_utf8",
+        "csv_bom",
+        "csv_gb18030",
+    }
 
 
 def test_prefecture_geography_and_volume(prefecture):
@@ -479,7 +554,13 @@ def test_prefecture_geography_and_volume(prefecture):
     assert 0.8 < (hh.height - n_reg) / n_reg < 1.2
     # namesakes: the same name in several counties, and within one village
     reg = persons.filter(pl.col("registry_household") == "1")
-    assert reg.group_by("name").agg(pl.col("region_code").str.slice(0, 6).n_unique()).filter(pl.col("region_code") > 1).height > 0
+    assert (
+        reg.group_by("name")
+        .agg(pl.col("region_code").str.slice(0, 6).n_unique())
+        .filter(pl.col("region_code") > 1)
+        .height
+        > 0
+    )
     assert reg.group_by("name", "region_code").len().filter(pl.col("len") > 1).height > 0
     # about 5 agency rows per registry row at volume 5 (1 at the demo's volume)
     for month in prefecture.months:
@@ -498,8 +579,15 @@ def test_chunked_csv_keeps_rows_and_evidence(tmp_path, monkeypatch):
     """CSV written in chunks of 100 rows: one header, one BOM, manifest rows = file rows =
     truth rows, and registry persons' records keep their identity evidence row by row."""
     monkeypatch.setattr(gen, "CSV_CHUNK_ROWS", 100)
-    s = generate(tmp_path / "chunked", households=300, months=2, start_month=START, seed=9,
-                 shape=Shape(volume=3.0), csv_only=True)
+    s = generate(
+        tmp_path / "chunked",
+        households=300,
+        months=2,
+        start_month=START,
+        seed=9,
+        shape=Shape(volume=3.0),
+        csv_only=True,
+    )
     for month in s.months:
         man = json.loads((s.inbox_dir / month / "_MANIFEST.json").read_text(encoding="utf-8"))["files"]
         for name, entry in man.items():
@@ -518,8 +606,23 @@ def test_chunked_csv_keeps_rows_and_evidence(tmp_path, monkeypatch):
 
 
 def test_shape_cli(tmp_path):
-    assert main(["--out", str(tmp_path / "p"), "--households", "80", "--months", "2", "--prefecture",
-                 "--counties", "2", "--csv-only"]) == 0
+    assert (
+        main(
+            [
+                "--out",
+                str(tmp_path / "p"),
+                "--households",
+                "80",
+                "--months",
+                "2",
+                "--prefecture",
+                "--counties",
+                "2",
+                "--csv-only",
+            ]
+        )
+        == 0
+    )
     files = sorted(p.suffix for p in (tmp_path / "p" / "inbox" / "2026-08").iterdir() if p.name != "_MANIFEST.json")
     assert set(files) == {".csv", ".xlsx"}  # dispositions.xlsx is the caseworkers' returned workbook
     persons = pl.read_csv(tmp_path / "p" / "truth" / "persons.csv", infer_schema=False)
@@ -530,9 +633,18 @@ def test_shape_cli(tmp_path):
 
 def test_ids_linkable():
     true = "62010219800101123X"
-    cases = {"62010219800101123x": True, "620102 19800101 123X": True, "620102-19800101-123X": True,
-             "６２０１０２１９８００１０１１２３Ｘ": True, "620102800101123": True, "620102800101124": False,
-             "62010219800101123": False, "6.20102198E+17": False, "": False, "620102198001011239": True,
-             "620102198001011299": False}
+    cases = {
+        "62010219800101123x": True,
+        "620102 19800101 123X": True,
+        "620102-19800101-123X": True,
+        "６２０１０２１９８００１０１１２３Ｘ": True,
+        "620102800101123": True,
+        "620102800101124": False,
+        "62010219800101123": False,
+        "6.20102198E+17": False,
+        "": False,
+        "620102198001011239": True,
+        "620102198001011299": False,
+    }
     got = gen._ids_linkable(np.asarray(list(cases), dtype=object), np.full(len(cases), true, dtype=object))
     assert got.tolist() == list(cases.values())

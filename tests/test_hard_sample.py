@@ -14,8 +14,15 @@ import os
 
 import pytest
 
-from data_samples.truth import (grade_flag_views, grade_links, review_share, run_sample, true_links,
-                                warehouse_flags, warehouse_links)
+from data_samples.truth import (
+    grade_flag_views,
+    grade_links,
+    review_share,
+    run_sample,
+    true_links,
+    warehouse_flags,
+    warehouse_links,
+)
 
 HOUSEHOLDS = int(os.environ.get("HARD_SAMPLE_HOUSEHOLDS", "1000"))
 
@@ -35,11 +42,15 @@ def test_hard_sample_is_hard(hard_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-11-29 09:05 (1,000 households, 3 months, --hard): civil_affairs P=1.0000 R=0.9905 "
-    "review=1.09%; health_insurance P=1.0000 R=0.9932 review=0.32%; human_resources P=1.0000 R=0.9610 "
-    "review=3.04% (targets P>=0.999, R>=0.995, review<=1%); rural_revitalization meets them. ID-less "
-    "pension/contribution records wait in review: their name alone is not evidence outside enrolled-only payments"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured 2026-11-29 09:05 (1,000 households, 3 months, --hard): civil_affairs P=1.0000 R=0.9905 "
+        "review=1.09%; health_insurance P=1.0000 R=0.9932 review=0.32%; human_resources P=1.0000 R=0.9610 "
+        "review=3.04% (targets P>=0.999, R>=0.995, review<=1%); rural_revitalization meets them. ID-less "
+        "pension/contribution records wait in review: their name alone is not evidence outside enrolled-only payments"
+    ),
+)
 def test_hard_sample_linkage_targets(hard_run):
     accepted, loaded = warehouse_links(hard_run.warehouse)
     scores = grade_links(true_links(hard_run.truth, loaded), accepted)
@@ -54,13 +65,20 @@ def test_hard_sample_linkage_targets(hard_run):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-11-29 09:05 (1,000 households, 3 months, --hard): R05 P=0.933 R=0.933, R06 R=0.786, "
-    "R09 R=0.933, all rules F1=0.9875 (targets: each rule P and R >= 0.95, F1 >= 0.99)"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured 2026-11-29 09:05 (1,000 households, 3 months, --hard): R05 P=0.933 R=0.933, R06 R=0.786, "
+        "R09 R=0.933, all rules F1=0.9875 (targets: each rule P and R >= 0.95, F1 >= 0.99)"
+    ),
+)
 def test_hard_sample_flag_targets(hard_run):
     fired = grade_flag_views(hard_run.truth, warehouse_flags(hard_run.warehouse))["fired"]
-    short = [f"{rule}: P={s.precision:.3f} R={s.recall:.3f}" for rule, s in fired.items()
-             if rule != "*" and (s.precision < 0.95 or s.recall < 0.95)]
+    short = [
+        f"{rule}: P={s.precision:.3f} R={s.recall:.3f}"
+        for rule, s in fired.items()
+        if rule != "*" and (s.precision < 0.95 or s.recall < 0.95)
+    ]
     if fired["*"].f1 < 0.99:
         short.append(f"all: F1={fired['*'].f1:.4f}")
     for rule, s in fired.items():

@@ -168,7 +168,9 @@ def test_ingest_source_writes_the_month_atomically_and_reruns_identically(tmp_pa
     import hashlib
 
     (folder / "_MANIFEST.json").write_text(
-        json.dumps({"files": {"civil_affairs.csv": {"rows": 4, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}}})
+        json.dumps(
+            {"files": {"civil_affairs.csv": {"rows": 4, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}}}
+        )
     )
     wh = Warehouse(tmp_path / "w.duckdb")
 
@@ -186,7 +188,9 @@ def test_ingest_source_writes_the_month_atomically_and_reruns_identically(tmp_pa
     std, quarantine, audit = first
     assert len(std) == 3 and len(quarantine) == 1 and len(audit) == 1
     with wh.reader() as con:
-        row = con.execute("SELECT rows_read, rows_loaded, rows_quarantined, manifest_rows, manifest_sha256 = sha256 FROM ops.load_audit").fetchone()
+        row = con.execute(
+            "SELECT rows_read, rows_loaded, rows_quarantined, manifest_rows, manifest_sha256 = sha256 FROM ops.load_audit"
+        ).fetchone()
     assert row == (4, 3, 1, 4, True)
 
 

@@ -37,7 +37,9 @@ def _std(raw: dict, source: str) -> pl.DataFrame:
             df = df.with_columns(pl.Series(k, raw[k]))
     if source == "registry":
         df = df.with_columns(
-            person_key=pl.coalesce(pl.col("id_number"), pl.concat_str([pl.col("household_id"), pl.lit("|"), pl.col("name")]))
+            person_key=pl.coalesce(
+                pl.col("id_number"), pl.concat_str([pl.col("household_id"), pl.lit("|"), pl.col("name")])
+            )
         )
     return df
 
@@ -50,7 +52,7 @@ def world():
     for h in range(150):
         village = VILLAGES[h % len(VILLAGES)]
         surname = SURNAMES[rng.integers(len(SURNAMES))]
-        for m in range(int(rng.integers(1, 5))):
+        for _m in range(int(rng.integers(1, 5))):
             seq += 1
             given = "".join(rng.choice(GIVEN, int(rng.integers(1, 3))))
             birth = dt.date(1940, 1, 1) + dt.timedelta(days=int(rng.integers(0, 25000)))
@@ -93,7 +95,12 @@ def _records(world):
     for i in people[:200]:  # exact IDs, messy formats
         idv = reg["id"][i]
         fmt = int(rng.integers(4))
-        idv = [idv, idv[:6] + " " + idv[6:], idv.lower(), "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in idv)][fmt]
+        idv = [
+            idv,
+            idv[:6] + " " + idv[6:],
+            idv.lower(),
+            "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in idv),
+        ][fmt]
         add(i, id_=idv, name=reg["name"][i] if i % 3 else " " + reg["name"][i])
     for i in people[200:215]:  # one-digit typo (invalid check digit)
         idv = reg["id"][i]
@@ -103,7 +110,9 @@ def _records(world):
         idv = reg["id"][i]
         p = next((k for k in range(10, 16) if idv[k] != idv[k + 1]), 10)
         add(i, id_=idv[:p] + idv[p + 1] + idv[p] + idv[p + 2 :])
-    for i in people[230:250]:  # ID lost (Excel-mangled: its own leading digits survive / blank), birth date and region kept
+    for i in people[
+        230:250
+    ]:  # ID lost (Excel-mangled: its own leading digits survive / blank), birth date and region kept
         idv = reg["id"][i]
         add(i, id_=[f"{idv[0]}.{idv[1:9]}E+17", None][i % 2])
     for i in people[250:260]:  # traditional / homophone name with a valid ID
@@ -143,7 +152,10 @@ def test_chinese_linkage_end_to_end(world, tmp_path):
     assert links["match_score"].is_between(0, 1).all()
     assert set(links["method"].unique()) <= {"exact_id", "probabilistic", "clerical"}
 
-    t = pl.DataFrame({"source_row": list(range(1, len(truth) + 1)), "truth": truth}, schema={"source_row": pl.Int32, "truth": pl.Int32})
+    t = pl.DataFrame(
+        {"source_row": list(range(1, len(truth) + 1)), "truth": truth},
+        schema={"source_row": pl.Int32, "truth": pl.Int32},
+    )
     j = links.join(t, on="source_row")
     acc = j.filter(pl.col("decision") == "accept")
     tp = int((acc["registry_row"] == acc["truth"]).fill_null(False).sum())
@@ -198,7 +210,6 @@ def test_chinese_linkage_end_to_end(world, tmp_path):
     assert (row["method"], row["decision"]) == ("clerical", "accept")
 
 
-
 def test_non_match_decision_removes_the_pair(world, tmp_path):
     """A clerk's 非同一人 removes the pair: the record is never again linked to, or offered for
     review with, the person the clerk rejected; both for the exact-ID conflict record (in
@@ -207,18 +218,29 @@ def test_non_match_decision_removes_the_pair(world, tmp_path):
     records, _, conflict_row, _ = _records(world)
     links = link_source(registry, records, "health_insurance", LinkageSettings()).links
     conflict = links.filter(pl.col("source_row") == conflict_row).row(0, named=True)
-    nm = pl.DataFrame({"month": [MONTH], "source": ["health_insurance"], "source_row": [conflict_row],
-                       "registry_person_key": [person_token(conflict["registry_person_key"])],
-                       "decision": ["non_match"], "record_key": [None]},
-                      schema_overrides={"record_key": pl.String})
+    nm = pl.DataFrame(
+        {
+            "month": [MONTH],
+            "source": ["health_insurance"],
+            "source_row": [conflict_row],
+            "registry_person_key": [person_token(conflict["registry_person_key"])],
+            "decision": ["non_match"],
+            "record_key": [None],
+        },
+        schema_overrides={"record_key": pl.String},
+    )
     res4 = link_source(registry, records, "health_insurance", LinkageSettings(), clerical=nm)
     row = res4.links.filter(pl.col("source_row") == conflict_row).row(0, named=True)
-    assert row["registry_person_key"] is None or person_token(row["registry_person_key"]) != nm["registry_person_key"][0], row
+    assert (
+        row["registry_person_key"] is None or person_token(row["registry_person_key"]) != nm["registry_person_key"][0]
+    ), row
     typo_row = 201
     before = links.filter(pl.col("source_row") == typo_row).row(0, named=True)
     assert before["decision"] == "accept" and before["registry_person_key"] is not None
-    reject = nm.with_columns(source_row=pl.lit(typo_row, dtype=nm["source_row"].dtype),
-                             registry_person_key=pl.lit(person_token(before["registry_person_key"])))
+    reject = nm.with_columns(
+        source_row=pl.lit(typo_row, dtype=nm["source_row"].dtype),
+        registry_person_key=pl.lit(person_token(before["registry_person_key"])),
+    )
     res5 = link_source(registry, records, "health_insurance", LinkageSettings(), clerical=reject)
     after = res5.links.filter(pl.col("source_row") == typo_row).row(0, named=True)
     assert after["registry_person_key"] != before["registry_person_key"], after
@@ -261,8 +283,20 @@ def test_household_context_strengthens_weak_member(world):
 
 def test_empty_records(world):
     _, _, registry = world
-    empty = registry.head(0).select("month", "source", "source_file", "source_row", "name", "name_raw", "name_pinyin",
-                                    "id_number", "id_number_raw", "id_invalid_reason", "id_birth_date", "id_sex")
+    empty = registry.head(0).select(
+        "month",
+        "source",
+        "source_file",
+        "source_row",
+        "name",
+        "name_raw",
+        "name_pinyin",
+        "id_number",
+        "id_number_raw",
+        "id_invalid_reason",
+        "id_birth_date",
+        "id_sex",
+    )
     res = link_source(registry, empty, "human_resources", LinkageSettings())
     assert res.links.height == 0 and res.links.columns == list(LINK_COLUMNS)
     assert res.metrics["unmatched"] == 0

@@ -29,13 +29,20 @@ def test_febrl4_f1(classifier):
     # blocking is far from a full index ...
     assert res.candidate_pairs < 0.01 * len(a) * len(b)
     # ... and keeps every true pair
-    got = set(zip(left["rec_id"].gather(res.pairs["left_idx"]).to_list(), right["rec_id"].gather(res.pairs["right_idx"]).to_list()))
+    got = set(
+        zip(
+            left["rec_id"].gather(res.pairs["left_idx"]).to_list(),
+            right["rec_id"].gather(res.pairs["right_idx"]).to_list(),
+        )
+    )
     truth = set(zip(true_links.get_level_values(0), true_links.get_level_values(1)))
     assert truth <= got
     d = decide(res.pairs, settings.accept, settings.review, settings.ambiguity_margin, one_to_one=True)
     acc = d.filter(pl.col("decision") == "accept")
     assert acc["right_idx"].is_unique().all() and acc["left_idx"].is_unique().all()
-    pred = set(zip(left["rec_id"].gather(acc["left_idx"]).to_list(), right["rec_id"].gather(acc["right_idx"]).to_list()))
+    pred = set(
+        zip(left["rec_id"].gather(acc["left_idx"]).to_list(), right["rec_id"].gather(acc["right_idx"]).to_list())
+    )
     tp = len(pred & truth)
     precision, recall = tp / len(pred), tp / len(truth)
     f1 = 2 * precision * recall / (precision + recall)
@@ -47,7 +54,13 @@ def test_levels_and_missing():
     left = pl.DataFrame({"n": ["王小明", "李四", None, "abc"], "d": ["19800101", "19800101", "19800101", None]})
     right = pl.DataFrame({"n": ["王晓明", "李四", "张三", "xyz"], "d": ["19800110", "19900101", "19800101", "1"]})
     comps = (
-        Comparison("n", (Level("exact", "l.n = r.n"), Level("close", "1.0 - levenshtein(l.n, r.n) / greatest(length(l.n), length(r.n)) >= 0.6"))),
+        Comparison(
+            "n",
+            (
+                Level("exact", "l.n = r.n"),
+                Level("close", "1.0 - levenshtein(l.n, r.n) / greatest(length(l.n), length(r.n)) >= 0.6"),
+            ),
+        ),
         Comparison("d", (Level("exact", "l.d = r.d"), Level("d1", "damerau_levenshtein(l.d, r.d) <= 1"))),
     )
     con = open_compute()
@@ -58,8 +71,8 @@ def test_levels_and_missing():
     ).fetchall()
     # level index: 0.. the levels, len(levels) = disagree, -1 = missing
     assert [(n, d) for _, n, d in got] == [
-        (1, 1),   # 王小明/王晓明 close; 0101 vs 0110 one transposition
-        (0, 1),   # 1980 -> 1990 one edit
+        (1, 1),  # 王小明/王晓明 close; 0101 vs 0110 one transposition
+        (0, 1),  # 1980 -> 1990 one edit
         (-1, 0),  # name missing on one side: no name level at all
         (2, -1),  # names disagree; date missing
     ]

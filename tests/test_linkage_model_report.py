@@ -16,22 +16,29 @@ def test_model_section_explains_each_source(sample_run):
     month = sample_run.months[-1]
     with Warehouse(sample_run.warehouse).reader() as con:
         sections = model_section(con, month)
-        links = query_pl(con, "SELECT source, method, decision, match_score FROM linkage.links WHERE month = ?", [month])
+        links = query_pl(
+            con, "SELECT source, method, decision, match_score FROM linkage.links WHERE month = ?", [month]
+        )
         runs = query_pl(con, "SELECT month, source, settings_sha, model FROM linkage.model_runs")
         history = query_pl(con, "SELECT month, source, count(*) AS n FROM linkage.record_history GROUP BY ALL")
     assert [s["source"] for s in sections] == sorted(links["source"].unique().to_list())
     for s in sections:
         comps = [w["comparison"] for w in s["weights"]]
         assert {"姓名", "身份证号", "出生日期", "住址"} <= set(comps)
-        assert all(isinstance(lv["weight"], float) and math.isfinite(lv["weight"]) for w in s["weights"] for lv in w["levels"])
+        assert all(
+            isinstance(lv["weight"], float) and math.isfinite(lv["weight"]) for w in s["weights"] for lv in w["levels"]
+        )
         assert any("缺失" in lv["label"] for w in s["weights"] for lv in w["levels"])
         # the histogram holds every probabilistic candidate of the month, no more
-        own = links.filter((links["source"] == s["source"]) & (links["method"] == "probabilistic") & (links["match_score"] > 0))
+        own = links.filter(
+            (links["source"] == s["source"]) & (links["method"] == "probabilistic") & (links["match_score"] > 0)
+        )
         assert sum(b["n"] for b in s["histogram"]) == own.height
         assert s["thresholds"]["accept"] > s["thresholds"]["review"]
-        assert s["backlog"][-1]["review"] == links.filter(
-            (links["source"] == s["source"]) & (links["decision"] == "review")
-        ).height
+        assert (
+            s["backlog"][-1]["review"]
+            == links.filter((links["source"] == s["source"]) & (links["decision"] == "review")).height
+        )
     # one model per (month, source); a source keeps its settings across months (only
     # rural_revitalization's differ: household context); weights kept for reproduction
     assert runs.select("month", "source").is_unique().all()
@@ -62,6 +69,8 @@ def test_report_shows_the_linkage_model_in_chinese(sample_run):
     parser = Headings()
     parser.feed(html)
     with Warehouse(sample_run.warehouse).reader() as con:
-        sources = query_pl(con, "SELECT source FROM linkage.model_runs WHERE month = ? ORDER BY source", [month])["source"]
+        sources = query_pl(con, "SELECT source FROM linkage.model_runs WHERE month = ? ORDER BY source", [month])[
+            "source"
+        ]
     assert parser.sources == sources.to_list()
     assert "姓名一致" in html and "先验" in html and "待人工复核积压" in html and "身份证号缺失" in html

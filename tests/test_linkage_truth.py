@@ -57,7 +57,11 @@ def linked(samples):
                 namesakes.append(
                     records.filter(pl.col("id_number").is_null())
                     .join(registry.select("name", "village_code").unique(), on=["name", "village_code"])
-                    .select(pl.lit(month).alias("month"), pl.lit(source).alias("source"), pl.col("source_row").cast(pl.Int32))
+                    .select(
+                        pl.lit(month).alias("month"),
+                        pl.lit(source).alias("source"),
+                        pl.col("source_row").cast(pl.Int32),
+                    )
                 )
             assert res.links.height == records.height
             metrics[(month, source)] = res.metrics
@@ -74,13 +78,18 @@ def linked(samples):
 # turns red the day the pipeline meets the threshold (strict xfail); never a lower threshold.
 _SHORT = {
     "human_resources": "measured 2026-11-29 09:05 (1,000 households, seed 11, realistic defaults): P=1.0000 "
-                       "R=0.9592 (1483 accepted, 1546 true): registry persons' 养老金发放/社保缴费 records with a blank "
-                       "or Excel-mangled ID and no region wait in review (name alone is not evidence for them)",
+    "R=0.9592 (1483 accepted, 1546 true): registry persons' 养老金发放/社保缴费 records with a blank "
+    "or Excel-mangled ID and no region wait in review (name alone is not evidence for them)",
 }
 
 
-@pytest.mark.parametrize("source", [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=_SHORT[s]))
-                                    if s in _SHORT else s for s in AGENCY_SOURCES])
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=_SHORT[s])) if s in _SHORT else s
+        for s in AGENCY_SOURCES
+    ],
+)
 def test_precision_recall_per_source(linked, source):
     links, _, _, _ = linked
     j = links.filter(pl.col("source") == source)
@@ -129,7 +138,7 @@ def test_same_name_same_township_needs_id_or_birth_evidence(linked):
 
 
 def test_every_probabilistic_accept_has_identity_evidence(linked):
-    links, _, _, namesakes = linked
+    links, _, _, _namesakes = linked
     prob = links.filter((pl.col("method") == "probabilistic") & (pl.col("decision") == "accept"))
     assert prob.height > 0
     ev = prob["detail"].str.json_decode(pl.Struct({"evidence": pl.List(pl.String)})).struct.field("evidence")

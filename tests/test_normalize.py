@@ -156,7 +156,9 @@ def test_birth_date_validation():
 
 
 def test_blank_and_bad_format():
-    df = nz.normalize_id_numbers(pl.Series(["", "   ", None, "abc", "12345", "62010219800101123", "6201021980010112345"]))
+    df = nz.normalize_id_numbers(
+        pl.Series(["", "   ", None, "abc", "12345", "62010219800101123", "6201021980010112345"])
+    )
     assert df["id_invalid_reason"].to_list() == ["blank"] * 3 + ["bad_format"] * 4
     assert df["id_number"].null_count() == len(df)
     assert df.columns == ["id_number", "id_number_raw", "id_invalid_reason", "id_birth_date", "id_sex"]
@@ -211,7 +213,9 @@ def test_names_blank_and_duplicates_keep_order():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet="陳曉華軍乾隆發髮後面阿古丽·小明張劉 ", min_size=1, max_size=5), min_size=1, max_size=20))
+@given(
+    st.lists(st.text(alphabet="陳曉華軍乾隆發髮後面阿古丽·小明張劉 ", min_size=1, max_size=5), min_size=1, max_size=20)
+)
 def test_fast_t2s_agrees_with_opencc(names):
     from opencc import OpenCC
 
@@ -239,9 +243,20 @@ MAY1 = dt.date(2024, 5, 1)
 @pytest.mark.parametrize(
     "text",
     [
-        "2024-05-01", "2024/5/1", "20240501", "2024年5月1日", "2024.05.01", "2024-5-1",
-        "45413", "45413.0", " 2024-05-01 ", "2024-05-01 00:00:00", "2024-05-01T08:30:00",
-        "２０２４－０５－０１", "２０２４年５月１日", "2024/05/01 12:00",
+        "2024-05-01",
+        "2024/5/1",
+        "20240501",
+        "2024年5月1日",
+        "2024.05.01",
+        "2024-5-1",
+        "45413",
+        "45413.0",
+        " 2024-05-01 ",
+        "2024-05-01 00:00:00",
+        "2024-05-01T08:30:00",
+        "２０２４－０５－０１",
+        "２０２４年５月１日",
+        "2024/05/01 12:00",
     ],
 )
 def test_date_forms(text):
@@ -302,7 +317,16 @@ def test_integer():
 
 
 def test_region_codes():
-    raw = ["620102001001", "620102001001.0", " ６２０１０２００１００１ ", "620102", "62010", "abc", None, "620102003000"]
+    raw = [
+        "620102001001",
+        "620102001001.0",
+        " ６２０１０２００１００１ ",
+        "620102",
+        "62010",
+        "abc",
+        None,
+        "620102003000",
+    ]
     df, bad = nz.split_region_codes_with_status(pl.Series(raw))
     assert df.columns == ["region_code", "county_code", "township_code", "village_code"]
     assert df.row(0) == ("620102001001", "620102", "620102001", "620102001001")
@@ -317,7 +341,11 @@ def test_region_codes_from_numbers():
     assert nz.split_region_codes(pl.Series([620102001001.0, 620102.0])).row(1) == ("620102", "620102", None, None)
     assert nz.split_region_codes(pl.Series([620102001001])).row(0)[3] == "620102001001"
     assert nz.county_of(pl.Series(["620102", 620103, "620104001001", "6201", None], dtype=pl.Object)).to_list() == [
-        "620102", "620103", "620104", None, None,
+        "620102",
+        "620103",
+        "620104",
+        None,
+        None,
     ]
     assert nz.county_of(pl.Series([620102.0])).to_list() == ["620102"]
 
@@ -363,7 +391,12 @@ def test_text_enum_icd10():
     raw = ["  住院 ", "ＡＢＣ", "", "\u3000", None]
     assert nz.normalize_text(pl.Series(raw)).to_list() == ["住院", "ABC", None, None, None]
     assert nz.normalize_enum(pl.Series(raw)).to_list() == ["住院", "ABC", None, None, None]
-    assert nz.normalize_icd10(pl.Series([" c34.9 ", "ｎ１８．５", "", None])).to_list() == ["C34.9", "N18.5", None, None]
+    assert nz.normalize_icd10(pl.Series([" c34.9 ", "ｎ１８．５", "", None])).to_list() == [
+        "C34.9",
+        "N18.5",
+        None,
+        None,
+    ]
     # A phone read from xlsx as a float keeps its digits.
     assert nz.normalize_text(pl.Series([13800138000.0, 1.5])).to_list() == ["13800138000", "1.5"]
     assert nz.normalize_text(pl.Series([MAY1])).to_list() == ["2024-05-01"]
@@ -374,8 +407,17 @@ def test_text_enum_icd10():
 # --------------------------------------------------------------------------- #
 
 SERIES_FUNCS = [
-    nz.parse_dates, nz.parse_money, nz.parse_integer, nz.county_of, nz.normalize_sex, nz.normalize_category,
-    nz.normalize_disability_grade, nz.normalize_yes_no, nz.normalize_text, nz.normalize_enum, nz.normalize_icd10,
+    nz.parse_dates,
+    nz.parse_money,
+    nz.parse_integer,
+    nz.county_of,
+    nz.normalize_sex,
+    nz.normalize_category,
+    nz.normalize_disability_grade,
+    nz.normalize_yes_no,
+    nz.normalize_text,
+    nz.normalize_enum,
+    nz.normalize_icd10,
 ]
 FRAME_FUNCS = [nz.normalize_id_numbers, nz.normalize_names, nz.split_region_codes]
 
@@ -408,14 +450,26 @@ def test_any_dtype_keeps_length(func, series):
 # --------------------------------------------------------------------------- #
 
 
-@pytest.mark.parametrize("fn, values", [
-    (nz.parse_dates_with_status, ["2024-05-01", "2024/5/1", None, "  ", "不详", "45413", "20240501"]),
-    (nz.parse_money_with_status, ["1,234.50", "３.8万", None, "", "很多", "38412元"]),
-    (nz.normalize_id_numbers, [nz.make_id_number("620102", dt.date(1960, 3, 15), 11), "6.20102198E+17", None, "",
-                               "620102600315011", nz.make_id_number("620102", dt.date(1988, 12, 1), 22).lower()]),
-    (nz.normalize_names, ["陳 大明", "阿依古丽•买买提", None, "", "王小红"]),
-    (nz.split_region_codes_with_status, ["620102001001", "620102", None, "62010200100", " 620102001002 "]),
-])
+@pytest.mark.parametrize(
+    "fn, values",
+    [
+        (nz.parse_dates_with_status, ["2024-05-01", "2024/5/1", None, "  ", "不详", "45413", "20240501"]),
+        (nz.parse_money_with_status, ["1,234.50", "３.8万", None, "", "很多", "38412元"]),
+        (
+            nz.normalize_id_numbers,
+            [
+                nz.make_id_number("620102", dt.date(1960, 3, 15), 11),
+                "6.20102198E+17",
+                None,
+                "",
+                "620102600315011",
+                nz.make_id_number("620102", dt.date(1988, 12, 1), 22).lower(),
+            ],
+        ),
+        (nz.normalize_names, ["陳 大明", "阿依古丽•买买提", None, "", "王小红"]),
+        (nz.split_region_codes_with_status, ["620102001001", "620102", None, "62010200100", " 620102001002 "]),
+    ],
+)
 def test_unique_first_gives_exactly_the_row_by_row_result(fn, values):
     """Many rows of few distinct values take the unique-values path; the result
     must equal the function applied row by row (its unwrapped form)."""

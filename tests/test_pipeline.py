@@ -9,26 +9,35 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.quality_checks import FAMILIES
 from data_samples.generate import generate
 from lowincome.warehouse import Warehouse
-from pipelines.cli import main as cli_main, run_month
+from pipelines.cli import main as cli_main
+from pipelines.cli import run_month
 from pipelines.definitions import build_definitions, defs
 from pipelines.resources import MonitorConfig
-from assets.quality_checks import FAMILIES
 from pipelines.sensors import complete_delivery_sensor
 
 PARAMS = Path(__file__).resolve().parent.parent / "data_samples" / "params.yaml"
 JULY, AUGUST = dt.date(2026, 7, 1), dt.date(2026, 8, 1)
-TABLES = ("std.registry", "std.civil_affairs", "std.health_insurance", "std.human_resources",
-          "std.rural_revitalization", "ops.load_audit", "ops.quarantine", "linkage.links",
-          "flags.risk_flags", "dq.results")
+TABLES = (
+    "std.registry",
+    "std.civil_affairs",
+    "std.health_insurance",
+    "std.human_resources",
+    "std.rural_revitalization",
+    "ops.load_audit",
+    "ops.quarantine",
+    "linkage.links",
+    "flags.risk_flags",
+    "dq.results",
+)
 
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sample")
-    generate(root, households=300, months=2, start_month="2026-07", seed=7,
-             omit={("2026-08", "human_resources")})
+    generate(root, households=300, months=2, start_month="2026-07", seed=7, omit={("2026-08", "human_resources")})
     return root
 
 
@@ -60,7 +69,9 @@ def test_definitions_hold_every_asset_job_schedule_and_sensor():
         assert node.owners == ["team:data"] and node.code_version and node.description, key
         assert node.tags.get("domain") == "lowincome_monitoring", key
     # one check per expectation family on each source, each partitioned like its asset
-    checks = {(c.asset_key.to_user_string(), c.name): c for c in graph.asset_check_keys for c in [graph.get_check_spec(c)]}
+    checks = {
+        (c.asset_key.to_user_string(), c.name): c for c in graph.asset_check_keys for c in [graph.get_check_spec(c)]
+    }
     assert {("std/registry", f) for f in FAMILIES} <= set(checks)
     assert all(c.partitions_def is not None for k, c in checks.items() if k[0].startswith("std/"))
     # One partitions definition for every asset: `dagster asset materialize --partition` can select them all.
@@ -79,8 +90,7 @@ def test_month_runs_and_rerun_leaves_identical_tables(sample):
 def test_materializations_carry_standard_metadata(sample):
     result = run_month(JULY, **paths(sample, "meta"))
     assert result.success
-    meta = {e.asset_key.to_user_string(): e.materialization.metadata
-            for e in result.get_asset_materialization_events()}
+    meta = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     registry = meta["std/registry"]
     assert registry["dagster/row_count"].value == registry["rows_loaded"].value > 0
     columns = [c.name for c in registry["dagster/column_schema"].schema.columns]
@@ -90,10 +100,17 @@ def test_materializations_carry_standard_metadata(sample):
     per_rule = {k: v.value for k, v in flags.items() if k.startswith("active_flags_R")}
     assert len(per_rule) == 11 and all(isinstance(v, int) for v in per_rule.values())  # plottable, one per rule
     with Warehouse(paths(sample, "meta")["warehouse"]).reader() as con:
-        active = dict(con.execute("SELECT rule_code, count(*) FROM flags.risk_flags WHERE month = ? "
-                                  "AND state IN ('新增', '持续') GROUP BY ALL", [JULY]).fetchall())
+        active = dict(
+            con.execute(
+                "SELECT rule_code, count(*) FROM flags.risk_flags WHERE month = ? "
+                "AND state IN ('新增', '持续') GROUP BY ALL",
+                [JULY],
+            ).fetchall()
+        )
     assert {k[-3:]: v for k, v in per_rule.items() if v} == active
-    checks = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    checks = [
+        e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
     assert checks and all(c.partition == "2026-07-01" for c in checks if c.asset_key.path[0] == "std")
 
 
@@ -102,10 +119,10 @@ def test_month_with_a_missing_file_still_runs_and_says_so(sample):
     assert run_month(JULY, **p).success
     assert run_month(AUGUST, **p).success
     with Warehouse(p["warehouse"]).reader() as con:
-        status = dict(con.execute(
-            "SELECT source, status FROM ops.load_audit WHERE month = ?", [AUGUST]).fetchall())
+        status = dict(con.execute("SELECT source, status FROM ops.load_audit WHERE month = ?", [AUGUST]).fetchall())
         r05 = con.execute(
-            "SELECT count(*) FROM flags.risk_flags WHERE month = ? AND rule_code = 'R05'", [AUGUST]).fetchone()[0]
+            "SELECT count(*) FROM flags.risk_flags WHERE month = ? AND rule_code = 'R05'", [AUGUST]
+        ).fetchone()[0]
         others = con.execute("SELECT count(*) FROM flags.risk_flags WHERE month = ?", [AUGUST]).fetchone()[0]
     assert status["human_resources"] == "missing"
     assert status["registry"] == status["civil_affairs"] == "loaded"
@@ -117,9 +134,13 @@ def test_every_delivered_row_is_loaded_or_quarantined(sample):
     with Warehouse(p["warehouse"]).reader() as con:
         rows = con.execute(
             "SELECT source, rows_read, rows_loaded, rows_quarantined, manifest_rows FROM ops.load_audit "
-            "WHERE status = 'loaded'").fetchall()
-        stored = dict(con.execute(
-            "SELECT source, count(*) FROM ops.quarantine WHERE month = ? GROUP BY source", [JULY]).fetchall())
+            "WHERE status = 'loaded'"
+        ).fetchall()
+        stored = dict(
+            con.execute(
+                "SELECT source, count(*) FROM ops.quarantine WHERE month = ? GROUP BY source", [JULY]
+            ).fetchall()
+        )
     assert rows
     for source, read, loaded, quarantined, manifest_rows in rows:
         assert read == loaded + quarantined == manifest_rows, source
@@ -172,9 +193,12 @@ def test_registry_critical_failure_withholds_the_months_flags(sample, tmp_path):
     assert result.success  # reported, not crashed on
 
     checks = {
-        (e.asset_check_evaluation_data.asset_key.to_user_string(), e.asset_check_evaluation_data.check_name):
-            e.asset_check_evaluation_data
-        for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        (
+            e.asset_check_evaluation_data.asset_key.to_user_string(),
+            e.asset_check_evaluation_data.check_name,
+        ): e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
     }
     delivery = checks[("std/registry", "delivery")]  # the manifest checks' family
     assert delivery.passed is False and delivery.severity == dg.AssetCheckSeverity.ERROR
@@ -183,9 +207,14 @@ def test_registry_critical_failure_withholds_the_months_flags(sample, tmp_path):
     assert checks[("flags/risk_flags", "flags_published")] is False
     with Warehouse(p["warehouse"]).reader() as con:
         assert con.execute("SELECT count(*) FROM flags.risk_flags WHERE month = ?", [JULY]).fetchone()[0] == 0
-        failed = [r[0] for r in con.execute(
-            "SELECT expectation FROM dq.results WHERE month = ? AND source = 'registry' AND NOT success "
-            "AND severity = 'critical'", [JULY]).fetchall()]
+        failed = [
+            r[0]
+            for r in con.execute(
+                "SELECT expectation FROM dq.results WHERE month = ? AND source = 'registry' AND NOT success "
+                "AND severity = 'critical'",
+                [JULY],
+            ).fetchall()
+        ]
     assert "manifest_sha256_match" in failed
     assert not list((tmp_path / "exports" / "2026-07").glob("*.xlsx"))  # no caseworker list goes out
     report = next((tmp_path / "exports" / "2026-07" / "dq").glob("*.html")).read_text(encoding="utf-8")

@@ -8,13 +8,13 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from quality_fixtures import good_frame, load_row
 
 from lowincome import monthly
 from lowincome.months import previous_month
 from lowincome.schema import EXTRACT_SOURCES
 from lowincome.warehouse import Warehouse
 from quality import QualityConfig, validate_source
-from quality_fixtures import good_frame, load_row
 
 CFG = QualityConfig()
 MONTH = dt.date(2026, 8, 1)
@@ -40,7 +40,9 @@ def test_duckdb_and_pandas_agree_on_the_generated_sample(sample_run):
             assert _fields(fast) == _fields(slow), (source, month)
             assert not any("error" in r.details for r in fast), (source, month)
             compared += len(fast)
-            failed_with_examples |= {(source, r.expectation) for r in fast if not r.success and r.details.get("examples")}
+            failed_with_examples |= {
+                (source, r.expectation) for r in fast if not r.success and r.details.get("examples")
+            }
     assert compared > 300
     # The sample's corruptions make several expectations fail with examples: the comparison covers them.
     assert len(failed_with_examples) >= 3, failed_with_examples
@@ -52,11 +54,21 @@ def _known_failures() -> pl.DataFrame:
     idx = pl.int_range(pl.len())
     frame = frame.with_columns(
         # rows 3 and 7: not an ICD-10 code; row 9: NULL (missing, not unexpected)
-        pl.when(idx == 3).then(pl.lit("c34")).when(idx == 7).then(pl.lit("X")).when(idx == 9).then(None)
-        .otherwise(pl.col("diagnosis_icd10")).alias("diagnosis_icd10"),
+        pl.when(idx == 3)
+        .then(pl.lit("c34"))
+        .when(idx == 7)
+        .then(pl.lit("X"))
+        .when(idx == 9)
+        .then(None)
+        .otherwise(pl.col("diagnosis_icd10"))
+        .alias("diagnosis_icd10"),
         # row 5: settled 20 days before the month (lag 15 allowed); row 6: after the month
-        pl.when(idx == 5).then(pl.lit(MONTH - dt.timedelta(days=20))).when(idx == 6).then(pl.lit(dt.date(2026, 9, 2)))
-        .otherwise(pl.col("settled_on")).alias("settled_on"),
+        pl.when(idx == 5)
+        .then(pl.lit(MONTH - dt.timedelta(days=20)))
+        .when(idx == 6)
+        .then(pl.lit(dt.date(2026, 9, 2)))
+        .otherwise(pl.col("settled_on"))
+        .alias("settled_on"),
         # row 11: 6-digit region with a letter
         pl.when(idx == 11).then(pl.lit("62010X")).otherwise(pl.col("insured_region")).alias("insured_region"),
     )

@@ -11,14 +11,14 @@ from html.parser import HTMLParser
 
 import polars as pl
 import pytest
+from quality_fixtures import good_frame, load_row
 
+from lowincome.labels import zh_text
 from lowincome.schema import AGENCY_SOURCES, EXTRACT_SOURCES
 from lowincome.warehouse import Warehouse, replace_month, replace_rows
-from quality.report import figures, report_context
 from quality import QualityConfig, flags_withheld, linkage_quality, validate_source, write_report, write_results
-from lowincome.labels import zh_text
 from quality.masking import mask_id, mask_name, mask_raw
-from quality_fixtures import good_frame, load_row
+from quality.report import figures, report_context
 
 MONTH = dt.date(2026, 8, 1)
 PREV = dt.date(2026, 7, 1)
@@ -30,14 +30,27 @@ SECRET_NAME = "王小明"
 
 def _links(month: dt.date, source: str, counts: dict[str, int]) -> pl.DataFrame:
     """linkage.links rows: counts per category exact / probabilistic / clerical / review / unmatched."""
-    spec = {"exact": ("exact_id", "accept", 1.0), "probabilistic": ("probabilistic", "accept", 0.93),
-            "clerical": ("clerical", "accept", 0.8), "review": ("probabilistic", "review", 0.6),
-            "unmatched": ("probabilistic", "none", 0.1)}
+    spec = {
+        "exact": ("exact_id", "accept", 1.0),
+        "probabilistic": ("probabilistic", "accept", 0.93),
+        "clerical": ("clerical", "accept", 0.8),
+        "review": ("probabilistic", "review", 0.6),
+        "unmatched": ("probabilistic", "none", 0.1),
+    }
     rows = []
     for cat, k in counts.items():
         method, decision, score = spec[cat]
-        rows += [{"month": month, "source": source, "method": method, "decision": decision, "match_score": score,
-                  "registry_row": None if decision == "none" else 1} for _ in range(k)]
+        rows += [
+            {
+                "month": month,
+                "source": source,
+                "method": method,
+                "decision": decision,
+                "match_score": score,
+                "registry_row": None if decision == "none" else 1,
+            }
+            for _ in range(k)
+        ]
     return pl.DataFrame(rows).with_columns(source_row=pl.int_range(1, len(rows) + 1, dtype=pl.Int32))
 
 
@@ -45,18 +58,33 @@ def _month(con, month: dt.date, registry_load: dict | None = None, rate_drop: bo
     audits, quarantine = [], []
     for source in EXTRACT_SOURCES:
         frame = good_frame(source, month, N)
-        load = registry_load if (source == "registry" and registry_load) else load_row(
-            source, month, N + 2, rows_loaded=N, rows_quarantined=2)
+        load = (
+            registry_load
+            if (source == "registry" and registry_load)
+            else load_row(source, month, N + 2, rows_loaded=N, rows_quarantined=2)
+        )
         audits.append(load)
         prev = load_row(source, PREV, N) if month == MONTH else None
         write_results(con, month, source, validate_source(source, month, frame, load, prev, CFG))
         raw = json.dumps({"姓名": SECRET_NAME, "身份证号": SECRET_ID, "发生日期": "2026年13月1日"}, ensure_ascii=False)
-        quarantine += [{"month": month, "source": source, "source_file": f"{source}.csv", "source_row": r,
-                        "reason_code": "bad_date", "reason": "日期无法解析: 发生日期", "raw": raw} for r in (3, 7)]
+        quarantine += [
+            {
+                "month": month,
+                "source": source,
+                "source_file": f"{source}.csv",
+                "source_row": r,
+                "reason_code": "bad_date",
+                "reason": "日期无法解析: 发生日期",
+                "raw": raw,
+            }
+            for r in (3, 7)
+        ]
     replace_month(con, "ops.load_audit", month, pl.DataFrame(audits))
     replace_month(con, "ops.quarantine", month, pl.DataFrame(quarantine))
-    links = [_links(month, s, {"exact": 60, "probabilistic": 20, "clerical": 2, "review": 3, "unmatched": 15})
-             for s in AGENCY_SOURCES]
+    links = [
+        _links(month, s, {"exact": 60, "probabilistic": 20, "clerical": 2, "review": 3, "unmatched": 15})
+        for s in AGENCY_SOURCES
+    ]
     if rate_drop:
         links[0] = _links(month, AGENCY_SOURCES[0], {"exact": 30, "probabilistic": 10, "review": 20, "unmatched": 40})
     replace_month(con, "linkage.links", month, pl.concat(links, how="diagonal_relaxed"))
@@ -91,8 +119,9 @@ def test_linkage_quality_rates_change_and_backlog(warehouse):
 def test_report_contains_the_figures_of_dq_results(warehouse, tmp_path):
     with warehouse.reader() as con:
         path = write_report(con, MONTH, tmp_path)
-        rows = con.execute("SELECT expectation, observed, unexpected_count FROM dq.results WHERE month = ?",
-                           [MONTH]).fetchall()
+        rows = con.execute(
+            "SELECT expectation, observed, unexpected_count FROM dq.results WHERE month = ?", [MONTH]
+        ).fetchall()
         names = dict(con.execute("SELECT DISTINCT expectation, description FROM dq.results").fetchall())
     assert path == tmp_path / "2026-08" / "dq" / "质量报告_2026-08.html"
     page = path.read_text(encoding="utf-8")
@@ -121,8 +150,10 @@ def test_report_masks_personal_data(warehouse, tmp_path):
     assert mask_id(SECRET_ID) in page and mask_name(SECRET_NAME) in page
     assert mask_id(SECRET_ID) == "620102********1234" and mask_name(SECRET_NAME) == "王**"
     assert mask_raw("王小明,620102198001011234,2026") == "王**,620102********1234,2026"
-    assert mask_raw(json.dumps([SECRET_ID, "王小明", "620102001002"], ensure_ascii=False)) == \
-        "620102********1234，王**，620102001002"
+    assert (
+        mask_raw(json.dumps([SECRET_ID, "王小明", "620102001002"], ensure_ascii=False))
+        == "620102********1234，王**，620102001002"
+    )
 
 
 def test_registry_critical_failure_withholds_flags(tmp_path):
@@ -130,9 +161,12 @@ def test_registry_critical_failure_withholds_flags(tmp_path):
     bad_registry = load_row("registry", MONTH, N, manifest_rows=N * 3, manifest_sha256="ff" * 32)
     with wh.writer() as con:
         _month(con, MONTH, registry_load=bad_registry)
-        con.execute("INSERT INTO flags.rule_runs (month, rule_code, rule_name, status, reason, flags, active) VALUES "
-                    "(?, 'R01', '医疗支出型困难', 'skipped', '低收入人口数据库本月不可用', 0, 0), "
-                    "(?, 'R08', '防返贫监测未入库', 'ran', NULL, 3, 3)", [MONTH, MONTH])
+        con.execute(
+            "INSERT INTO flags.rule_runs (month, rule_code, rule_name, status, reason, flags, active) VALUES "
+            "(?, 'R01', '医疗支出型困难', 'skipped', '低收入人口数据库本月不可用', 0, 0), "
+            "(?, 'R08', '防返贫监测未入库', 'ran', NULL, 3, 3)",
+            [MONTH, MONTH],
+        )
     with wh.reader() as con:
         withheld, why = flags_withheld(con, MONTH)
         usable = dict(con.execute("SELECT source, usable FROM ops.source_status WHERE month = ?", [MONTH]).fetchall())
@@ -147,10 +181,19 @@ def test_rejected_agency_source_is_reported(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     with wh.writer() as con:
         _month(con, MONTH)
-        hi = load_row("health_insurance", MONTH, 0, status="rejected", rows_read=5, rows_quarantined=5,
-                      error="missing_required_column: 缺少必需列: 个人自付(out_of_pocket)")
+        hi = load_row(
+            "health_insurance",
+            MONTH,
+            0,
+            status="rejected",
+            rows_read=5,
+            rows_quarantined=5,
+            error="missing_required_column: 缺少必需列: 个人自付(out_of_pocket)",
+        )
         replace_rows(con, "ops.load_audit", pl.DataFrame([hi]), "month = ? AND source = ?", [MONTH, "health_insurance"])
-        write_results(con, MONTH, "health_insurance", validate_source("health_insurance", MONTH, pl.DataFrame(), hi, None, CFG))
+        write_results(
+            con, MONTH, "health_insurance", validate_source("health_insurance", MONTH, pl.DataFrame(), hi, None, CFG)
+        )
     with wh.reader() as con:
         assert flags_withheld(con, MONTH) == (False, None)
         page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
@@ -205,9 +248,11 @@ def traced(tmp_path):
         replace_month(con, "std.civil_affairs", MONTH, frame)
         load = load_row("civil_affairs", MONTH, N)
         write_results(con, MONTH, "civil_affairs", validate_source("civil_affairs", MONTH, frame, load, None, CFG))
-        con.execute("INSERT INTO flags.rule_runs (month, rule_code, rule_name, status, reason, flags, active) VALUES "
-                    "(?, 'R05', '失业或断缴', 'skipped', 'human_resources 2026-08 missing: 未交付（无加载记录）', 0, 0)",
-                    [MONTH])
+        con.execute(
+            "INSERT INTO flags.rule_runs (month, rule_code, rule_name, status, reason, flags, active) VALUES "
+            "(?, 'R05', '失业或断缴', 'skipped', 'human_resources 2026-08 missing: 未交付（无加载记录）', 0, 0)",
+            [MONTH],
+        )
     return wh, frame
 
 
@@ -215,9 +260,11 @@ def test_failed_expectation_traces_to_rows_with_masked_keys(traced, tmp_path):
     wh, frame = traced
     with wh.reader() as con:
         page = write_report(con, MONTH, tmp_path).read_text(encoding="utf-8")
+
     def row_of(expectation):
         part = page.split(f'data-expectation="{expectation}"')[1].split("</tr>")[0]
         return part, re.findall(r'data-source-row="(\d+)"', part)
+
     part, rows = row_of("money_non_negative:amount")
     assert rows == ["5"] and "未通过" in part
     person = frame.filter(pl.col("source_row") == 5).row(0, named=True)
@@ -252,7 +299,7 @@ def test_charts_one_colour_per_source_and_readable_axes(traced):
             colours.setdefault(trace.name, set()).add(colour)
     assert len(colours) >= 5 and all(len(c) == 1 for c in colours.values()), colours
     assert len({next(iter(c)) for c in colours.values()}) == len(colours)  # sources do not share a colour
-    assert figs["quarantine"].layout.yaxis.tickformat == ".1%"          # 2/18 ≈ 11 %: not "0%" on every tick
+    assert figs["quarantine"].layout.yaxis.tickformat == ".1%"  # 2/18 ≈ 11 %: not "0%" on every tick
     critical = figs["critical"].layout.yaxis
-    assert critical.range[0] == 0 and critical.dtick == 1               # never a −1…1 axis
+    assert critical.range[0] == 0 and critical.dtick == 1  # never a −1…1 axis
     assert "flags" in figs and figs["flags"].layout.barmode == "stack"

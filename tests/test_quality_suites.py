@@ -7,12 +7,12 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from quality_fixtures import good_frame, load_row
 
 from lowincome.schema import ALL_SOURCES
 from quality import QualityConfig, results_frame, summarize, validate_source
 from quality.results import DQ_RESULTS_SCHEMA
 from quality.suites import required_std_columns
-from quality_fixtures import good_frame, load_row
 
 MONTH = dt.date(2026, 8, 1)
 PREV = dt.date(2026, 7, 1)
@@ -20,9 +20,15 @@ N = 24
 CFG = QualityConfig()
 
 CRITICAL_NAMES = {
-    "file_delivered", "required_columns_present", "file_readable", "manifest_rows_match",
-    "manifest_sha256_match", "load_accounting_balanced", "std_columns_present",
-    "id_valid_share_critical", "row_count_drop_critical",
+    "file_delivered",
+    "required_columns_present",
+    "file_readable",
+    "manifest_rows_match",
+    "manifest_sha256_match",
+    "load_accounting_balanced",
+    "std_columns_present",
+    "id_valid_share_critical",
+    "row_count_drop_critical",
 }
 
 
@@ -38,14 +44,29 @@ def mutate(source: str, name: str, frame: pl.DataFrame, load: dict, previous: di
     family, _, col = name.partition(":")
     n = frame.height
     if family == "file_delivered":
-        return frame.clear(), {**load, "status": "missing", "rows_read": 0, "rows_loaded": 0,
-                               "error": "本月未收到该文件"}, previous
+        return (
+            frame.clear(),
+            {**load, "status": "missing", "rows_read": 0, "rows_loaded": 0, "error": "本月未收到该文件"},
+            previous,
+        )
     if family == "required_columns_present":
-        return frame.clear(), {**load, "status": "rejected", "rows_loaded": 0, "rows_quarantined": n,
-                               "error": "missing_required_column: 缺少必需列: 姓名(name)"}, previous
+        return (
+            frame.clear(),
+            {
+                **load,
+                "status": "rejected",
+                "rows_loaded": 0,
+                "rows_quarantined": n,
+                "error": "missing_required_column: 缺少必需列: 姓名(name)",
+            },
+            previous,
+        )
     if family == "file_readable":
-        return frame.clear(), {**load, "status": "rejected", "rows_read": 0, "rows_loaded": 0,
-                               "error": "unreadable: 无法识别的文件格式"}, previous
+        return (
+            frame.clear(),
+            {**load, "status": "rejected", "rows_read": 0, "rows_loaded": 0, "error": "unreadable: 无法识别的文件格式"},
+            previous,
+        )
     if family == "manifest_rows_match":
         return frame, {**load, "manifest_rows": n + 3}, previous
     if family == "manifest_sha256_match":
@@ -59,7 +80,11 @@ def mutate(source: str, name: str, frame: pl.DataFrame, load: dict, previous: di
     if family.startswith("row_count_drop"):
         return frame, load, {**previous, "rows_read": 10 * n, "rows_loaded": 10 * n}
     if family == "std_columns_present":
-        return frame.drop("name_raw" if "name_raw" in frame.columns else required_std_columns(source)[-1]), load, previous
+        return (
+            frame.drop("name_raw" if "name_raw" in frame.columns else required_std_columns(source)[-1]),
+            load,
+            previous,
+        )
     if family == "not_null":
         return _set(frame, col, None), load, previous
     if family.startswith("id_valid_share"):
@@ -129,7 +154,9 @@ def test_each_expectation_passes_on_good_and_fails_on_bad(source):
 
 def test_severity_follows_the_critical_definition():
     frame = good_frame("registry", MONTH, N)
-    results = validate_source("registry", MONTH, frame, load_row("registry", MONTH, N), load_row("registry", PREV, N), CFG)
+    results = validate_source(
+        "registry", MONTH, frame, load_row("registry", MONTH, N), load_row("registry", PREV, N), CFG
+    )
     critical = {r.expectation for r in results if r.severity == "critical"}
     assert critical == CRITICAL_NAMES
 
@@ -143,8 +170,13 @@ def test_routine_problems_are_warnings_only():
     load = load_row("registry", MONTH, 41, rows_loaded=39, rows_quarantined=2, unknown_columns=["备注"])
     results = validate_source("registry", MONTH, frame, load, load_row("registry", PREV, 40), CFG)
     failed = {r.expectation: r for r in results if not r.success}
-    assert {"in_set:relation", "money_non_negative:household_annual_income", "no_unknown_columns",
-            "household_size_matches_members", "quarantine_share"} <= set(failed)
+    assert {
+        "in_set:relation",
+        "money_non_negative:household_annual_income",
+        "no_unknown_columns",
+        "household_size_matches_members",
+        "quarantine_share",
+    } <= set(failed)
     assert all(r.severity == "warning" for r in failed.values())
     assert summarize(results)["passed"] is True
     assert failed["household_size_matches_members"].observed.startswith("涉及 1 户")
@@ -175,8 +207,11 @@ def test_row_count_drop_thresholds_and_no_previous_month():
 def test_health_insurance_cost_tolerance_and_settlement_lag():
     frame = good_frame("health_insurance", MONTH, 20)
     frame = frame.with_columns(
-        pl.when(pl.int_range(pl.len()) == 0).then(pl.col("total_cost") + 0.8).otherwise(pl.col("total_cost"))
-        .alias("total_cost"))
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.col("total_cost") + 0.8)
+        .otherwise(pl.col("total_cost"))
+        .alias("total_cost")
+    )
     frame = _set(frame, "settled_on", MONTH - dt.timedelta(days=10), rows=(1,))  # late settlement, within lag
     res = _run("health_insurance", frame, load_row("health_insurance", MONTH, 20), None)
     assert res["cost_parts_sum"].success and res["date_in_month:settled_on"].success
@@ -196,9 +231,22 @@ def test_examples_of_personal_data_are_masked():
 
 
 def test_rejected_source_gets_no_gx_suite_and_a_critical_reason():
-    res = validate_source("health_insurance", MONTH, pl.DataFrame(),
-                          load_row("health_insurance", MONTH, 0, status="rejected", rows_read=12, rows_quarantined=12,
-                                   error="missing_required_column: 缺少必需列: 个人自付(out_of_pocket)"), None, CFG)
+    res = validate_source(
+        "health_insurance",
+        MONTH,
+        pl.DataFrame(),
+        load_row(
+            "health_insurance",
+            MONTH,
+            0,
+            status="rejected",
+            rows_read=12,
+            rows_quarantined=12,
+            error="missing_required_column: 缺少必需列: 个人自付(out_of_pocket)",
+        ),
+        None,
+        CFG,
+    )
     names = {r.expectation for r in res}
     assert "std_columns_present" not in names
     failed = [r for r in res if not r.success]
@@ -211,7 +259,9 @@ def test_results_frame_matches_dq_results(tmp_path):
     from quality import write_results
 
     frame = good_frame("rural_revitalization", MONTH, N)
-    results = validate_source("rural_revitalization", MONTH, frame, load_row("rural_revitalization", MONTH, N), None, CFG)
+    results = validate_source(
+        "rural_revitalization", MONTH, frame, load_row("rural_revitalization", MONTH, N), None, CFG
+    )
     df = results_frame(MONTH, "rural_revitalization", results)
     assert df.schema == pl.Schema(DQ_RESULTS_SCHEMA) and df.height == len(results)
     with Warehouse(tmp_path / "w.duckdb").writer() as con:
@@ -224,14 +274,22 @@ def test_results_frame_matches_dq_results(tmp_path):
 
 def test_config_from_yaml_and_environment(tmp_path):
     path = tmp_path / "dq.yaml"
-    path.write_text("id_valid_share_critical: 0.5\nper_source:\n  civil_affairs: {row_drop_critical: 0.8}\n"
-                    "severity_overrides: {no_unknown_columns: critical}\nmoney_max: {amount: 10}\n", encoding="utf-8")
+    path.write_text(
+        "id_valid_share_critical: 0.5\nper_source:\n  civil_affairs: {row_drop_critical: 0.8}\n"
+        "severity_overrides: {no_unknown_columns: critical}\nmoney_max: {amount: 10}\n",
+        encoding="utf-8",
+    )
     cfg = QualityConfig.load(path, env={"MONITOR_DQ_ROW_DROP_WARNING": "0.3"})
     assert cfg.id_valid_share_critical == 0.5 and cfg.row_drop_warning == 0.3
     assert cfg.get("row_drop_critical", "civil_affairs") == 0.8 and cfg.get("row_drop_critical", "registry") == 0.5
     assert cfg.money_max["amount"] == 10 and cfg.money_max["total_cost"] == QualityConfig().money_max["total_cost"]
-    res = _run("civil_affairs", good_frame("civil_affairs", MONTH, N),
-               load_row("civil_affairs", MONTH, N, unknown_columns=["x"]), None, cfg)
+    res = _run(
+        "civil_affairs",
+        good_frame("civil_affairs", MONTH, N),
+        load_row("civil_affairs", MONTH, N, unknown_columns=["x"]),
+        None,
+        cfg,
+    )
     assert res["no_unknown_columns"].severity == "critical" and not res["money_plausible:amount"].success
     with pytest.raises(ValueError):
         bad = tmp_path / "bad.yaml"
@@ -240,8 +298,9 @@ def test_config_from_yaml_and_environment(tmp_path):
 
 
 def test_dispositions_are_optional():
-    res = validate_source("dispositions", MONTH, pl.DataFrame(), load_row("dispositions", MONTH, 0, status="missing"),
-                          None, CFG)
+    res = validate_source(
+        "dispositions", MONTH, pl.DataFrame(), load_row("dispositions", MONTH, 0, status="missing"), None, CFG
+    )
     assert [(r.expectation, r.success, r.severity) for r in res] == [("file_delivered", True, "warning")]
     frame = good_frame("dispositions", MONTH, 5)
     res = _run("dispositions", frame, load_row("dispositions", MONTH, 5), load_row("dispositions", PREV, 500))

@@ -8,11 +8,11 @@ import hashlib
 import json
 
 import pytest
+from rules_fixtures import M1, M2, M3, PARAMS, Fixture, month_end, years_before
 
 from lowincome.params import ParamsError, load_params, params_from_dict
 from lowincome.rules import RULES, flag_id, run_rules
 from lowincome.warehouse import Warehouse, query_pl
-from rules_fixtures import M1, M2, M3, PARAMS, Fixture, month_end, years_before
 
 S, EDGE = 560, 840  # rural standard of 620102 in PARAMS, and 1.5 × S
 
@@ -66,22 +66,27 @@ def test_r01_fires_above_income_not_at_equality_and_window(wh):
             fx.household(m, "H2", [b], income=21600)
             fx.household(m, "H3", [c], income=21600)
             fx.household(m, "H4", [d], income=21600)
-        fx.claim(M1, a, 21601)                       # > income: fires
+        fx.claim(M1, a, 21601)  # > income: fires
         fx.claim(m11, b, 12000)
-        fx.claim(M1, b, 9600)                        # = income over 12 months: no
-        fx.claim(m12, c, 30000)                      # outside the window: no
+        fx.claim(M1, b, 9600)  # = income over 12 months: no
+        fx.claim(m12, c, 30000)  # outside the window: no
         fx.claim(m11, d, 20000)
-        fx.claim(M1, d, 1601.5)                      # M-11 is inside the window: fires
+        fx.claim(M1, d, 1601.5)  # M-11 is inside the window: fires
         run_rules(con, M1, PARAMS)
         got = flags(con, M1)
         assert ("H1", "R01") in got and ("H4", "R01") in got
         assert ("H2", "R01") not in got and ("H3", "R01") not in got
         r = got[("H1", "R01")]
-        assert "近12个月个人自付医疗费用 21,601 元" in r["evidence_text"] and "家庭年收入 21,600 元" in r["evidence_text"]
+        assert (
+            "近12个月个人自付医疗费用 21,601 元" in r["evidence_text"] and "家庭年收入 21,600 元" in r["evidence_text"]
+        )
         assert r["recommended_action"] == "医疗救助；评估支出型困难或单人保" and r["severity"] == "高"
         ev = json.loads(got[("H4", "R01")]["evidence"])
         assert {(x["source"], x["month"]) for x in ev["records"]} == {
-            ("health_insurance", str(m11)), ("health_insurance", str(M1)), ("registry", str(M1))}
+            ("health_insurance", str(m11)),
+            ("health_insurance", str(M1)),
+            ("registry", str(M1)),
+        }
         assert ev["figures"]["out_of_pocket_12m"] == 21601.5
 
 
@@ -104,9 +109,9 @@ def test_review_and_unmatched_links_raise_nothing(wh):
     "pc, category, expected",
     [
         (S - 1, "其他", {"R02"}),
-        (S, "其他", {"R03"}),           # pc = S: R03, not R02
+        (S, "其他", {"R03"}),  # pc = S: R03, not R02
         (EDGE - 1, "支出型困难", {"R03"}),
-        (EDGE, "其他", set()),          # pc = edge × S: neither
+        (EDGE, "其他", set()),  # pc = edge × S: neither
         (S - 1, "低保", set()),
         (S - 1, "特困", set()),
         (S - 1, "低保边缘", {"R02"}),
@@ -117,7 +122,9 @@ def test_r02_r03_boundaries(wh, pc, category, expected):
     with wh.writer() as con:
         fx = Fixture(con)
         fx.loaded(M1)
-        fx.household(M1, "H1", [fx.person("甲"), fx.person("乙"), fx.person("丙")], income=pc * 3 * 12, category=category)
+        fx.household(
+            M1, "H1", [fx.person("甲"), fx.person("乙"), fx.person("丙")], income=pc * 3 * 12, category=category
+        )
         run_rules(con, M1, PARAMS)
         assert fired_rules(con, M1, "H1") == expected
 
@@ -155,8 +162,14 @@ def test_r04(wh, disability, icd, category, fires):
         fx = Fixture(con)
         fx.loaded(M1)
         a, b = fx.person("甲"), fx.person("乙")
-        fx.household(M1, "H1", [a, b], income=1.25 * S * 2 * 12, category=category,
-                     disability={1: disability} if disability else None)
+        fx.household(
+            M1,
+            "H1",
+            [a, b],
+            income=1.25 * S * 2 * 12,
+            category=category,
+            disability={1: disability} if disability else None,
+        )
         if icd:
             fx.claim(M1, b, 900, icd=icd)
         run_rules(con, M1, PARAMS)
@@ -171,9 +184,9 @@ def test_r05_working_age_boundaries_and_lapse(wh):
     with wh.writer() as con:
         fx = Fixture(con)
         people = {
-            "age16": fx.person("十六", years_before(end, 16)),                                  # 16 on the last day
-            "age15": fx.person("十五", years_before(end + dt.timedelta(days=1), 16)),          # turns 16 the day after
-            "age59": fx.person("五九", years_before(end + dt.timedelta(days=1), 60)),          # still 59
+            "age16": fx.person("十六", years_before(end, 16)),  # 16 on the last day
+            "age15": fx.person("十五", years_before(end + dt.timedelta(days=1), 16)),  # turns 16 the day after
+            "age59": fx.person("五九", years_before(end + dt.timedelta(days=1), 60)),  # still 59
             "age60": fx.person("六十", years_before(end, 60)),
             "lapsed": fx.person("断缴"),
             "employed": fx.person("就业"),
@@ -194,7 +207,9 @@ def test_r05_working_age_boundaries_and_lapse(wh):
         run_rules(con, M2, PARAMS)
         got = {hh for hh, rule in flags(con, M2) if rule == "R05"}
         assert got == {"H_age16", "H_age59", "H_lapsed"}
-        assert "2026年7月有社保缴费，2026年8月无社保缴费或就业登记" in flags(con, M2)[("H_lapsed", "R05")]["evidence_text"]
+        assert (
+            "2026年7月有社保缴费，2026年8月无社保缴费或就业登记" in flags(con, M2)[("H_lapsed", "R05")]["evidence_text"]
+        )
         assert "（16岁）2026年8月失业登记" in flags(con, M2)[("H_age16", "R05")]["evidence_text"]
 
 
@@ -211,7 +226,7 @@ def test_r06_death_until_removed_with_payments_after_death(wh):
         fx.civil(M1, c, "死亡火化", date=dt.date(2026, 7, 9))
         fx.household(M2, "H1", [a, b], income=S * 0.8 * 24, category="低保")
         fx.civil(M2, a, "低保金发放", 600, date=dt.date(2026, 8, 5))
-        fx.household(M3, "H1", [b], income=S * 0.8 * 24, category="低保")   # removed in M3
+        fx.household(M3, "H1", [b], income=S * 0.8 * 24, category="低保")  # removed in M3
         for m in (M1, M2, M3):
             run_rules(con, m, PARAMS)
         assert ("H1", "R06") in flags(con, M1) and ("H2", "R06") in flags(con, M1)
@@ -224,8 +239,15 @@ def test_r06_death_until_removed_with_payments_after_death(wh):
 
 
 # ---------------------------------------------------------------- R07
-@pytest.mark.parametrize("pc, event, fires", [(EDGE - 1, "低保停发", True), (EDGE, "低保停发", False),
-                                              (1.3 * S, "特困终止", True), (1.3 * S, "低保金发放", False)])
+@pytest.mark.parametrize(
+    "pc, event, fires",
+    [
+        (EDGE - 1, "低保停发", True),
+        (EDGE, "低保停发", False),
+        (1.3 * S, "特困终止", True),
+        (1.3 * S, "低保金发放", False),
+    ],
+)
 def test_r07(wh, pc, event, fires):
     with wh.writer() as con:
         fx = Fixture(con)
@@ -245,12 +267,12 @@ def test_r08_unlinked_open_monitored_households(wh):
         reg = fx.person("在册")
         fx.household(M1, "H1", [reg], income=2 * S * 12, category="防返贫监测")
         out1, out2, out3, out4, out5 = (fx.person(n) for n in ("外一", "外二", "外三", "外四", "外五"))
-        fx.rr(M1, out1, "RR001", cleared=False, region="620103002004")          # fires
+        fx.rr(M1, out1, "RR001", cleared=False, region="620103002004")  # fires
         fx.rr(M1, out2, "RR001", cleared=False, region="620103002004")
-        fx.rr(M1, out3, "RR002", cleared=True)                                   # cleared: no
-        fx.rr(M1, reg, "RR003", cleared=False)                                   # one member linked: no
+        fx.rr(M1, out3, "RR002", cleared=True)  # cleared: no
+        fx.rr(M1, reg, "RR003", cleared=False)  # one member linked: no
         fx.rr(M1, out4, "RR003", cleared=False)
-        fx.rr(M1, out5, "RR004", cleared=False, decision="review")               # review is not a link: fires
+        fx.rr(M1, out5, "RR004", cleared=False, decision="review")  # review is not a link: fires
         run_rules(con, M1, PARAMS)
         got = {hh: r for (hh, rule), r in flags(con, M1).items() if rule == "R08"}
         assert set(got) == {"RR:RR001", "RR:RR004"}
@@ -261,8 +283,9 @@ def test_r08_unlinked_open_monitored_households(wh):
 
 
 # ---------------------------------------------------------------- R09
-@pytest.mark.parametrize("wage, category, fires", [(S * 3 + 1, "低保", True), (S * 3, "低保", False),
-                                                  (S * 3 + 100, "低保边缘", False)])
+@pytest.mark.parametrize(
+    "wage, category, fires", [(S * 3 + 1, "低保", True), (S * 3, "低保", False), (S * 3 + 100, "低保边缘", False)]
+)
 def test_r09(wh, wage, category, fires):
     with wh.writer() as con:
         fx = Fixture(con)
@@ -304,10 +327,10 @@ def test_r11_disaster_relief_or_rr_disaster_risk(wh):
         a, b, c, d = fx.person("甲"), fx.person("乙"), fx.person("丙"), fx.person("丁")
         for i, p in enumerate((a, b, c, d)):
             fx.household(M1, f"H{i}", [p], income=2 * S * 12, category="防返贫监测")
-        fx.civil(M1, a, "受灾救助", 3000)             # fires
-        fx.rr(M1, b, "RR1", risk="因意外事故")         # fires
+        fx.civil(M1, a, "受灾救助", 3000)  # fires
+        fx.rr(M1, b, "RR1", risk="因意外事故")  # fires
         fx.rr(M1, c, "RR2", risk="因灾", cleared=True)  # cleared: no
-        fx.rr(M1, d, "RR3", risk="因病")               # other risk: no
+        fx.rr(M1, d, "RR3", risk="因病")  # other risk: no
         run_rules(con, M1, PARAMS)
         got = {hh for hh, rule in flags(con, M1) if rule == "R11"}
         assert got == {"H0", "H1"}
@@ -333,7 +356,7 @@ def test_lifecycle_three_months_history_and_rerun(wh):
             fx.loaded(m)
         _r02_household(fx, M1, S - 100)
         _r02_household(fx, M2, S - 100)
-        _r02_household(fx, M3, 2 * S)            # income re-assessed: stops firing
+        _r02_household(fx, M3, 2 * S)  # income re-assessed: stops firing
         _r02_household(fx, M2, S - 50, hid="H2")  # new in M2, continues in M3
         _r02_household(fx, M3, S - 50, hid="H2")
         for m in (M1, M2, M3):
@@ -346,10 +369,19 @@ def test_lifecycle_three_months_history_and_rerun(wh):
         assert r3["flag_id"] == flag_id(M3, "R02", "H1")
         assert r3["evidence_text"].startswith("本月未再触发")
         assert flags(con, M3)[("H2", "R02")]["state"] == "持续"
-        hist = query_pl(con, "SELECT month, household_key, to_state, reason, months_open FROM flags.flag_history "
-                             "WHERE rule_code = 'R02' ORDER BY month, household_key")
-        assert hist.rows() == [(M1, "H1", "新增", "触发", 0), (M2, "H2", "新增", "触发", 0), (M3, "H1", "已清零", "未再触发", 2)]
-        ttc = query_pl(con, "SELECT cleared, mean_months_open FROM flags.time_to_clear WHERE month = ? AND rule_code = 'R02'", [M3])
+        hist = query_pl(
+            con,
+            "SELECT month, household_key, to_state, reason, months_open FROM flags.flag_history "
+            "WHERE rule_code = 'R02' ORDER BY month, household_key",
+        )
+        assert hist.rows() == [
+            (M1, "H1", "新增", "触发", 0),
+            (M2, "H2", "新增", "触发", 0),
+            (M3, "H1", "已清零", "未再触发", 2),
+        ]
+        ttc = query_pl(
+            con, "SELECT cleared, mean_months_open FROM flags.time_to_clear WHERE month = ? AND rule_code = 'R02'", [M3]
+        )
         assert ttc.rows() == [(1, 2.0)]
         # a cleared flag is written once: nothing for H1 in M4
         M4 = dt.date(2026, 10, 1)
@@ -376,10 +408,10 @@ def test_disposition_included_closes_and_mismatch_suppresses_until_evidence_chan
         for m in (M1, M2, M3, M4):
             fx.loaded(m)
         for m in (M1, M2, M3, M4):
-            _r02_household(fx, m, S - 100, hid="INC")      # keeps firing (registry lags)
+            _r02_household(fx, m, S - 100, hid="INC")  # keeps firing (registry lags)
             _r02_household(fx, m, S - 100, hid="MIS")
             _r02_household(fx, m, S - 100, hid="WAIT")
-        _r02_household(fx, M4, S - 90, hid="MIS0")          # unrelated
+        _r02_household(fx, M4, S - 90, hid="MIS0")  # unrelated
         run_rules(con, M1, PARAMS)
         run_rules(con, M2, PARAMS)
         fx.disposition(M3, flag_id(M2, "R02", "INC"), "已纳入救助")
@@ -392,7 +424,11 @@ def test_disposition_included_closes_and_mismatch_suppresses_until_evidence_chan
         assert (mis["state"], mis["suppressed"], mis["closed_by"]) == ("已清零", True, "核实不符")
         assert mis["disposition_flag_id"] == flag_id(M2, "R02", "MIS")
         assert (wait["state"], wait["suppressed"]) == ("持续", False)
-        hist = query_pl(con, "SELECT household_key, reason FROM flags.flag_history WHERE month = ? AND to_state = '已清零' ORDER BY 1", [M3])
+        hist = query_pl(
+            con,
+            "SELECT household_key, reason FROM flags.flag_history WHERE month = ? AND to_state = '已清零' ORDER BY 1",
+            [M3],
+        )
         assert hist.rows() == [("INC", "已纳入救助"), ("MIS", "核实不符")]
         run_rules(con, M4, PARAMS)
         got = flags(con, M4)
@@ -407,7 +443,9 @@ def test_disposition_included_closes_and_mismatch_suppresses_until_evidence_chan
         assert (got[("MIS", "R02")]["state"], got[("MIS", "R02")]["suppressed"]) == ("新增", False)
         assert got[("INC", "R02")]["suppressed"]
         # the caseworker list (active flags) never shows the suppressed ones
-        active = query_pl(con, "SELECT household_key FROM flags.risk_flags WHERE month = ? AND state IN ('新增','持续')", [M4])
+        active = query_pl(
+            con, "SELECT household_key FROM flags.risk_flags WHERE month = ? AND state IN ('新增','持续')", [M4]
+        )
         assert set(active["household_key"]) == {"WAIT", "MIS0"}
 
 
@@ -417,7 +455,7 @@ def test_disposition_closing_a_flag_that_stopped(wh):
         for m in (M1, M2):
             fx.loaded(m)
         _r02_household(fx, M1, S - 100)
-        _r02_household(fx, M2, S - 100, category="低保")   # now enrolled: R02 stops
+        _r02_household(fx, M2, S - 100, category="低保")  # now enrolled: R02 stops
         run_rules(con, M1, PARAMS)
         fx.disposition(M2, flag_id(M1, "R02", "H1"), "已纳入救助")
         run_rules(con, M2, PARAMS)
@@ -438,13 +476,15 @@ def test_absent_human_resources_skips_r05_r09_without_storm(wh):
         fx.loaded(M2, ["human_resources"], status="missing")
         for m in (M1, M3):
             for p in people:
-                fx.hr(m, p, "社保缴费", wage=S + 100)     # R09 for every household in M1 and M3
-        fx.hr(M2, people[0], "社保缴费", wage=S + 100)     # would-be record of a missing month (never loaded)
+                fx.hr(m, p, "社保缴费", wage=S + 100)  # R09 for every household in M1 and M3
+        fx.hr(M2, people[0], "社保缴费", wage=S + 100)  # would-be record of a missing month (never loaded)
         run_rules(con, M1, PARAMS)
         res2 = run_rules(con, M2, PARAMS)
         assert set(res2.skipped) == {"R05", "R09"} and "missing" in res2.skipped["R05"]
         assert not [k for k in flags(con, M2, fired_only=False) if k[1] in ("R05", "R09")]  # no 已清零 storm either
-        runs = query_pl(con, "SELECT rule_code, status, reason FROM flags.rule_runs WHERE month = ? AND status = 'skipped'", [M2])
+        runs = query_pl(
+            con, "SELECT rule_code, status, reason FROM flags.rule_runs WHERE month = ? AND status = 'skipped'", [M2]
+        )
         assert set(runs["rule_code"]) == {"R05", "R09"} and all(runs["reason"])
         res3 = run_rules(con, M3, PARAMS)
         assert "R05" in res3.skipped  # needs human_resources of M-1

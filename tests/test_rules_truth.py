@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-
 from conftest import SampleRun, run_sample
+
 from data_samples.truth import FLAG_VIEWS, Score, grade_flag_views, read_truth_flags, warehouse_flags
 from lowincome.rules import RULES
 from lowincome.warehouse import Warehouse, query_pl
@@ -47,8 +47,9 @@ def test_flag_rows_and_suppression(sample_run):
     truth = read_truth_flags(sample_run.truth)
     got = warehouse_flags(sample_run.warehouse)
     with Warehouse(sample_run.warehouse).reader() as con:
-        skipped = query_pl(con, "SELECT count(*) AS n FROM flags.rule_runs WHERE status <> 'ran' AND month > ?",
-                           [sample_run.months[0]])
+        skipped = query_pl(
+            con, "SELECT count(*) AS n FROM flags.rule_runs WHERE status <> 'ran' AND month > ?", [sample_run.months[0]]
+        )
     assert not any(r["withheld"] for r in _rule_results(sample_run))
     assert skipped["n"][0] == 0  # every rule ran after the first month
     views = grade_flag_views(sample_run.truth, got)
@@ -57,8 +58,11 @@ def test_flag_rows_and_suppression(sample_run):
     for state in ("新增", "持续", "已清零"):
         assert views[state]["*"].truth > 0, f"the truth holds {state} rows"
     t_sup = truth.filter(pl.col("fired") & pl.col("suppressed")).select(KEY).sort(KEY)
-    g_sup = got.filter(pl.col("fired") & pl.col("suppressed")).select(pl.col("month").cast(pl.Date), "household_key",
-                                                                      "rule_code").sort(KEY)
+    g_sup = (
+        got.filter(pl.col("fired") & pl.col("suppressed"))
+        .select(pl.col("month").cast(pl.Date), "household_key", "rule_code")
+        .sort(KEY)
+    )
     assert t_sup.height > 0
     assert t_sup.equals(g_sup), f"suppressed: truth {t_sup.rows()} pipeline {g_sup.rows()}"
 
@@ -79,15 +83,22 @@ def test_missing_human_resources_is_not_a_mass_event(without_hr):
     results = _rule_results(without_hr)
     assert {"R05", "R09"} <= set(results[1]["rules_skipped"]) and "R05" in results[2]["rules_skipped"]
     with Warehouse(without_hr.warehouse).reader() as con:
-        aug_rows = query_pl(con, "SELECT count(*) AS n FROM flags.risk_flags WHERE month = ? AND rule_code IN ('R05', 'R09')",
-                            [without_hr.months[1]])
+        aug_rows = query_pl(
+            con,
+            "SELECT count(*) AS n FROM flags.risk_flags WHERE month = ? AND rule_code IN ('R05', 'R09')",
+            [without_hr.months[1]],
+        )
     assert aug_rows["n"][0] == 0
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-11-29 (600 households, human_resources of 2026-08 missing, realistic defaults): fired R11 "
-    "P=0.923; 新增 R11 P=0.889, all P=0.988; 已清零 R11 P=0.875, all P=0.966 (floors 0.95 / 0.99)"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "measured 2026-11-29 (600 households, human_resources of 2026-08 missing, realistic defaults): fired R11 "
+        "P=0.923; 新增 R11 P=0.889, all P=0.988; 已清零 R11 P=0.875, all P=0.966 (floors 0.95 / 0.99)"
+    ),
+)
 def test_missing_human_resources_meets_targets(without_hr):
     short = _shortfalls(grade_flag_views(without_hr.truth, warehouse_flags(without_hr.warehouse)))
     assert not short, "\n".join(short)

@@ -25,8 +25,9 @@ import pytest
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium); "
-                                                "screenshots skipped"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium); screenshots skipped"
+    ),
 ]
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = ROOT / "data_samples" / "params.yaml"
@@ -36,8 +37,20 @@ def _chromium(*args: str, timeout: int = 240) -> None:
     """Run headless Chromium; a browser that hangs (an overloaded machine) skips the
     test with that reason instead of failing it: the artefact was not judged."""
     try:
-        subprocess.run([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        "--disable-dev-shm-usage", *args], capture_output=True, timeout=timeout, check=False)
+        subprocess.run(
+            [
+                CHROMIUM,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--disable-dev-shm-usage",
+                *args,
+            ],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.skip(f"chromium did not finish within {timeout} s (machine overloaded?); screenshot not taken")
 
@@ -63,12 +76,23 @@ def demo(tmp_path_factory):
     home = root / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "pipelines" / "dagster.yaml", home / "dagster.yaml")
-    env = {"DAGSTER_HOME": str(home), "MONITOR_INBOX": str(root / "inbox"),
-           "MONITOR_WAREHOUSE": str(root / "warehouse.duckdb"), "MONITOR_EXPORTS": str(root / "exports"),
-           "MONITOR_PARAMS": str(PARAMS), "MONITOR_FIRST_MONTH": "2026-07-01"}
+    env = {
+        "DAGSTER_HOME": str(home),
+        "MONITOR_INBOX": str(root / "inbox"),
+        "MONITOR_WAREHOUSE": str(root / "warehouse.duckdb"),
+        "MONITOR_EXPORTS": str(root / "exports"),
+        "MONITOR_PARAMS": str(PARAMS),
+        "MONITOR_FIRST_MONTH": "2026-07-01",
+    }
     generate(root, households=80, months=1, start_month="2026-07", seed=5)
-    proc = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--month", "2026-07"],
-                          env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "run", "--month", "2026-07"],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     out = Path(os.environ.get("SCREENSHOTS") or root / "png")
     out.mkdir(parents=True, exist_ok=True)
@@ -90,13 +114,24 @@ def test_report_screenshot_and_print(demo):
 
 
 def test_dagster_ui_asset_page_screenshot(demo):
-    root, env, out = demo
+    _root, env, out = demo
     port = _free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", str(ROOT / "workspace.yaml"),
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        start_new_session=True)
+        [
+            str(Path(sys.executable).parent / "dagster-webserver"),
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 180
         while True:
@@ -110,8 +145,13 @@ def test_dagster_ui_asset_page_screenshot(demo):
             time.sleep(2)
         png = out / "dagster_asset_page.png"
         # the UI polls live data: on a loaded machine virtual time may not settle (then skipped, see _chromium)
-        _chromium("--window-size=1440,1000", "--virtual-time-budget=25000", f"--screenshot={png}",
-                  f"http://127.0.0.1:{port}/assets/flags/risk_flags", timeout=200)
+        _chromium(
+            "--window-size=1440,1000",
+            "--virtual-time-budget=25000",
+            f"--screenshot={png}",
+            f"http://127.0.0.1:{port}/assets/flags/risk_flags",
+            timeout=200,
+        )
         assert png.exists() and png.stat().st_size > 40_000, "asset page screenshot missing or blank"
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -15,9 +15,10 @@ import pytest
 
 pytest.importorskip("splink", reason="Splink is the optional 'bench' extra: pip install -e '.[dev,bench]'")
 
-from conftest import run_sample  # noqa: E402
-from lowincome import schema  # noqa: E402
-from lowincome.warehouse import Warehouse, query_pl  # noqa: E402
+from conftest import run_sample
+
+from lowincome import schema
+from lowincome.warehouse import Warehouse, query_pl
 
 MODULE = Path(__file__).resolve().parent.parent / "benchmarks" / "splink_link.py"
 
@@ -37,8 +38,9 @@ def splink_month(tmp_path_factory):
     with Warehouse(run.warehouse).reader() as con:
         registry = query_pl(con, "SELECT * FROM std.registry WHERE month = ?", [month])
         records = {s: query_pl(con, f"SELECT * FROM std.{s} WHERE month = ?", [month]) for s in schema.AGENCY_SOURCES}
-    truth = (pl.read_csv(run.truth / "links.csv", schema_overrides={"registry_row": pl.Int32, "source_row": pl.Int32})
-             .filter(pl.col("month") == f"{month:%Y-%m-%d}", pl.col("registry_row").is_not_null()))
+    truth = pl.read_csv(
+        run.truth / "links.csv", schema_overrides={"registry_row": pl.Int32, "source_row": pl.Int32}
+    ).filter(pl.col("month") == f"{month:%Y-%m-%d}", pl.col("registry_row").is_not_null())
     return _load_module(), registry, records, truth
 
 
@@ -48,7 +50,9 @@ def test_splink_f1_on_generated_month(splink_month, source):
     frame = records[source]
     assert frame.height > 0
     links = module.link_with_splink(registry, frame, source)
-    assert links.schema == pl.Schema({"source_row": pl.Int32, "registry_row": pl.Int32, "match_probability": pl.Float64})
+    assert links.schema == pl.Schema(
+        {"source_row": pl.Int32, "registry_row": pl.Int32, "match_probability": pl.Float64}
+    )
     assert links["source_row"].is_unique().all(), "one link per record at most"
     assert (links["match_probability"] >= 0.9).all()
     assert set(links["source_row"].to_list()) <= set(frame["source_row"].to_list())
@@ -56,13 +60,18 @@ def test_splink_f1_on_generated_month(splink_month, source):
 
     key = ["source_row", "registry_row"]
     # records quarantined at ingestion are not in std and are left out of the truth
-    truth = (truth_all.filter(pl.col("source") == source).select(key)
-             .join(frame.select(pl.col("source_row").cast(pl.Int32)), on="source_row"))
+    truth = (
+        truth_all.filter(pl.col("source") == source)
+        .select(key)
+        .join(frame.select(pl.col("source_row").cast(pl.Int32)), on="source_row")
+    )
     assert truth.height > 0
     tp = links.select(key).join(truth, on=key).height
     precision, recall = tp / max(links.height, 1), tp / truth.height
     f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
-    assert f1 >= 0.9, f"{source}: P={precision:.3f} R={recall:.3f} F1={f1:.3f} (links={links.height}, true={truth.height})"
+    assert f1 >= 0.9, (
+        f"{source}: P={precision:.3f} R={recall:.3f} F1={f1:.3f} (links={links.height}, true={truth.height})"
+    )
 
 
 def test_splink_empty_records_give_no_links(splink_month):

@@ -9,17 +9,23 @@ import re
 
 import openpyxl
 import pytest
+from rules_fixtures import M1, PARAMS, Fixture
 
 from lowincome.exports import disease_category, write_caseworker_workbooks
 from lowincome.regions import read_region_names, region_names
 from lowincome.rules import run_rules
 from lowincome.warehouse import Warehouse, query_pl
-from rules_fixtures import M1, PARAMS, Fixture
 
 S = 560
 TOWN, OTHER_TOWN = "620102001", "620102002"
-REGIONS = {"620102": "东岗区", TOWN: "南山镇", OTHER_TOWN: "金川街道",
-           "620102001001": "白水村", "620102001002": "安宁村", "620102002003": "和平社区"}
+REGIONS = {
+    "620102": "东岗区",
+    TOWN: "南山镇",
+    OTHER_TOWN: "金川街道",
+    "620102001001": "白水村",
+    "620102001002": "安宁村",
+    "620102002003": "和平社区",
+}
 PHONE_A, PHONE_C = "13912345678", "13700001111"
 ICD_PATTERN = re.compile(r"(?<![A-Za-z0-9])[A-Z]\d{2}\.\d")
 
@@ -34,13 +40,16 @@ def built(tmp_path):
         fx.loaded(M1)
         a, b, c = fx.person("艾合买提库尔班"), fx.person("乙"), fx.person("丙")
         d1, d2 = fx.person("丁"), fx.person("戊")
-        fx.household(M1, "HA", [a, b], income=(S - 100) * 2 * 12, region="620102001002")            # R02 高
-        fx.household(M1, "HC", [c], income=1.2 * S * 12, region="620102002003")                    # other township
+        fx.household(M1, "HA", [a, b], income=(S - 100) * 2 * 12, region="620102001002")  # R02 高
+        fx.household(M1, "HC", [c], income=1.2 * S * 12, region="620102002003")  # other township
         fx.household(M1, "HD", [d1, d2], income=1.25 * S * 2 * 12, category="低保边缘", region="620102001001")
         claim = fx.claim(M1, d2, 900, icd="C34.9")
-        fx.civil(M1, d1, "受灾救助", amount=3200)                                                  # R11 高
-        con.execute("UPDATE linkage.links SET method = 'probabilistic', match_score = 0.97 "
-                    "WHERE source = 'health_insurance' AND source_row = ?", [claim])
+        fx.civil(M1, d1, "受灾救助", amount=3200)  # R11 高
+        con.execute(
+            "UPDATE linkage.links SET method = 'probabilistic', match_score = 0.97 "
+            "WHERE source = 'health_insurance' AND source_row = ?",
+            [claim],
+        )
         con.execute("UPDATE std.registry SET name_raw = ' 艾合买提·库尔班 ' WHERE name = '艾合买提库尔班'")
         con.execute("UPDATE std.registry SET phone = ? WHERE household_id = 'HA' AND relation = '户主'", [PHONE_A])
         con.execute("UPDATE std.registry SET phone = ? WHERE household_id = 'HC'", [PHONE_C])
@@ -98,12 +107,12 @@ def test_names_as_registered_phone_only_in_own_township_ids_masked(built):
     own = openpyxl.load_workbook(tmp / "exports" / "2026-07" / f"{TOWN}_南山镇.xlsx")
     other = openpyxl.load_workbook(tmp / "exports" / "2026-07" / f"{OTHER_TOWN}_金川街道.xlsx")
     rows = {r["户编号"]: r for r in _table(own["预警清单"])}
-    assert rows["HA"]["户主"] == "艾合买提·库尔班"                       # as registered, trimmed
+    assert rows["HA"]["户主"] == "艾合买提·库尔班"  # as registered, trimmed
     assert "艾合买提·库尔班（户主" in rows["HA"]["家庭成员"]
-    assert rows["HA"]["联系电话"] == PHONE_A                              # in full, its own township
+    assert rows["HA"]["联系电话"] == PHONE_A  # in full, its own township
     members = _table(own["家庭成员"])
     assert PHONE_A in [m["联系电话"] for m in members]
-    assert PHONE_A not in _cells(other) and PHONE_C in _cells(other)      # each township sees its own only
+    assert PHONE_A not in _cells(other) and PHONE_C in _cells(other)  # each township sees its own only
     with wh.reader() as con:
         raw_ids = query_pl(con, "SELECT id_number FROM std.registry")["id_number"].to_list()
     for wb in (own, other):
@@ -125,7 +134,7 @@ def test_disease_as_category_never_icd_code(built):
     assert "恶性肿瘤" in r04["预警依据"]
     assert disease_category("N18.5") == "尿毒症（终末期肾病）"
     assert disease_category("J18.9") == "呼吸系统疾病"
-    assert disease_category("C92.0") == "白血病"      # the longer prefix wins over C
+    assert disease_category("C92.0") == "白血病"  # the longer prefix wins over C
     assert disease_category("12345") == "疾病类别不详"
 
 
@@ -141,7 +150,7 @@ def test_one_block_per_household_severity_first_with_match_basis(built):
     rank = {"高": 1, "中": 2, "低": 3}
     assert [rank[r["严重程度"]] for r in hd] == sorted(rank[r["严重程度"]] for r in hd)  # most severe first
     merged = {str(m) for m in ws.merged_cells.ranges}
-    assert "B3:B4" in merged                                                # 户编号 merged over HD's two rows
+    assert "B3:B4" in merged  # 户编号 merged over HD's two rows
     basis = {r["预警规则"][:3]: r["比对依据"] for r in rows}
     assert basis["R04"] == "医保：概率匹配 0.97"
     assert basis["R02"] == "在册信息（低收入人口数据库）"
@@ -160,7 +169,7 @@ def test_print_setup_and_protection(built):
     inputs = {"处置结果", "处置日期", "经办人", "备注"}
     for j, h in enumerate(headers, start=1):
         cell = ws.cell(3, j)
-        assert cell.protection.locked is (h not in inputs), h   # only the input columns can be edited
+        assert cell.protection.locked is (h not in inputs), h  # only the input columns can be edited
     assert ws.cell(3, headers.index("标记编号") + 1).protection.locked
 
 

@@ -30,9 +30,11 @@ def person_tokens(keys: pl.Series) -> pl.Series:
 def record_tokens(records: pl.DataFrame, source: str) -> pl.Series:
     """Stable key of each agency record across months: source + name + ID as delivered, hashed."""
     raw = records["id_number_raw"] if "id_number_raw" in records.columns else pl.Series([None] * records.height)
-    keys = pl.DataFrame({"n": records["name"], "i": raw.cast(pl.String)}).select(
-        pl.concat_str([pl.lit(source), pl.col("n").fill_null(""), pl.col("i").fill_null("")], separator="|")
-    ).to_series()
+    keys = (
+        pl.DataFrame({"n": records["name"], "i": raw.cast(pl.String)})
+        .select(pl.concat_str([pl.lit(source), pl.col("n").fill_null(""), pl.col("i").fill_null("")], separator="|"))
+        .to_series()
+    )
     mapping = {k: _token("r:", k) for k in keys.unique().to_list()}
     return keys.replace_strict(mapping, return_dtype=pl.String)
 
@@ -62,10 +64,14 @@ def clerical_pairs(
     )
     if month is not None:
         # by row in its own month, and only while the row still holds the record it was issued for
-        by_row = c.filter(pl.col("month").cast(pl.Date) == month).join(
-            recs.select("left_idx", "source_row", pl.col("record_key").alias("_rk")),
-            on=pl.col("source_row").cast(pl.Int64),
-        ).filter(pl.col("record_key").is_null() | (pl.col("record_key") == pl.col("_rk")))
+        by_row = (
+            c.filter(pl.col("month").cast(pl.Date) == month)
+            .join(
+                recs.select("left_idx", "source_row", pl.col("record_key").alias("_rk")),
+                on=pl.col("source_row").cast(pl.Int64),
+            )
+            .filter(pl.col("record_key").is_null() | (pl.col("record_key") == pl.col("_rk")))
+        )
     else:
         by_row = c.head(0).with_columns(left_idx=pl.lit(0, dtype=pl.Int64))
     by_key = c.drop_nulls("record_key").join(recs.select("left_idx", "record_key"), on="record_key")

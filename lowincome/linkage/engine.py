@@ -28,11 +28,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import polars as pl
-
-from lowincome.warehouse import query_pl
 import recordlinkage
 
 from lowincome.linkage.settings import Comparison, LinkSettings
+from lowincome.warehouse import query_pl
 
 MISSING = -1
 MAX_WEIGHT = 30.0  # log-odds; a level never seen on one side (m or u = 0) would be infinite
@@ -173,9 +172,17 @@ def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> M
     clf.kernel.fit(grouped, yt, sample_weight=weight)
     coef = dict(zip(grouped.columns, clf.kernel.coef_[0]))
     weights = {c.name: [_finite(coef[f"{c.name}={lab}"]) for lab in c.labels] for c in settings.comparisons}
-    return Model("logistic", _finite(clf.kernel.intercept_[0]), weights,
-                 {"pairs": int(len(y)), "matches": int(y.sum()), "rows_with_copies": int(weight.sum()),
-                  "distinct_vectors": int(len(grouped))})
+    return Model(
+        "logistic",
+        _finite(clf.kernel.intercept_[0]),
+        weights,
+        {
+            "pairs": len(y),
+            "matches": int(y.sum()),
+            "rows_with_copies": int(weight.sum()),
+            "distinct_vectors": len(grouped),
+        },
+    )
 
 
 def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:
@@ -184,13 +191,13 @@ def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:
     cum = {}
     for j, c in enumerate(settings.comparisons):
         lv = levels[:, j]
-        for k, lab in enumerate(c.labels[:-1]):
+        for k, _lab in enumerate(c.labels[:-1]):
             cum[(c.name, k)] = ((lv >= 0) & (lv <= k)).astype(np.int8)
     X = pd.DataFrame({f"{n}>={k}": v for (n, k), v in cum.items()})
     varying = [col for col in X.columns if X[col].nunique() > 1]
     weights = {c.name: [0.0] * len(c.labels) for c in settings.comparisons}
     if not varying or len(X) < 10:
-        return Model("ecm", -20.0, weights, {"pairs": int(len(X)), "note": "nothing to learn"})
+        return Model("ecm", -20.0, weights, {"pairs": len(X), "note": "nothing to learn"})
     ecm = recordlinkage.ECMClassifier(binarize=None)
     ecm.fit(X[varying])
     lw = ecm.log_weights
@@ -208,7 +215,7 @@ def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:
     if not 0.0 < p < 1.0:
         p = min(max(p, 1e-12), 1 - 1e-12)
     missing = {c.name: weights[c.name][-1] for c in settings.comparisons}
-    return Model("ecm", _finite(math.log(p / (1 - p))), weights, {"pairs": int(len(X))}, missing)
+    return Model("ecm", _finite(math.log(p / (1 - p))), weights, {"pairs": len(X)}, missing)
 
 
 # --------------------------------------------------------------------------
@@ -251,9 +258,10 @@ def score_pairs(
     if seeds is None and settings.seed_column:
         k = settings.seed_column
         seeds = query_pl(
-            con, f"""SELECT l.idx AS left_idx, r.idx AS right_idx FROM {left} l JOIN {right} r ON l.{k} = r.{k}
+            con,
+            f"""SELECT l.idx AS left_idx, r.idx AS right_idx FROM {left} l JOIN {right} r ON l.{k} = r.{k}
             WHERE r.{k} IN (SELECT {k} FROM {right} WHERE {k} IS NOT NULL GROUP BY 1 HAVING count(*) = 1)
-            ORDER BY 1"""
+            ORDER BY 1""",
         )
     link = np.arange(n_left, dtype=np.int64) if link_rows is None else np.asarray(link_rows, dtype=np.int64)
     rng = np.random.default_rng(settings.random_state)
@@ -265,7 +273,9 @@ def score_pairs(
             train = np.sort(rng.choice(train, settings.max_training_records, replace=False))
     register(con, "_link_rows", _int_frame("idx", link))
     register(con, "_train_rows", _int_frame("idx", train))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _lt AS SELECT l.* FROM {left} l WHERE l.idx IN (SELECT idx FROM _link_rows)")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _lt AS SELECT l.* FROM {left} l WHERE l.idx IN (SELECT idx FROM _link_rows)"
+    )
     # Training records are blocked as if their seed key were unknown: they stand for
     # the records that reach this stage without one, and must meet the same rivals.
     blank = f"NULL AS {settings.seed_column}" if settings.seed_column else ""
@@ -275,10 +285,18 @@ def score_pairs(
     )
     extras = [candidates_sql(settings, "_lt_train", right)] if len(train) else []
     if use_seeds:
-        register(con, "_seed_pairs", seeds.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)))
-        extras.append("SELECT left_idx AS li, right_idx AS ri FROM _seed_pairs WHERE left_idx IN (SELECT idx FROM _train_rows)")
+        register(
+            con, "_seed_pairs", seeds.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64))
+        )
+        extras.append(
+            "SELECT left_idx AS li, right_idx AS ri FROM _seed_pairs WHERE left_idx IN (SELECT idx FROM _train_rows)"
+        )
     if extra_pairs is not None and extra_pairs.height:
-        register(con, "_extra_pairs", extra_pairs.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)))
+        register(
+            con,
+            "_extra_pairs",
+            extra_pairs.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)),
+        )
         extras.append("SELECT left_idx AS li, right_idx AS ri FROM _extra_pairs")
     cand = candidates_sql(settings, "_lt", right)
     if extras:
@@ -320,7 +338,7 @@ def score_pairs(
     out_cols = lvl_names + [f"adj_{a.name}" for a in settings.adjustments]
     pairs = query_pl(
         con,
-        f"""SELECT p.li AS left_idx, p.ri AS right_idx, {logit} AS logit, {', '.join('p.' + c for c in out_cols)}
+        f"""SELECT p.li AS left_idx, p.ri AS right_idx, {logit} AS logit, {", ".join("p." + c for c in out_cols)}
         FROM _pairs p WHERE p.li IN (SELECT idx FROM _link_rows) ORDER BY 1, 2""",
     )
     pairs = pairs.with_columns(score=_sigmoid(pl.col("logit")))
@@ -389,9 +407,7 @@ def apply_group(
     return out.with_columns(score=_sigmoid(pl.col("logit"))).drop("lgroup", "rgroup", "pos", "neg")
 
 
-def decide(
-    scored: pl.DataFrame, accept: float, review: float, margin: float, one_to_one: bool = False
-) -> pl.DataFrame:
+def decide(scored: pl.DataFrame, accept: float, review: float, margin: float, one_to_one: bool = False) -> pl.DataFrame:
     """Best candidate per left record with accept/review/none.
 
     Ambiguous (second best >= review and within `margin` log-odds of the best) -> review.

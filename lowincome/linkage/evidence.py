@@ -30,6 +30,7 @@ import polars as pl
 from lowincome.linkage.settings import LinkSettings
 from lowincome.warehouse import query_pl
 
+
 def at_levels(settings: LinkSettings, comparison: str, labels) -> pl.Expr:
     """The pair's level of `comparison` (lvl_<comparison>) is one of `labels`: evidence
     read from the comparison already computed, not computed again."""
@@ -40,7 +41,12 @@ def at_levels(settings: LinkSettings, comparison: str, labels) -> pl.Expr:
 
 
 def identity_evidence(
-    con: duckdb.DuckDBPyConnection, best: pl.DataFrame, left: str, right: str, settings: LinkSettings, source: str,
+    con: duckdb.DuckDBPyConnection,
+    best: pl.DataFrame,
+    left: str,
+    right: str,
+    settings: LinkSettings,
+    source: str,
     exact: pl.DataFrame,
 ) -> pl.DataFrame:
     """Adds ev_id, ev_birth, ev_id_prefix and claimed (booleans) to (left_idx, right_idx) pairs
@@ -56,7 +62,9 @@ def identity_evidence(
     once = (ev.get("one_per_month") or {}).get(source)
     unique_when = ev.get("unique_name_when") or "TRUE"
     con.register("_best", best.select("left_idx", "right_idx").to_arrow())
-    con.register("_exact", exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow())
+    con.register(
+        "_exact", exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow()
+    )
     claimed = (
         f"coalesce(({once}) AND b.right_idx IN (SELECT e.right_idx FROM _exact e JOIN {left} l ON l.idx = e.left_idx "
         f"WHERE {once}), false)"
@@ -130,9 +138,7 @@ def require_identity_evidence(
     ev_history = (
         (pl.col("lvl_history") == 0) if ev.get("history_months") and "lvl_history" in d.columns else pl.lit(False)
     )
-    d = d.with_columns(
-        ev_unique_name=ev_unique & pl.col("unique_name_counts"), ev_history=ev_history.fill_null(False)
-    )
+    d = d.with_columns(ev_unique_name=ev_unique & pl.col("unique_name_counts"), ev_history=ev_history.fill_null(False))
     kinds = ["id", "birth", "household", "unique_name", "id_prefix", "history"]
     has = pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds])
     evidence = pl.concat_list(
@@ -141,7 +147,9 @@ def require_identity_evidence(
     ).list.drop_nulls()
     # a claim on an already claimed person counts against it unless the record's own ID or birth date agrees
     claimed = pl.col("claimed") & ~pl.col("ev_id") & ~pl.col("ev_birth")
-    vetoed = pl.any_horizontal(pl.lit(False), *(at_levels(settings, c, labels) for c, labels in (ev.get("vetoes") or {}).items()))
+    vetoed = pl.any_horizontal(
+        pl.lit(False), *(at_levels(settings, c, labels) for c, labels in (ev.get("vetoes") or {}).items())
+    )
     evidence = pl.concat_list([evidence, pl.when(vetoed).then(pl.lit("contradicted"))]).list.drop_nulls()
     blocked = (pl.col("decision") == "accept") & (~has | claimed | vetoed)
     return d.with_columns(

@@ -23,9 +23,10 @@ def exact_id_matches(
     """(accepted, review): left_idx, right_idx, k (registry rows holding the ID), name_agrees."""
     agree = NAMES_AGREE.format(name_close=name_close, pinyin_close=pinyin_close)
     ex = query_pl(
-        con, f"""WITH dup AS (SELECT id_valid, count(*) AS k FROM {right} WHERE id_valid IS NOT NULL GROUP BY 1)
+        con,
+        f"""WITH dup AS (SELECT id_valid, count(*) AS k FROM {right} WHERE id_valid IS NOT NULL GROUP BY 1)
         SELECT l.idx AS left_idx, r.idx AS right_idx, dup.k, coalesce({agree}, false) AS name_agrees
-        FROM {left} l JOIN {right} r ON l.id_valid = r.id_valid JOIN dup ON dup.id_valid = r.id_valid"""
+        FROM {left} l JOIN {right} r ON l.id_valid = r.id_valid JOIN dup ON dup.id_valid = r.id_valid""",
     )
     accepted = ex.filter(pl.col("name_agrees") & (pl.col("k") == 1))
     review = (

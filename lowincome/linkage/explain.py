@@ -47,7 +47,9 @@ def waterfall_zh(detail: str | None, settings: LinkSettings) -> str:
             parts.append(f"{a.zh or a.name} {_signed(weights.get(a.name, 0.0))}")
     if d.get("household"):
         k = d["household"]
-        parts.append(f"{'同户成员匹配到该户' if k > 0 else '同户成员匹配到他户'}（{abs(k)}人） {_signed(weights.get('household', 0.0))}")
+        parts.append(
+            f"{'同户成员匹配到该户' if k > 0 else '同户成员匹配到他户'}（{abs(k)}人） {_signed(weights.get('household', 0.0))}"
+        )
     parts.append(f"先验 {weights.get('prior', 0.0):+.1f}")
     return "；".join(parts)
 

@@ -82,21 +82,40 @@ def prepare(df: pl.DataFrame) -> pl.DataFrame:
     raw_birth = pl.when(raw_birth.dt.year().is_between(1900, 2030)).then(raw_birth)
     sex_digit = pl.when(pl.col("_sex").is_null()).then(pl.col("id18").str.slice(16, 1)).cast(pl.Int32, strict=False)
     raw_sex = pl.when(sex_digit % 2 == 1).then(pl.lit("男")).when(sex_digit.is_not_null()).then(pl.lit("女"))
-    base = base.with_columns(birth_d=pl.coalesce("_birth_field", "_id_birth", raw_birth), sex=pl.coalesce("_sex", raw_sex))
+    base = base.with_columns(
+        birth_d=pl.coalesce("_birth_field", "_id_birth", raw_birth), sex=pl.coalesce("_sex", raw_sex)
+    )
     out = base.select(
-        "name", "pinyin", "id_valid", "id18", "id15_raw", "id_region", "id_prefix",
+        "name",
+        "pinyin",
+        "id_valid",
+        "id18",
+        "id15_raw",
+        "id_region",
+        "id_prefix",
         # the registry ID in legacy 15-digit form (no century, no check digit)
         pl.concat_str([pl.col("id18").str.slice(0, 6), pl.col("id18").str.slice(8, 9)]).alias("id15"),
         pl.col("birth_d").dt.strftime("%Y%m%d").alias("birth"),
         pl.col("birth_d").dt.year().cast(pl.String).alias("birth_year"),
-        "sex", "county", "township", "village", "group", "kind", "employer", "person_key",
+        "sex",
+        "county",
+        "township",
+        "village",
+        "group",
+        "kind",
+        "employer",
+        "person_key",
     )
-    return out.with_columns(
-        surname_py=_surname_pinyin(out["name"]),
-        # one substitution or adjacent transposition anywhere leaves one slice intact:
-        # edits in chars 0-6 -> id_b; 6-13 -> id_c; 13-17 -> id_a
-        id_a=pl.col("id18").str.slice(0, 13),
-        id_b=pl.col("id18").str.slice(7, 11),
-        id_c=pl.concat_str([pl.col("id18").str.slice(0, 6), pl.col("id18").str.slice(14, 4)]),
-        county=pl.when(pl.col("county").str.len_chars() == 6).then(pl.col("county")),
-    ).with_row_index("idx").with_columns(pl.col("idx").cast(pl.Int64))
+    return (
+        out.with_columns(
+            surname_py=_surname_pinyin(out["name"]),
+            # one substitution or adjacent transposition anywhere leaves one slice intact:
+            # edits in chars 0-6 -> id_b; 6-13 -> id_c; 13-17 -> id_a
+            id_a=pl.col("id18").str.slice(0, 13),
+            id_b=pl.col("id18").str.slice(7, 11),
+            id_c=pl.concat_str([pl.col("id18").str.slice(0, 6), pl.col("id18").str.slice(14, 4)]),
+            county=pl.when(pl.col("county").str.len_chars() == 6).then(pl.col("county")),
+        )
+        .with_row_index("idx")
+        .with_columns(pl.col("idx").cast(pl.Int64))
+    )

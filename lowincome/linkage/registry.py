@@ -66,7 +66,7 @@ class LinkageSettings:
     max_training_records: int = _BASE.max_training_records
 
     @classmethod
-    def from_env(cls) -> "LinkageSettings":
+    def from_env(cls) -> LinkageSettings:
         d = cls()
         return cls(
             accept=_env_float("LINKAGE_ACCEPT", d.accept),
@@ -151,8 +151,10 @@ def _record_keys(con, left: str, out: str, source: str, key_columns: list[str], 
     """`out` = the records with record_key (md5 of the source's key columns, no ID)
     and hist_person (the one person that key was linked to in earlier months)."""
     parts = ", ".join(f"coalesce(CAST(l.{c} AS VARCHAR), '')" for c in key_columns) or "CAST(l.idx AS VARCHAR)"
-    hist = history if history is not None and history.height else pl.DataFrame(
-        schema={"record_key": pl.String, "person_key": pl.String}
+    hist = (
+        history
+        if history is not None and history.height
+        else pl.DataFrame(schema={"record_key": pl.String, "person_key": pl.String})
     )
     hist = hist.group_by("record_key").agg(pl.col("person_key").unique()).filter(pl.col("person_key").list.len() == 1)
     con.register("_history", hist.with_columns(pl.col("person_key").list.first()).to_arrow())
@@ -174,7 +176,7 @@ def _waterfall(prob: pl.DataFrame, settings: LinkSettings, model, group_factor: 
         weights.append(pl.when(pl.col(f"adj_{a.name}")).then(pl.lit(a.weight)).otherwise(0.0).alias(a.name))
     for c in settings.comparisons:
         lvl = pl.col(f"lvl_{c.name}").cast(pl.Int64)
-        labels = {i: lab for i, lab in enumerate(c.labels)} | {MISSING: "missing"}
+        labels = dict(enumerate(c.labels)) | {MISSING: "missing"}
         ws = {i: round(model.weight(c.name, i), 4) for i in range(len(c.labels))} | {
             MISSING: round(model.weight(c.name, MISSING), 4)
         }
@@ -241,7 +243,9 @@ def link_source(
             ex_accept = ex_accept.join(forbidden, on=pair, how="anti")
             ex_review = ex_review.join(forbidden, on=pair, how="anti")
         # An exact-ID link to another person stands unless the decision explicitly overrides it.
-        exact_to = ex_accept.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64).alias("_exact"))
+        exact_to = ex_accept.select(
+            pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64).alias("_exact")
+        )
         clash = clerical_match.join(exact_to, on="left_idx").filter(pl.col("right_idx") != pl.col("_exact"))
         refused = clash.filter(~pl.col("override"))
         refused_exact = refused.height
@@ -278,11 +282,18 @@ def link_source(
     exact = pl.concat(
         [
             ex_accept.select(
-                "left_idx", "right_idx", pl.lit(1.0).alias("score"), pl.lit("exact_id").alias("method"),
-                pl.lit("accept").alias("decision"), pl.lit('{"reason":"id_equal"}').alias("detail"),
+                "left_idx",
+                "right_idx",
+                pl.lit(1.0).alias("score"),
+                pl.lit("exact_id").alias("method"),
+                pl.lit("accept").alias("decision"),
+                pl.lit('{"reason":"id_equal"}').alias("detail"),
             ),
             ex_review.select(
-                "left_idx", "right_idx", pl.lit(0.5).alias("score"), pl.lit("exact_id").alias("method"),
+                "left_idx",
+                "right_idx",
+                pl.lit(0.5).alias("score"),
+                pl.lit("exact_id").alias("method"),
                 pl.lit("review").alias("decision"),
                 pl.when(pl.col("k") > 1)
                 .then(pl.lit('{"reason":"id_duplicated_in_registry"}'))
@@ -295,11 +306,15 @@ def link_source(
     if clerical_match.height:
         exact_left = ex_accept.select(pl.col("left_idx").cast(pl.Int64))["left_idx"].implode()
         cm = clerical_match.select(
-            "left_idx", "right_idx", pl.lit(1.0).alias("score"), pl.lit("clerical").alias("method"),
+            "left_idx",
+            "right_idx",
+            pl.lit(1.0).alias("score"),
+            pl.lit("clerical").alias("method"),
             pl.lit("accept").alias("decision"),
             pl.when(pl.col("override") & pl.col("left_idx").is_in(exact_left))
             .then(pl.lit('{"reason":"clerical_override_exact_id"}'))
-            .otherwise(pl.lit('{"reason":"clerical_match"}')).alias("detail"),
+            .otherwise(pl.lit('{"reason":"clerical_match"}'))
+            .alias("detail"),
         )
         parts = [p.join(cm.select("left_idx"), on="left_idx", how="anti") for p in parts] + [cm]
     chosen = pl.concat([p.cast({"left_idx": pl.Int64, "right_idx": pl.Int64}) for p in parts])
@@ -326,8 +341,12 @@ def link_source(
             "source": pl.Series([source] * n, dtype=pl.String),
             "source_row": records["source_row"].cast(pl.Int32),
             "registry_row": registry["source_row"].cast(pl.Int32).gather(ri) if n else pl.Series([], dtype=pl.Int32),
-            "registry_household_id": registry["household_id"].cast(pl.String).gather(ri) if n else pl.Series([], dtype=pl.String),
-            "registry_person_key": registry["person_key"].cast(pl.String).gather(ri) if n else pl.Series([], dtype=pl.String),
+            "registry_household_id": registry["household_id"].cast(pl.String).gather(ri)
+            if n
+            else pl.Series([], dtype=pl.String),
+            "registry_person_key": registry["person_key"].cast(pl.String).gather(ri)
+            if n
+            else pl.Series([], dtype=pl.String),
             "match_score": out["score"].round(6),
             "method": out["method"],
             "decision": out["decision"],
@@ -347,7 +366,7 @@ def link_source(
         "clerical_overrode_exact_id": int(links["detail"].str.contains("clerical_override_exact_id").sum()),
         "candidate_pairs": int(result.candidate_pairs),
         "records": n,
-        "records_scored": int(len(residual)),
+        "records_scored": len(residual),
         "seconds": round(time.perf_counter() - t0, 3),
         "seconds_exact": round(t_exact, 3),
         "seconds_probabilistic": round(t_prob, 3),
@@ -361,10 +380,14 @@ def link_source(
         "classifier": result.model.classifier,
         "model": json.dumps(result.model.to_dict(ls), ensure_ascii=False, sort_keys=True),
         # no timings: a rerun of the month writes the same row
-        "counts": json.dumps({k: v for k, v in metrics.items() if k != "classifier" and not k.startswith("seconds")}, sort_keys=True),
+        "counts": json.dumps(
+            {k: v for k, v in metrics.items() if k != "classifier" and not k.startswith("seconds")}, sort_keys=True
+        ),
     }
     accepted_keys = (
-        pl.DataFrame({"record_key": record_keys, "person_key": links["registry_person_key"], "decision": links["decision"]})
+        pl.DataFrame(
+            {"record_key": record_keys, "person_key": links["registry_person_key"], "decision": links["decision"]}
+        )
         .filter((pl.col("decision") == "accept") & pl.col("person_key").is_not_null())
         .select("record_key", "person_key")
         .unique()

@@ -29,8 +29,8 @@ import polars as pl
 
 from lowincome.linkage.clerical import person_tokens, record_tokens
 from lowincome.linkage.explain import evidence_zh, waterfall_zh
-from lowincome.linkage.registry import LinkageSettings
 from lowincome.linkage.features import col
+from lowincome.linkage.registry import LinkageSettings
 from lowincome.privacy import mask_free_text, mask_free_text_expr, mask_id_expr
 from lowincome.schema import SOURCE_LABELS
 
@@ -94,6 +94,7 @@ def sign_row(values: dict) -> str:
     msg = "\x1f".join(_norm(k, values.get(k)) for k in SIGNED)
     return hmac.new(_signing_key(), msg.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
+
 _REASONS = {
     "id_equal_name_conflict": "身份证号相同但姓名不符",
     "id_duplicated_in_registry": "身份证号在数据库中重复",
@@ -132,7 +133,9 @@ def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFra
         pl.col("source_row").cast(pl.Int32),
         pl.col("name").alias("rec_name"),
         mask_id_expr(pl.coalesce(col(records, "id_number"), col(records, "id_number_raw"))).alias("rec_id"),
-        pl.coalesce(col(records, "birth_date").cast(pl.String), col(records, "id_birth_date").cast(pl.String)).alias("rec_birth"),
+        pl.coalesce(col(records, "birth_date").cast(pl.String), col(records, "id_birth_date").cast(pl.String)).alias(
+            "rec_birth"
+        ),
         pl.coalesce(col(records, "region_code"), col(records, "insured_region")).cast(pl.String).alias("rec_region"),
         "record_key",
     )
@@ -141,7 +144,9 @@ def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFra
         pl.col("household_id").cast(pl.String).alias("reg_household"),
         pl.col("name").alias("reg_name"),
         mask_id_expr(pl.coalesce(col(registry, "id_number"), col(registry, "id_number_raw"))).alias("reg_id"),
-        pl.coalesce(col(registry, "birth_date").cast(pl.String), col(registry, "id_birth_date").cast(pl.String)).alias("reg_birth"),
+        pl.coalesce(col(registry, "birth_date").cast(pl.String), col(registry, "id_birth_date").cast(pl.String)).alias(
+            "reg_birth"
+        ),
         pl.col("region_code").cast(pl.String).alias("reg_region"),
         "person_token",
     )
@@ -198,17 +203,30 @@ def write_review_list(links: pl.DataFrame, registry: pl.DataFrame, records: pl.D
                 ws.write_string(i, j, mask_free_text(str(v)) if cols[j] in _FREE_TEXT else str(v))
     dcol = cols.index(HEADERS["decision"])
     ws.data_validation(
-        1, dcol, table.height, dcol,
-        {"validate": "list", "source": [DECISION_MATCH, DECISION_NON_MATCH, DECISION_OVERRIDE],
-         "input_title": "人工判定", "input_message": "请选择：同一人 / 非同一人（推翻身份证号匹配须明确选择）"},
+        1,
+        dcol,
+        table.height,
+        dcol,
+        {
+            "validate": "list",
+            "source": [DECISION_MATCH, DECISION_NON_MATCH, DECISION_OVERRIDE],
+            "input_title": "人工判定",
+            "input_message": "请选择：同一人 / 非同一人（推翻身份证号匹配须明确选择）",
+        },
     )
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, table.height, len(cols) - 1)
     ws.set_column(0, len(cols) - 1, 14)
     ws.set_column(cols.index(HEADERS["waterfall"]), cols.index(HEADERS["waterfall"]), 60)
     notes = wb.add_worksheet("说明")
-    notes.write_string(0, 0, "请在“人工判定”列选择“同一人”或“非同一人”，保存后放入收件箱对应月份文件夹，文件名以 review_decisions 开头。")
-    notes.write_string(1, 0, "身份证号已脱敏（前6位+后4位）。“记录键”“候选人员键”“校验码”请勿修改：与下发时不一致的行不予采用。")
+    notes.write_string(
+        0,
+        0,
+        "请在“人工判定”列选择“同一人”或“非同一人”，保存后放入收件箱对应月份文件夹，文件名以 review_decisions 开头。",
+    )
+    notes.write_string(
+        1, 0, "身份证号已脱敏（前6位+后4位）。“记录键”“候选人员键”“校验码”请勿修改：与下发时不一致的行不予采用。"
+    )
     wb.close()
     return path
 
@@ -230,7 +248,9 @@ class ReturnedReviews:
 
     decisions: pl.DataFrame
     files: list[dict] = field(default_factory=list)  # file, status (read / corrupt), rows, applied, refused, error
-    issues: list[dict] = field(default_factory=list)  # file, row (data row, 1 = first under the header), reason_code, reason
+    issues: list[dict] = field(
+        default_factory=list
+    )  # file, row (data row, 1 = first under the header), reason_code, reason
 
 
 def read_returned_reviews(path_or_dir: Path | str) -> ReturnedReviews:
@@ -253,25 +273,42 @@ def read_returned_reviews(path_or_dir: Path | str) -> ReturnedReviews:
             if missing:
                 raise ValueError(f"missing columns {'、'.join(missing)}")
         except Exception as exc:  # any unreadable file: quarantined for the month, never a failed month
-            reason = (f"退回的复核清单无法读取，已隔离，本文件的判定均未采用：{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-                      f" / returned review list unreadable, quarantined, none of its decisions applied")
-            out.files.append({"file": f.name, "status": "corrupt", "rows": 0, "applied": 0, "refused": 0, "error": reason})
+            reason = (
+                f"退回的复核清单无法读取，已隔离，本文件的判定均未采用：{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+                f" / returned review list unreadable, quarantined, none of its decisions applied"
+            )
+            out.files.append(
+                {"file": f.name, "status": "corrupt", "rows": 0, "applied": 0, "refused": 0, "error": reason}
+            )
             out.issues.append({"file": f.name, "row": None, "reason_code": "returned_file_corrupt", "reason": reason})
             continue
-        df = df.with_row_index("data_row", offset=1).with_columns(
-            pl.col("decision").cast(pl.String).str.strip_chars())
+        df = df.with_row_index("data_row", offset=1).with_columns(pl.col("decision").cast(pl.String).str.strip_chars())
         decided = df.filter(pl.col("decision").is_in(list(_DECISIONS)))
         ok = [sign_row(r) == (r["signature"] or "").strip() for r in decided.iter_rows(named=True)]
         good = decided.filter(pl.Series(ok, dtype=pl.Boolean)) if decided.height else decided
         bad = decided.filter(~pl.Series(ok, dtype=pl.Boolean)) if decided.height else decided
         for r in bad.iter_rows(named=True):
-            out.issues.append({
-                "file": f.name, "row": int(r["data_row"]), "reason_code": "review_signature_mismatch",
-                "reason": ("复核判定未采用：记录键、候选人员键、身份证号或校验码与下发时不一致（被修改或非本系统下发）"
-                           " / review decision refused: record key, candidate key, masked IDs or signature differ from what was issued"),
-            })
-        out.files.append({"file": f.name, "status": "read", "rows": df.height, "applied": good.height,
-                          "refused": bad.height, "error": None})
+            out.issues.append(
+                {
+                    "file": f.name,
+                    "row": int(r["data_row"]),
+                    "reason_code": "review_signature_mismatch",
+                    "reason": (
+                        "复核判定未采用：记录键、候选人员键、身份证号或校验码与下发时不一致（被修改或非本系统下发）"
+                        " / review decision refused: record key, candidate key, masked IDs or signature differ from what was issued"
+                    ),
+                }
+            )
+        out.files.append(
+            {
+                "file": f.name,
+                "status": "read",
+                "rows": df.height,
+                "applied": good.height,
+                "refused": bad.height,
+                "error": None,
+            }
+        )
         if good.height:
             frames.append(
                 good.select(

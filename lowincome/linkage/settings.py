@@ -115,7 +115,7 @@ class LinkSettings:
     evidence: dict = field(default_factory=dict, hash=False, compare=False)  # read by the caller's stages
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LinkSettings":
+    def from_dict(cls, d: dict) -> LinkSettings:
         th = d.get("thresholds", {})
         tr = d.get("training", {})
         g = d.get("group")
@@ -168,7 +168,9 @@ class LinkSettings:
             },
             "one_to_one": self.one_to_one,
             "exclude": self.exclude,
-            "blocking": [{"name": b.name, "keys": list(b.keys), **({"where": b.where} if b.where else {})} for b in self.blocking],
+            "blocking": [
+                {"name": b.name, "keys": list(b.keys), **({"where": b.where} if b.where else {})} for b in self.blocking
+            ],
             "comparisons": [
                 {
                     "name": c.name,
@@ -194,7 +196,7 @@ class LinkSettings:
         text = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
-    def replace(self, **changes) -> "LinkSettings":
+    def replace(self, **changes) -> LinkSettings:
         return dataclasses.replace(self, **changes)
 
     def comparison(self, name: str) -> Comparison:

@@ -56,8 +56,12 @@ def refresh_manifest(folder: Path, name: str, rows: int | None = None) -> None:
 
 
 def run_paths(root: Path, inbox: Path, name: str) -> dict[str, str]:
-    return {"inbox": str(inbox), "warehouse": str(root / f"{name}.duckdb"), "exports": str(root / f"{name}_exports"),
-            "params": str(PARAMS)}
+    return {
+        "inbox": str(inbox),
+        "warehouse": str(root / f"{name}.duckdb"),
+        "exports": str(root / f"{name}_exports"),
+        "params": str(PARAMS),
+    }
 
 
 @pytest.fixture(scope="session")

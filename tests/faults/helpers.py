@@ -37,7 +37,7 @@ def reference_csv_rows(path: Path) -> tuple[pl.DataFrame, list[int], str]:
         rows.append(row)
         positions.append(source_row)
     names = _dedupe_headers(header)
-    frame = pl.DataFrame({n: [r[j] for r in rows] for j, n in enumerate(names)}, schema={n: pl.Utf8 for n in names})
+    frame = pl.DataFrame({n: [r[j] for r in rows] for j, n in enumerate(names)}, schema=dict.fromkeys(names, pl.Utf8))
     return frame.with_columns(pl.Series("__source_row", positions, dtype=pl.Int32)), malformed, encoding
 
 

@@ -14,11 +14,6 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from lowincome import monthly
-from lowincome.ingest import RawTable, load_delivery, read_csv_rows, standardise
-from lowincome.normalize import id_check_digit, make_id_number
-from lowincome.schema import ALL_SOURCES, EXTRACT_SOURCES
-from lowincome.warehouse import Warehouse
 from faults.helpers import (
     MONTH,
     assert_accounted,
@@ -28,6 +23,11 @@ from faults.helpers import (
     sample_rows,
     write_manifest,
 )
+from lowincome import monthly
+from lowincome.ingest import RawTable, load_delivery, read_csv_rows, standardise
+from lowincome.normalize import id_check_digit, make_id_number
+from lowincome.schema import ALL_SOURCES, EXTRACT_SOURCES
+from lowincome.warehouse import Warehouse
 
 SOURCE = "human_resources"
 
@@ -222,8 +222,9 @@ def test_duplicated_identical_column_loads_once_and_is_reported(tmp_path, rows):
 
 def test_duplicated_column_with_different_values_rejects_the_file(tmp_path, rows):
     header, data = rows
-    result = load(_write(tmp_path / f"{SOURCE}.csv",
-                         csv_bytes(header + [header[0]], [r + [r[0] + "9"] for r in data[:5]])))
+    result = load(
+        _write(tmp_path / f"{SOURCE}.csv", csv_bytes(header + [header[0]], [r + [r[0] + "9"] for r in data[:5]]))
+    )
     assert result.status == "rejected" and result.audit["error"].startswith("duplicate_column")
     assert set(result.quarantine["reason_code"]) == {"file_rejected"}
 
@@ -254,7 +255,9 @@ def _xlsx(path: Path, sheets: dict[str, list[list]]) -> Path:
 
 def test_xlsx_notes_sheet_first_the_data_sheet_is_found_by_its_headers(tmp_path, rows):
     header, data = rows
-    path = _xlsx(tmp_path / f"{SOURCE}.xlsx", {"说明": [["填表说明"], ["本表为人社数据"]], "数据": [header, *data[:10]]})
+    path = _xlsx(
+        tmp_path / f"{SOURCE}.xlsx", {"说明": [["填表说明"], ["本表为人社数据"]], "数据": [header, *data[:10]]}
+    )
     result = load(path)
     assert result.status == "loaded" and result.audit["rows_read"] == 10
     assert "sheets_skipped:说明" in result.audit["warnings"]
@@ -295,8 +298,11 @@ def test_xlsx_ids_stored_as_numbers_are_mangled_even_with_a_valid_check_digit(tm
     header, data = rows
     id_col = next(i for i, h in enumerate(header) if h in ("身份证号", "id_number"))
     # an ID whose double rounding lands on another valid ID still must not be trusted
-    good = next(i for i in (make_id_number("620102", dt.date(1960 + k % 40, 1 + k % 12, 15), k % 1000) for k in range(5000))
-                if i.isdigit() and str(int(float(i))) != i and id_check_digit(str(int(float(i)))[:17]) == str(int(float(i)))[17])
+    good = next(
+        i
+        for i in (make_id_number("620102", dt.date(1960 + k % 40, 1 + k % 12, 15), k % 1000) for k in range(5000))
+        if i.isdigit() and str(int(float(i))) != i and id_check_digit(str(int(float(i)))[:17]) == str(int(float(i)))[17]
+    )
     table = [list(r) for r in data[:4]]
     table[0][id_col] = float(good)
     table[1][id_col] = good  # text: fine
@@ -338,9 +344,15 @@ def test_two_files_for_one_source_reject_it_and_pick_neither(sample, tmp_path):
     assert any(w.startswith("ambiguous_files:") for w in result.audit["warnings"])
 
 
-@pytest.mark.parametrize("manifest", ['{"files": {"registry.csv": {"rows": 4', '{"files": {"registry.xlsx": {"rows": "abc"}}}',
-                                      '{"files": ["registry.xlsx"]}'],
-                         ids=["truncated", "rows_not_a_number", "files_a_list"])
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        '{"files": {"registry.csv": {"rows": 4',
+        '{"files": {"registry.xlsx": {"rows": "abc"}}}',
+        '{"files": ["registry.xlsx"]}',
+    ],
+    ids=["truncated", "rows_not_a_number", "files_a_list"],
+)
 def test_malformed_manifest_rejects_every_source_of_the_month(sample, tmp_path, manifest):
     inbox = _month_folder(sample, tmp_path)
     write_manifest(inbox / f"{MONTH:%Y-%m}", {}, raw=manifest)
@@ -361,12 +373,14 @@ def test_malformed_manifest_month_completes_and_withholds_flags(sample, tmp_path
     write_manifest(inbox / f"{MONTH:%Y-%m}", {}, raw='{"files": {"registry.csv": {"rows": 4')
     warehouse = tmp_path / "w.duckdb"
     params = Path(__file__).resolve().parents[2] / "data_samples" / "params.yaml"
-    result = run_month(MONTH, inbox=str(inbox), warehouse=str(warehouse), exports=str(tmp_path / "exports"),
-                       params=str(params))
+    result = run_month(
+        MONTH, inbox=str(inbox), warehouse=str(warehouse), exports=str(tmp_path / "exports"), params=str(params)
+    )
     assert result.success
     timings = {
         e.asset_key.path[-1]: e.step_materialization_data.materialization.metadata
-        for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path[0] == "std"
+        for e in result.all_events
+        if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path[0] == "std"
     }
     assert set(timings) == set(ALL_SOURCES)
     for metadata in timings.values():

@@ -51,10 +51,15 @@ def test_month_whose_delivered_predecessor_has_not_run_is_refused(fault_base, tm
 
 BAD_PARAMS = {
     "params_nan_standard": ("dibao_standard:\n  default: {urban: .nan, rural: 520}\n", "NaN"),
-    "params_inf_ratio": ("dibao_standard:\n  default: {urban: 700, rural: 520}\nmedical_burden_ratio: .inf\n", "finite"),
+    "params_inf_ratio": (
+        "dibao_standard:\n  default: {urban: 700, rural: 520}\nmedical_burden_ratio: .inf\n",
+        "finite",
+    ),
     "params_absurd_value": ("dibao_standard:\n  default: {urban: 1e12, rural: 520}\n", "plausible range"),
-    "params_negative_months": ("dibao_standard:\n  default: {urban: 700, rural: 520}\ngradual_exit_months: -3\n",
-                               "plausible range"),
+    "params_negative_months": (
+        "dibao_standard:\n  default: {urban: 700, rural: 520}\ngradual_exit_months: -3\n",
+        "plausible range",
+    ),
 }
 
 
@@ -72,7 +77,6 @@ def test_bad_parameters_refuse_the_month_before_anything_is_written(fault_base, 
     assert not Path(p["warehouse"]).exists()
     message = _refused_in_dagster(p, JULY)
     assert "参数错误" in message and english in message
-
 
 
 @pytest.mark.fault_kind("exports_path_unusable")
@@ -102,6 +106,7 @@ def test_a_run_killed_while_moving_workbooks_leaves_no_set_that_looks_complete(t
                 (out / n).write_bytes(n.encode() * 100)
                 paths.append(out / n)
             return paths
+
         return write
 
     first = publish_workbooks(exports, JULY, writer(["甲镇.xlsx", "乙镇.xlsx", "汇总表.xlsx"]))
@@ -135,7 +140,11 @@ def test_a_run_killed_while_moving_workbooks_leaves_no_set_that_looks_complete(t
 
     # the rerun completes it
     publish_workbooks(exports, JULY, writer(["甲镇.xlsx", "丙镇.xlsx", "汇总表.xlsx"]))
-    assert is_complete(exports, JULY) and sorted(p.name for p in folder.glob("*.xlsx")) == ["丙镇.xlsx", "汇总表.xlsx", "甲镇.xlsx"]
+    assert is_complete(exports, JULY) and sorted(p.name for p in folder.glob("*.xlsx")) == [
+        "丙镇.xlsx",
+        "汇总表.xlsx",
+        "甲镇.xlsx",
+    ]
 
 
 @pytest.mark.fault_kind("backfill_order")
@@ -158,10 +167,11 @@ def test_dagster_runs_the_flags_of_months_in_partition_order():
 def test_conflicting_dispositions_follow_the_latest_date_never_row_order(tmp_path):
     """Hand-built warehouse (tests/rules_fixtures.py): three R02 flags of M1, each with two
     dispositions in M2 whose row order contradicts the rule."""
+    from rules_fixtures import M1, M2, PARAMS, Fixture
+
     from lowincome.monthly import audit_dispositions
     from lowincome.rules import flag_id, run_rules
     from lowincome.warehouse import Warehouse, query_pl
-    from rules_fixtures import M1, M2, PARAMS, Fixture
 
     S = 560  # rural standard of 620102 in PARAMS
     with Warehouse(tmp_path / "w.duckdb").writer() as con:
@@ -175,19 +185,27 @@ def test_conflicting_dispositions_follow_the_latest_date_never_row_order(tmp_pat
         run_rules(con, M1, PARAMS)
         day = lambda d: dt.date(2026, 8, d)  # noqa: E731  (M2 is 2026-08)
         assert M2 == dt.date(2026, 8, 1)
-        fx.disposition(M2, flag_id(M1, "R02", "LATE"), "核实不符", on=day(20))   # the latest date: applies
+        fx.disposition(M2, flag_id(M1, "R02", "LATE"), "核实不符", on=day(20))  # the latest date: applies
         fx.disposition(M2, flag_id(M1, "R02", "LATE"), "已纳入救助", on=day(5))  # last row, earlier date
         fx.disposition(M2, flag_id(M1, "R02", "TIE"), "已纳入救助", on=day(9))
-        fx.disposition(M2, flag_id(M1, "R02", "TIE"), "核实不符", on=day(9))     # same date, disagrees: neither
+        fx.disposition(M2, flag_id(M1, "R02", "TIE"), "核实不符", on=day(9))  # same date, disagrees: neither
         fx.disposition(M2, flag_id(M1, "R02", "UNDATED"), "已纳入救助", on=day(3))
         row = fx.disposition(M2, flag_id(M1, "R02", "UNDATED"), "核实不符")
         con.execute("UPDATE std.dispositions SET disposed_on = NULL WHERE month = ? AND source_row = ?", [M2, row])
         run_rules(con, M2, PARAMS)
         audit_dispositions(con, M2)
-        got = {r["household_key"]: r for r in query_pl(
-            con, "SELECT * FROM flags.risk_flags WHERE month = ? AND rule_code = 'R02'", [M2]).iter_rows(named=True)}
-        issues = query_pl(con, "SELECT row_number, reason_code FROM ops.returned_issues WHERE month = ? "
-                               "AND kind = 'dispositions' ORDER BY ALL", [M2]).rows()
+        got = {
+            r["household_key"]: r
+            for r in query_pl(
+                con, "SELECT * FROM flags.risk_flags WHERE month = ? AND rule_code = 'R02'", [M2]
+            ).iter_rows(named=True)
+        }
+        issues = query_pl(
+            con,
+            "SELECT row_number, reason_code FROM ops.returned_issues WHERE month = ? "
+            "AND kind = 'dispositions' ORDER BY ALL",
+            [M2],
+        ).rows()
     assert (got["LATE"]["state"], got["LATE"]["closed_by"]) == ("已清零", "核实不符")
     assert (got["TIE"]["state"], got["TIE"]["closed_by"]) == ("持续", None)
     assert (got["UNDATED"]["state"], got["UNDATED"]["closed_by"]) == ("已清零", "已纳入救助")

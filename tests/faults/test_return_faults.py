@@ -20,7 +20,6 @@ import datetime as dt
 import io
 import json
 import re
-import shutil
 from pathlib import Path
 
 import openpyxl
@@ -143,18 +142,32 @@ def story(fault_base, tmp_path_factory):
     again, text = _run(p, JULY)
     logs.append(text)
     with Warehouse(p["warehouse"]).reader() as con:
-        flags = query_pl(con, "SELECT flag_id, household_key, rule_code FROM flags.risk_flags WHERE month = ? "
-                              "AND fired ORDER BY flag_id", [JULY])
+        flags = query_pl(
+            con,
+            "SELECT flag_id, household_key, rule_code FROM flags.risk_flags WHERE month = ? AND fired ORDER BY flag_id",
+            [JULY],
+        )
     disp = _write_dispositions(inbox / "2026-08", flags)
 
     august, text = _run(p, AUGUST)
     logs.append(text)
     with Warehouse(p["warehouse"]).reader() as con:
-        before = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
-                  for t in ("flags.risk_flags", "linkage.links", "ops.load_audit")}
-    return {"root": root, "inbox": inbox, "paths": p, "results": [first, again, august], "logs": logs,
-            "tampered": tampered, "returned": returned, "dispositions": disp, "before": before,
-            "seeded_rows": seeded_rows}
+        before = {
+            t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            for t in ("flags.risk_flags", "linkage.links", "ops.load_audit")
+        }
+    return {
+        "root": root,
+        "inbox": inbox,
+        "paths": p,
+        "results": [first, again, august],
+        "logs": logs,
+        "tampered": tampered,
+        "returned": returned,
+        "dispositions": disp,
+        "before": before,
+        "seeded_rows": seeded_rows,
+    }
 
 
 def _write_dispositions(folder: Path, flags: pl.DataFrame) -> dict:
@@ -189,8 +202,9 @@ def _sensitive_values(warehouse: str) -> set[str]:
     values = set(SEEDED_IDS) | set(SEEDED_PHONES) | {SEEDED_CARD}
     with Warehouse(warehouse).reader() as con:
         for table, column in con.execute(
-                "SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
-                "WHERE table_schema = 'std' AND column_name IN ('id_number', 'id_number_raw', 'phone')").fetchall():
+            "SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'std' AND column_name IN ('id_number', 'id_number_raw', 'phone')"
+        ).fetchall():
             values |= {str(v).strip() for (v,) in con.execute(f"SELECT DISTINCT {column} FROM {table}").fetchall() if v}
     return {re.sub(r"\s", "", v).upper() for v in values if len(re.sub(r"\D", "", v)) >= 11}
 
@@ -233,7 +247,8 @@ def test_no_id_phone_or_card_in_any_artefact_of_the_run(story):
     with Warehouse(story["paths"]["warehouse"]).reader() as con:
         read, loaded, quarantined = con.execute(
             "SELECT rows_read, rows_loaded, rows_quarantined FROM ops.load_audit WHERE month = ? AND source = ?",
-            [JULY, PRIVACY_SOURCE]).fetchone()
+            [JULY, PRIVACY_SOURCE],
+        ).fetchone()
     assert read == loaded + quarantined == story["seeded_rows"] and quarantined >= 2
     report = next((exports / "2026-07" / "dq").glob("*.html")).read_text(encoding="utf-8")
     assert "备用联系电话" in report  # the unknown column is reported, its values masked
@@ -251,7 +266,8 @@ def test_returned_review_rows_apply_only_when_signed_as_issued(story):
 
     t = story["tampered"]
     links = _links(story, JULY, t["source"]).with_columns(
-        token=pl.col("registry_person_key").map_elements(person_token, return_dtype=pl.String))
+        token=pl.col("registry_person_key").map_elements(person_token, return_dtype=pl.String)
+    )
     row = lambda n: links.filter(pl.col("source_row") == n).row(0, named=True)  # noqa: E731
     genuine = row(t["genuine"][0])
     assert (genuine["method"], genuine["decision"], genuine["token"]) == ("clerical", "accept", t["genuine"][1])
@@ -260,10 +276,17 @@ def test_returned_review_rows_apply_only_when_signed_as_issued(story):
     made_up = row(t["made_up"][0])
     assert not (made_up["method"] == "clerical" and made_up["token"] == t["made_up"][1])
     with Warehouse(story["paths"]["warehouse"]).reader() as con:
-        issues = con.execute("SELECT file, row_number FROM ops.returned_issues WHERE month = ? AND "
-                             "reason_code = 'review_signature_mismatch' ORDER BY row_number", [JULY]).fetchall()
-        files = dict(con.execute("SELECT file, rows_applied FROM ops.returned_files WHERE month = ? "
-                                 "AND kind = 'review_decisions'", [JULY]).fetchall())
+        issues = con.execute(
+            "SELECT file, row_number FROM ops.returned_issues WHERE month = ? AND "
+            "reason_code = 'review_signature_mismatch' ORDER BY row_number",
+            [JULY],
+        ).fetchall()
+        files = dict(
+            con.execute(
+                "SELECT file, rows_applied FROM ops.returned_files WHERE month = ? AND kind = 'review_decisions'",
+                [JULY],
+            ).fetchall()
+        )
     assert issues == [(story["returned"].name, t["changed"][2]), (story["returned"].name, t["made_up"][2])]
     assert files[story["returned"].name] == 1
     report = next((Path(story["paths"]["exports"]) / "2026-07" / "dq").glob("*.html")).read_text(encoding="utf-8")
@@ -278,8 +301,9 @@ def test_returned_review_rows_apply_only_when_signed_as_issued(story):
 def test_corrupt_returned_file_is_quarantined_and_no_month_fails(story):
     assert all(r.success for r in story["results"])  # 07 rerun and the later 08 both complete
     with Warehouse(story["paths"]["warehouse"]).reader() as con:
-        rows = con.execute("SELECT month, status, error FROM ops.returned_files WHERE file = 'review_decisions_corrupt.xlsx'"
-                           ).fetchall()
+        rows = con.execute(
+            "SELECT month, status, error FROM ops.returned_files WHERE file = 'review_decisions_corrupt.xlsx'"
+        ).fetchall()
     assert [(m, s) for m, s, _ in rows] == [(JULY, "corrupt")] and "无法读取" in rows[0][2]
     assert "returned_file_corrupt" in story["logs"][1]  # a warning in the run's log
     report = next((Path(story["paths"]["exports"]) / "2026-07" / "dq").glob("*.html")).read_text(encoding="utf-8")
@@ -302,9 +326,17 @@ def test_exact_id_link_is_overridden_only_by_an_explicit_decision(story):
     key = record_tokens(records, source)[idx]
 
     def decide(decision: str):
-        clerical = pl.DataFrame({"month": [JULY], "source": [source], "source_row": [None],
-                                 "registry_person_key": [person_token(other)], "decision": [decision],
-                                 "record_key": [key]}, schema_overrides={"source_row": pl.Int32})
+        clerical = pl.DataFrame(
+            {
+                "month": [JULY],
+                "source": [source],
+                "source_row": [None],
+                "registry_person_key": [person_token(other)],
+                "decision": [decision],
+                "record_key": [key],
+            },
+            schema_overrides={"source_row": pl.Int32},
+        )
         res = link_source(registry, records, source, LinkageSettings(), clerical=clerical)
         return res, res.links.filter(pl.col("source_row") == exact["source_row"]).row(0, named=True)
 
@@ -321,13 +353,19 @@ def test_exact_id_link_is_overridden_only_by_an_explicit_decision(story):
 def test_dispositions_problems_are_reported_and_conflicts_follow_the_latest_date(story):
     d = story["dispositions"]
     with Warehouse(story["paths"]["warehouse"]).reader() as con:
-        issues = query_pl(con, "SELECT row_number, reason_code, reason FROM ops.returned_issues WHERE month = ? "
-                               "AND kind = 'dispositions' ORDER BY row_number, reason_code", [AUGUST])
-        std = query_pl(con, "SELECT source_row, flag_id, disposition, disposed_on FROM std.dispositions WHERE month = ?",
-                       [AUGUST])
+        issues = query_pl(
+            con,
+            "SELECT row_number, reason_code, reason FROM ops.returned_issues WHERE month = ? "
+            "AND kind = 'dispositions' ORDER BY row_number, reason_code",
+            [AUGUST],
+        )
+        std = query_pl(
+            con, "SELECT source_row, flag_id, disposition, disposed_on FROM std.dispositions WHERE month = ?", [AUGUST]
+        )
         read, loaded, quarantined = con.execute(
             "SELECT rows_read, rows_loaded, rows_quarantined FROM ops.load_audit WHERE month = ? AND source = 'dispositions'",
-            [AUGUST]).fetchone()
+            [AUGUST],
+        ).fetchone()
     assert read == loaded + quarantined
     first = d["first_row"]
     by_row = {(r, c) for r, c, _ in issues.iter_rows()}
@@ -339,17 +377,22 @@ def test_dispositions_problems_are_reported_and_conflicts_follow_the_latest_date
         assert (first + 5, "disposition_date_missing") in by_row
     else:  # or quarantined with its own reason
         assert quarantined >= 1
-    reasons = dict(((r, c), t) for r, c, t in issues.iter_rows())
+    reasons = {(r, c): t for r, c, t in issues.iter_rows()}
     assert "2026-08-20" in reasons[(first + 2, "disposition_conflict")]  # the latest date wins, not the last row
     assert "均未采用" in reasons[(first + 3, "disposition_conflict")]
     report = next((Path(story["paths"]["exports"]) / "2026-08" / "dq").glob("*.html")).read_text(encoding="utf-8")
     assert 'data-returned-issue="unknown_flag_id"' in report and 'data-returned-issue="disposition_conflict"' in report
     with Warehouse(story["paths"]["warehouse"]).reader() as con:
-        tie = con.execute("SELECT f.closed_by FROM flags.risk_flags f JOIN flags.risk_flags p ON p.household_key = f.household_key "
-                          "AND p.rule_code = f.rule_code WHERE p.flag_id = ? AND f.month = ?", [d["tie"], AUGUST]).fetchall()
-        latest = con.execute("SELECT f.closed_by FROM flags.risk_flags f JOIN flags.risk_flags p ON p.household_key = f.household_key "
-                             "AND p.rule_code = f.rule_code WHERE p.flag_id = ? AND f.month = ?",
-                             [d["latest_wins"], AUGUST]).fetchall()
+        tie = con.execute(
+            "SELECT f.closed_by FROM flags.risk_flags f JOIN flags.risk_flags p ON p.household_key = f.household_key "
+            "AND p.rule_code = f.rule_code WHERE p.flag_id = ? AND f.month = ?",
+            [d["tie"], AUGUST],
+        ).fetchall()
+        latest = con.execute(
+            "SELECT f.closed_by FROM flags.risk_flags f JOIN flags.risk_flags p ON p.household_key = f.household_key "
+            "AND p.rule_code = f.rule_code WHERE p.flag_id = ? AND f.month = ?",
+            [d["latest_wins"], AUGUST],
+        ).fetchall()
     assert all(c not in ("已纳入救助", "核实不符") for (c,) in tie)  # a disagreeing tie applies neither
     assert all(c != "核实不符" for (c,) in latest)  # row order (the last row) does not decide
 
