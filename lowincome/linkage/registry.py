@@ -110,6 +110,21 @@ class LinkResult:
     record_keys: pl.DataFrame | None = None  # (record_key, person_key) of accepted links: linkage.record_history
 
 
+def identity_profiles(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+    """Records with equal comparison fields are linked once: (distinct profiles with a
+    new idx, the profile idx of each record). A health-insurance month is half repeat
+    claims of the same person; the links are the same for all of them."""
+    fields = [c for c in rows.columns if c != "idx"]
+    grouped = rows.group_by(fields, maintain_order=True).agg(pl.col("idx"))
+    profiles = grouped.drop("idx").with_row_index("idx").with_columns(pl.col("idx").cast(pl.Int64))
+    row_profile = (
+        grouped.select(profile=pl.int_range(pl.len(), dtype=pl.Int64), row=pl.col("idx"))
+        .explode("row")
+        .sort("row")["profile"]
+    )
+    return profiles.select(rows.columns), row_profile
+
+
 def _group_candidates(lp: pl.DataFrame, rp: pl.DataFrame, residual: np.ndarray, anchors: pl.DataFrame) -> pl.DataFrame:
     """A record to link x every member of the registry household(s) that its own
     group's exact-ID members link to."""
@@ -130,8 +145,8 @@ def _name_counts(con, left: str, right: str, out: str) -> None:
         f"""CREATE OR REPLACE TEMP TABLE {out} AS
         WITH people AS (
             SELECT name, village, township, county, coalesce(id_valid, 'reg:' || idx) AS pid FROM {right}
-            UNION
-            SELECT name, village, township, county, id_valid FROM {left}
+            UNION ALL  -- the counts are of distinct pids: no need to dedupe rows here
+            SELECT DISTINCT name, village, township, county, id_valid FROM {left}
             WHERE id_valid IS NOT NULL AND id_valid NOT IN (SELECT id_valid FROM {right} WHERE id_valid IS NOT NULL)
         ),
         nv AS (SELECT name, village, count(DISTINCT pid) AS n FROM people WHERE village IS NOT NULL GROUP BY ALL),
@@ -160,8 +175,8 @@ def _record_keys(con, left: str, out: str, source: str, key_columns: list[str], 
     con.register("_history", hist.with_columns(pl.col("person_key").list.first()).to_arrow())
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {out} AS
-        SELECT l.*, md5(concat_ws('|', '{source}', {parts})) AS record_key, h.person_key AS hist_person
-        FROM {left} l LEFT JOIN _history h ON h.record_key = md5(concat_ws('|', '{source}', {parts}))"""
+        WITH k AS (SELECT l.*, md5(concat_ws('|', '{source}', {parts})) AS record_key FROM {left} l)
+        SELECT k.*, h.person_key AS hist_person FROM k LEFT JOIN _history h ON h.record_key = k.record_key"""
     )
     con.unregister("_history")
 
@@ -216,9 +231,9 @@ def link_source(
     t0 = time.perf_counter()
     knobs = settings or LinkageSettings.from_env()
     ls = knobs.for_source(source)
-    n = records.height
-    month = records["month"][0] if n and "month" in records.columns else None
-    lp = prepare(records)
+    month = records["month"][0] if records.height and "month" in records.columns else None
+    lp, row_profile = identity_profiles(prepare(records))
+    n = lp.height
     rp = prepared_registry(registry)
     con = open_compute()
     register(con, "l_raw", lp)
@@ -237,7 +252,11 @@ def link_source(
     if clerical is not None and clerical.filter(pl.col("source") == source).height and n:
         rec_tok = record_tokens(records, source)
         reg_tok = person_tokens(registry["person_key"].cast(pl.String))
-        clerical_match, forbidden = clerical_pairs(clerical, records, source, month, rec_tok, reg_tok)
+        # decisions name records; they apply to the record's identity profile
+        clerical_match, forbidden = (
+            frame.with_columns(left_idx=row_profile.gather(frame["left_idx"])).unique(maintain_order=True)
+            for frame in clerical_pairs(clerical, records, source, month, rec_tok, reg_tok)
+        )
         if forbidden.height:
             pair = ["left_idx", "right_idx"]
             ex_accept = ex_accept.join(forbidden, on=pair, how="anti")
@@ -254,8 +273,10 @@ def link_source(
 
     # ---- probabilistic -------------------------------------------------------
     t1 = time.perf_counter()
-    decided = pl.concat([ex_accept["left_idx"], ex_review["left_idx"]]).to_numpy()
-    residual = np.setdiff1d(np.arange(n, dtype=np.int64), decided)
+    decided = pl.concat([ex_accept["left_idx"], ex_review["left_idx"]]).cast(pl.Int64)
+    # polars, not np.setdiff1d: numpy 2.4's unique() takes seconds on a million ints
+    every = pl.int_range(n, dtype=pl.Int64, eager=True)
+    residual = every.filter(~every.is_in(decided.implode())).to_numpy()
     anchors = ex_accept.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64))
     extra = _group_candidates(lp, rp, residual, anchors) if ls.group else None
     result = score_pairs(con, ls, "l_in", "r_in", link_rows=residual, extra_pairs=extra)
@@ -269,7 +290,7 @@ def link_source(
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c == "group_support"]
     d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
     d = require_identity_evidence(con, d, ex_accept, ls, source, lp["group"], rp["group"], "l_in", "r_in")
-    record_keys = query_pl(con, "SELECT idx, record_key FROM l_in ORDER BY idx")["record_key"]
+    record_keys = query_pl(con, "SELECT idx, record_key FROM l_in ORDER BY idx")["record_key"].gather(row_profile)
     con.close()
     t_prob = time.perf_counter() - t1
 
@@ -326,7 +347,8 @@ def link_source(
             .then(pl.lit("clerical"))
             .otherwise(pl.col("method"))
         )
-    out = pl.DataFrame({"left_idx": np.arange(n, dtype=np.int64)}).join(chosen, on="left_idx", how="left")
+    out = pl.DataFrame({"left_idx": row_profile}).join(chosen, on="left_idx", how="left", maintain_order="left")
+    n = records.height
     out = out.with_columns(
         right_idx=pl.when(pl.col("decision") != "none").then(pl.col("right_idx")),
         score=pl.col("score").fill_null(0.0).clip(0.0, 1.0),
@@ -366,7 +388,8 @@ def link_source(
         "clerical_overrode_exact_id": int(links["detail"].str.contains("clerical_override_exact_id").sum()),
         "candidate_pairs": int(result.candidate_pairs),
         "records": n,
-        "records_scored": len(residual),
+        "profiles": lp.height,  # distinct identity profiles linked (see identity_profiles)
+        "records_scored": int(row_profile.is_in(pl.Series(residual).implode()).sum()),
         "seconds": round(time.perf_counter() - t0, 3),
         "seconds_exact": round(t_exact, 3),
         "seconds_probabilistic": round(t_prob, 3),
