@@ -29,6 +29,7 @@ import polars as pl
 import xlsxwriter
 import yaml
 
+from data_samples.flag_ids import flag_id
 from lowincome import schema
 
 DEFAULT_PARAMS = Path(__file__).with_name("params.yaml")
@@ -239,10 +240,6 @@ def _years_before(d: dt.date, years: int) -> dt.date:
         return d.replace(year=d.year - years)
     except ValueError:  # 29 Feb
         return d.replace(year=d.year - years, day=28)
-
-
-def flag_id(month: dt.date, rule: str, household_key: str) -> str:
-    return f"{month:%Y%m}-{rule}-{hashlib.sha1(household_key.encode()).hexdigest()[:8].upper()}"
 
 
 # ---------------------------------------------------------------- summary

@@ -25,42 +25,14 @@ import polars as pl
 import pyarrow as pa
 
 from lowincome import normalize as nz
-from lowincome.schema import ALL_SOURCES, REGISTRY, SOURCES, SourceSpec, std_columns
+from lowincome.schema import ALL_SOURCES, REGISTRY, SOURCES, SourceSpec, polars_schema
 
 EXTENSIONS = (".csv", ".xlsx", ".parquet")
 MANIFEST = "_MANIFEST.json"
 
-QUARANTINE_SCHEMA = {
-    "month": pl.Date,
-    "source": pl.Utf8,
-    "source_file": pl.Utf8,
-    "source_row": pl.Int32,
-    "reason_code": pl.Utf8,
-    "reason": pl.Utf8,
-    "raw": pl.Utf8,
-}
-
-# ops.load_audit, one row per file and month (sql/schema/00_core.sql).
-AUDIT_SCHEMA = {
-    "month": pl.Date,
-    "source": pl.Utf8,
-    "source_file": pl.Utf8,
-    "status": pl.Utf8,
-    "rows_read": pl.Int32,
-    "rows_loaded": pl.Int32,
-    "rows_quarantined": pl.Int32,
-    "encoding": pl.Utf8,
-    "sha256": pl.Utf8,
-    "unknown_columns": pl.List(pl.Utf8),
-    "error": pl.Utf8,
-    "manifest_rows": pl.Int32,
-    "manifest_sha256": pl.Utf8,
-    "optional_nulled": pl.Utf8,
-    # codes (some with ":detail") of what the file left ambiguous: duplicate_column, header_only,
-    # multiple_data_sheets, sheets_skipped, ids_stored_as_numbers, merged_cells, formulas_without_values,
-    # manifest_unknown_file, ambiguous_files
-    "warnings": pl.List(pl.Utf8),
-}
+# ops.quarantine and ops.load_audit (one row per file and month): dtypes from sql/schema/00_core.sql.
+QUARANTINE_SCHEMA = polars_schema("ops.quarantine")
+AUDIT_SCHEMA = polars_schema("ops.load_audit")
 
 
 class DeliveryError(Exception):
@@ -1046,7 +1018,7 @@ def standardise(
     )
     bad_rows = reasons["reason_code"].is_not_null()
 
-    std_ok = _cast_to_table(std.filter(~bad_rows), std_columns(source))
+    std_ok = _cast_to_table(std.filter(~bad_rows), polars_schema(f"std.{source}"))
     rejected = raw_frame.filter(bad_rows)  # JSON of the delivered row only where it is kept in quarantine
     quarantine = quarantine_frame(
         month,
@@ -1130,13 +1102,8 @@ def _parse_column(kind: str, values: pl.Series) -> tuple[dict[str, pl.Series], p
     return {name: nz.normalize_text(values).alias(name)}, None
 
 
-POLARS_TYPES = {"VARCHAR": pl.Utf8, "DATE": pl.Date, "DOUBLE": pl.Float64, "INTEGER": pl.Int32, "BOOLEAN": pl.Boolean}
-
-
-def _cast_to_table(df: pl.DataFrame, typed: list[tuple[str, str]]) -> pl.DataFrame:
-    return df.select(
-        [(pl.col(n) if n in df.columns else pl.lit(None)).cast(POLARS_TYPES[t]).alias(n) for n, t in typed]
-    )
+def _cast_to_table(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return df.select([(pl.col(n) if n in df.columns else pl.lit(None)).cast(t).alias(n) for n, t in schema.items()])
 
 
 def _rows_as_json(frame: pl.DataFrame) -> pl.Series:
@@ -1189,7 +1156,7 @@ def _audit(
 
 
 def empty_std(source: str) -> pl.DataFrame:
-    return pl.DataFrame(schema={n: POLARS_TYPES[t] for n, t in std_columns(source)})
+    return pl.DataFrame(schema=polars_schema(f"std.{source}"))
 
 
 def load_delivery(

@@ -25,7 +25,7 @@ from lowincome.ingest import (
     read_manifest,
 )
 from lowincome.months import add_months
-from lowincome.schema import REGISTRY
+from lowincome.schema import REGISTRY, polars_schema
 from lowincome.warehouse import Warehouse, query_pl, replace_many
 
 
@@ -192,26 +192,8 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     return result, review_path
 
 
-_RETURNED_FILES = {
-    "month": pl.Date,
-    "kind": pl.String,
-    "source": pl.String,
-    "file": pl.String,
-    "status": pl.String,
-    "rows_read": pl.Int32,
-    "rows_applied": pl.Int32,
-    "rows_refused": pl.Int32,
-    "error": pl.String,
-}
-_RETURNED_ISSUES = {
-    "month": pl.Date,
-    "kind": pl.String,
-    "source": pl.String,
-    "file": pl.String,
-    "row_number": pl.Int32,
-    "reason_code": pl.String,
-    "reason": pl.String,
-}
+_RETURNED_FILES = polars_schema("ops.returned_files")
+_RETURNED_ISSUES = polars_schema("ops.returned_issues")
 
 
 def _returned_review_rows(own, metrics: dict, month: dt.date, source: str) -> list:

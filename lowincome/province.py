@@ -40,7 +40,7 @@ import polars as pl
 import yaml
 
 from lowincome.months import add_months
-from lowincome.schema import AGENCY_SOURCES, ALL_SOURCES, REGISTRY
+from lowincome.schema import AGENCY_SOURCES, ALL_SOURCES, REGISTRY, polars_schema
 from lowincome.warehouse import ensure_schema, query_pl
 
 ALL = "_all"  # partition of facts that belong to a whole delivery, not to a region
@@ -372,7 +372,7 @@ def _history(store: PartitionStore, source: str, month: dt.date, months_back: in
             if h is not None and h.height:
                 frames.append(h.filter(pl.col("source") == source).select("record_key", "person_key"))
     if not frames:
-        return pl.DataFrame(schema={"record_key": pl.String, "person_key": pl.String})
+        return pl.DataFrame(schema=polars_schema("linkage.record_history")).select("record_key", "person_key")
     return pl.concat(frames)
 
 

@@ -12,7 +12,6 @@ same rows.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import polars as pl
 
 from lowincome.months import add_months, month_end
 from lowincome.params import Params, ParamsError, load_params  # noqa: F401  (public API)
+from lowincome.schema import polars_schema
 from lowincome.warehouse import query_pl, replace_many
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "sql" / "rules"
@@ -60,11 +60,6 @@ RULES: dict[str, Rule] = {
         Rule("R11", "突发灾害意外", "高", ("civil_affairs", "rural_revitalization")),
     )
 }
-
-
-def flag_id(month: dt.date, rule_code: str, household_key: str) -> str:
-    """docs/CONTRACTS.md: the same for the same (month, household, rule)."""
-    return f"{month:%Y%m}-{rule_code}-{hashlib.sha1(household_key.encode()).hexdigest()[:8].upper()}"
 
 
 @dataclass
@@ -333,7 +328,7 @@ WITH j AS (
 )
 SELECT
     $month::DATE AS month,
-    strftime($month::DATE, '%Y%m') || '-' || t.rule_code || '-' || upper(substr(sha1(t.household_key), 1, 8)) AS flag_id,
+    flags.flag_id($month::DATE, t.rule_code, t.household_key) AS flag_id,
     t.household_key, t.rule_code, k.rule_name, k.severity, k.severity_rank, t.state, t.fired,
     t.is_suppressed AS suppressed,
     CASE WHEN t.state <> '已清零' THEN NULL
@@ -445,7 +440,7 @@ def _rule_runs(
             "flags": [fired.get(c, (0, 0))[0] for c in RULES],
             "active": [fired.get(c, (0, 0))[1] for c in RULES],
         },
-        schema_overrides={"month": pl.Date, "flags": pl.Int32, "active": pl.Int32, "reason": pl.Utf8},
+        schema=polars_schema("flags.rule_runs"),
     )
 
 
@@ -481,7 +476,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
                 "reason": [result.withheld_reason],
                 "params_path": [params.source_path],
             },
-            schema={"month": pl.Date, "published": pl.Boolean, "reason": pl.Utf8, "params_path": pl.Utf8},
+            schema=polars_schema("flags.month_status"),
         )
         inserts = {"rule_runs": runs, "month_status": month_status}
         replace_many(con, [(f"flags.{t}", inserts.get(t, pl.DataFrame()), "month = ?", [month]) for t in _MONTH_TABLES])

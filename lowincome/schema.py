@@ -1,13 +1,23 @@
 """The delivery contract (extracts.md) as data: one place that names every source,
-its headers (Chinese and canonical English), and what the standardised table holds.
+its headers (Chinese and canonical English), and what the standardised table holds;
+and the warehouse schema as read from its DDL.
 
 Everything that reads a delivery, checks it or writes it to the warehouse takes
-its column lists from here.
+its column lists from here: std.<source> columns from SOURCES (std_columns /
+std_ddl), every other table's columns and polars dtypes from sql/schema/*.sql
+(polars_schema). flag_id is the SQL macro flags.flag_id (sql/schema/35_flag_id.sql).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
 
 REGISTRY = "registry"
 CIVIL_AFFAIRS = "civil_affairs"
@@ -227,3 +237,69 @@ def std_ddl() -> str:
         body = ",\n    ".join(f'"{name}" {typ}' for name, typ in std_columns(source))
         statements.append(f"CREATE TABLE IF NOT EXISTS std.{source} (\n    {body}\n);")
     return "\n".join(statements)
+
+
+# --- the warehouse DDL, and what is derived from it ------------------------------------
+#
+# sql/schema/*.sql is the one source of every warehouse table except std.<source>, whose
+# DDL std_ddl() writes from SOURCES above (the delivery contract). The polars dtypes of
+# those tables are read back from that DDL (polars_schema), never written a second time;
+# flag_id is the macro flags.flag_id in sql/schema/35_flag_id.sql (flag_id below runs it).
+# See sql/schema/README.md.
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "sql" / "schema"
+
+
+@functools.cache
+def schema_sql(schema_dir: Path = SCHEMA_DIR) -> str:
+    """All DDL: sql/schema/*.sql in name order, then the std tables from std_ddl()."""
+    parts = [p.read_text(encoding="utf-8") for p in sorted(Path(schema_dir).glob("*.sql"))]
+    return "\n".join(parts + [std_ddl()])
+
+
+_ddl_lock = threading.Lock()
+
+
+@functools.cache
+def _ddl_connection(schema_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding the empty tables and macros of the DDL (built once)."""
+    con = duckdb.connect()
+    con.execute(schema_sql(schema_dir))
+    return con
+
+
+@functools.cache
+def _table_schemas(schema_dir: Path) -> dict[str, pl.Schema]:
+    with _ddl_lock:
+        con = _ddl_connection(schema_dir)
+        tables = con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY ALL"
+        ).fetchall()
+        # DuckDB's own Arrow export maps its types to polars (INTEGER -> Int32, VARCHAR[] -> List(String), ...).
+        return {f"{s}.{t}": con.sql(f'SELECT * FROM "{s}"."{t}" LIMIT 0').pl().schema for s, t in tables}
+
+
+def table_names(schema_dir: Path = SCHEMA_DIR) -> list[str]:
+    """Every warehouse table, as "schema.table"."""
+    return list(_table_schemas(Path(schema_dir)))
+
+
+def polars_schema(table: str, schema_dir: Path = SCHEMA_DIR) -> dict[str, pl.DataType]:
+    """{column: polars dtype} of a warehouse table ("ops.quarantine", "std.civil_affairs"),
+    in table order, as the DDL declares it."""
+    schemas = _table_schemas(Path(schema_dir))
+    if table not in schemas:
+        raise KeyError(f"no table {table} in the DDL under {schema_dir}")
+    return dict(schemas[table])
+
+
+def flag_id(month: dt.date, rule_code: str, household_key: str) -> str:
+    """The flag's ID, by the warehouse macro flags.flag_id (the one definition, used by
+    the lifecycle SQL): the same for the same (month, household, rule)."""
+    with _ddl_lock:
+        rows = (
+            _ddl_connection(SCHEMA_DIR)
+            .execute("SELECT flags.flag_id(?, ?, ?)", [month, rule_code, household_key])
+            .fetchall()
+        )
+    return rows[0][0]

@@ -11,7 +11,6 @@ process has the file open for writing.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,21 +20,13 @@ import duckdb
 import polars as pl
 from filelock import FileLock
 
-from lowincome.schema import std_ddl
-
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "sql" / "schema"
-
-
-@functools.cache
-def schema_sql() -> str:
-    """All DDL: sql/schema/*.sql in name order, then the std tables from schema.py."""
-    parts = [p.read_text(encoding="utf-8") for p in sorted(SCHEMA_DIR.glob("*.sql"))]
-    return "\n".join(parts + [std_ddl()])
+from lowincome.schema import schema_sql
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Apply the DDL once per version of it: the warehouse records the hash of
-    the DDL it was built with, so opening a writer costs one small query."""
+    """Apply the DDL (schema_sql: sql/schema/*.sql, then the std tables) once per
+    version of it: the warehouse records the hash of the DDL it was built with, so
+    opening a writer costs one small query."""
     ddl = schema_sql()
     digest = hashlib.sha256(ddl.encode()).hexdigest()
     con.execute("CREATE SCHEMA IF NOT EXISTS ops; CREATE TABLE IF NOT EXISTS ops.schema_version (ddl_sha256 VARCHAR)")

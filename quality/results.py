@@ -9,22 +9,13 @@ from typing import Any
 
 import polars as pl
 
+from lowincome.schema import polars_schema
+
 CRITICAL = "critical"
 WARNING = "warning"
 
-DQ_RESULTS_SCHEMA = {
-    "month": pl.Date,
-    "source": pl.Utf8,
-    "suite": pl.Utf8,
-    "expectation": pl.Utf8,
-    "description": pl.Utf8,
-    "severity": pl.Utf8,
-    "success": pl.Boolean,
-    "unexpected_count": pl.Int64,
-    "element_count": pl.Int64,
-    "observed": pl.Utf8,
-    "details": pl.Utf8,
-}
+# dq.results as sql/schema/40_dq.sql declares it.
+DQ_RESULTS_SCHEMA = polars_schema("dq.results")
 
 
 @dataclass

@@ -12,8 +12,8 @@ from rules_fixtures import M1, M2, PARAMS, Fixture
 
 from lowincome.exports import DISPOSITION_HEADERS, read_dispositions_workbook, write_caseworker_workbooks
 from lowincome.ingest import load_delivery
-from lowincome.rules import flag_id, run_rules
-from lowincome.schema import DISPOSITION_VALUES
+from lowincome.rules import run_rules
+from lowincome.schema import DISPOSITION_VALUES, flag_id
 from lowincome.warehouse import Warehouse, query_pl
 from pipelines.cli import main as cli_main
 

@@ -11,7 +11,8 @@ import pytest
 from rules_fixtures import M1, M2, M3, PARAMS, Fixture, month_end, years_before
 
 from lowincome.params import ParamsError, load_params, params_from_dict
-from lowincome.rules import RULES, flag_id, run_rules
+from lowincome.rules import RULES, run_rules
+from lowincome.schema import flag_id
 from lowincome.warehouse import Warehouse, query_pl
 
 S, EDGE = 560, 840  # rural standard of 620102 in PARAMS, and 1.5 × S

@@ -30,20 +30,11 @@ from lowincome.linkage.evidence import require_identity_evidence
 from lowincome.linkage.exact import exact_id_matches
 from lowincome.linkage.features import prepare
 from lowincome.linkage.settings import LinkSettings, load_settings
+from lowincome.schema import polars_schema
 from lowincome.warehouse import query_pl
 
-LINK_SCHEMA = {
-    "month": pl.Date,
-    "source": pl.String,
-    "source_row": pl.Int32,
-    "registry_row": pl.Int32,
-    "registry_household_id": pl.String,
-    "registry_person_key": pl.String,
-    "match_score": pl.Float64,
-    "method": pl.String,
-    "decision": pl.String,
-    "detail": pl.String,
-}
+# linkage.links as sql/schema/20_linkage.sql declares it.
+LINK_SCHEMA = polars_schema("linkage.links")
 LINK_COLUMNS = tuple(LINK_SCHEMA)
 SETTINGS_FILE = "registry"
 _BASE = load_settings(SETTINGS_FILE)
@@ -169,7 +160,7 @@ def _record_keys(con, left: str, out: str, source: str, key_columns: list[str], 
     hist = (
         history
         if history is not None and history.height
-        else pl.DataFrame(schema={"record_key": pl.String, "person_key": pl.String})
+        else pl.DataFrame(schema=polars_schema("linkage.record_history")).select("record_key", "person_key")
     )
     hist = hist.group_by("record_key").agg(pl.col("person_key").unique()).filter(pl.col("person_key").list.len() == 1)
     con.register("_history", hist.with_columns(pl.col("person_key").list.first()).to_arrow())

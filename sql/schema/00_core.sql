@@ -20,7 +20,10 @@ CREATE TABLE IF NOT EXISTS ops.load_audit (
     manifest_rows INTEGER,
     manifest_sha256 VARCHAR,
     optional_nulled VARCHAR,           -- JSON {column: count} of optional values that could not be parsed
-    warnings VARCHAR[]                 -- what the delivery left ambiguous (codes, lowincome/ingest.py AUDIT_SCHEMA)
+    warnings VARCHAR[]                 -- what the delivery left ambiguous: codes, some with ":detail":
+                                       -- duplicate_column, header_only, multiple_data_sheets, sheets_skipped,
+                                       -- ids_stored_as_numbers, merged_cells, formulas_without_values,
+                                       -- manifest_unknown_file, ambiguous_files
 );
 -- warehouses created before the column existed
 ALTER TABLE ops.load_audit ADD COLUMN IF NOT EXISTS warnings VARCHAR[];

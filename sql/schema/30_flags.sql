@@ -13,7 +13,7 @@ CREATE SCHEMA IF NOT EXISTS flags;
 --              disposition whose evidence is unchanged
 CREATE TABLE IF NOT EXISTS flags.risk_flags (
     month DATE NOT NULL,
-    flag_id VARCHAR NOT NULL,            -- YYYYMM-Rnn-SHA1(household_key)[:8]
+    flag_id VARCHAR NOT NULL,            -- flags.flag_id(month, rule_code, household_key), 35_flag_id.sql
     household_key VARCHAR NOT NULL,      -- registry 户编号, or RR:<监测户编号> (R08)
     rule_code VARCHAR NOT NULL,
     rule_name VARCHAR NOT NULL,

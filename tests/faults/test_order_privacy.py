@@ -170,7 +170,8 @@ def test_conflicting_dispositions_follow_the_latest_date_never_row_order(tmp_pat
     from rules_fixtures import M1, M2, PARAMS, Fixture
 
     from lowincome.monthly import audit_dispositions
-    from lowincome.rules import flag_id, run_rules
+    from lowincome.rules import run_rules
+    from lowincome.schema import flag_id
     from lowincome.warehouse import Warehouse, query_pl
 
     S = 560  # rural standard of 620102 in PARAMS
