@@ -78,9 +78,24 @@ def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date
     return result
 
 
+_REGISTRY_READ: dict = {}  # one slot: the month's registry, read once for the four linkage steps
+
+
 def read_std(warehouse: Warehouse, source: str, month: dt.date) -> pl.DataFrame:
+    """The month's std rows of `source`. The registry (a million rows in a prefecture,
+    read by each linkage step) is kept while its rows are unchanged: a hash over the
+    rows, computed in DuckDB, decides."""
+    sql = f"SELECT * FROM std.{source} WHERE month = ? ORDER BY source_row"
     with warehouse.reader() as con:
-        return query_pl(con, f"SELECT * FROM std.{source} WHERE month = ? ORDER BY source_row", [month])
+        if source != "registry":
+            return query_pl(con, sql, [month])
+        key = (str(warehouse.path), month) + con.execute(
+            "SELECT count(*), sum(hash(r)::HUGEINT) FROM std.registry r WHERE month = ?", [month]
+        ).fetchall()[0]
+        if key not in _REGISTRY_READ:
+            _REGISTRY_READ.clear()
+            _REGISTRY_READ[key] = query_pl(con, sql, [month])
+        return _REGISTRY_READ[key]
 
 
 def read_audit(warehouse: Warehouse, source: str, month: dt.date) -> dict | None:

@@ -319,6 +319,25 @@ def parse_money_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
         bad = out.is_not_null() & ~out.is_finite()
         out = pl.select(pl.when(bad).then(None).otherwise(out)).to_series().rename(name)
         return out, bad.rename("unparseable")
+    if raw.dtype == pl.String:
+        # Most amounts arrive as plain numbers ('1234.5'): those need no cleaning, and
+        # a 3-million-row month has few repeats for unique_first to save.
+        plain = raw.cast(pl.Float64, strict=False)
+        ok = plain.is_finite().fill_null(False)
+        if ok.any():
+            rest = (~ok).arg_true()
+            bad = pl.Series("unparseable", [False] * len(raw))
+            if len(rest):
+                rest_out, rest_bad = _money_from_text(raw.gather(rest))
+                plain = plain.scatter(rest, rest_out)
+                bad = bad.scatter(rest, rest_bad)
+            return plain.rename(name), bad
+    return _money_from_text(raw)
+
+
+def _money_from_text(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Cleaned text -> money: full-width digits, separators, currency, 万."""
+    name = raw.name
     s = _clean(raw)
     body = s.str.replace_all(r"(?i)[,\s¥￥$]|元|人民币|RMB|CNY", "")
     wan = body.str.ends_with("万")
