@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import os
 import re
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
@@ -632,10 +635,14 @@ def write_caseworker_workbooks(
     month: dt.date,
     exports_dir: Path,
     regions: dict[str, str] | None = None,
+    workers: int | None = None,
 ) -> list[Path]:
     """One workbook per township with active flags under exports_dir/<YYYY-MM>/,
     named `<township code>_<name>.xlsx` (`<code>.xlsx` without a region-name
-    table), plus 汇总表.xlsx. Returns the paths."""
+    table), plus 汇总表.xlsx. Returns the paths.
+
+    workers: processes writing township workbooks (default: the machine's cores
+    when the month has more than PARALLEL_MIN_FLAGS flags, else 1)."""
     month = dt.date(month.year, month.month, 1)
     published = con.execute("SELECT published FROM flags.month_status WHERE month = ?", [month]).fetchall()
     if not published or not published[0][0]:
@@ -661,6 +668,7 @@ def write_caseworker_workbooks(
     village_of = dict(zip(flags["household_key"].to_list(), flags["village"].to_list()))
     members = members.with_columns(village=pl.col("household_key").replace_strict(village_of, default=None))
     paths: list[Path] = []
+    tasks: list[tuple] = []
     towns = sorted(
         set(flags["township_code"].to_list()) | set(cleared["township_code"].to_list()),
         key=lambda t: (t is None, t or ""),
@@ -678,12 +686,35 @@ def write_caseworker_workbooks(
             .with_columns(_order=pl.col("household_key").replace_strict(order, return_dtype=pl.Int64))
             .sort("_order", "head_rank", "source_row")
         )
-        _write_township(path, month, township_title(town, regions), f, m, cleared.filter(sel))
+        tasks.append((path, month, township_title(town, regions), f, m, cleared.filter(sel)))
         paths.append(path)
+    _write_townships(tasks, workers)
     summary = out_dir / "汇总表.xlsx"
     _write_summary(summary, con, month, regions)
     paths.append(summary)
     return paths
+
+
+PARALLEL_MIN_FLAGS = 5_000
+_MAX_WORKERS = 4
+
+
+def _write_townships(tasks: list[tuple], workers: int | None) -> None:
+    """Township workbooks are independent and xlsxwriter is pure Python (a prefecture
+    month is ~10^5 flags): written by worker processes when that pays. Spawned, not
+    forked: polars' and DuckDB's threads do not survive a fork."""
+    if workers is None:
+        flags = sum(t[3].height for t in tasks)
+        workers = min(os.cpu_count() or 1, _MAX_WORKERS) if flags > PARALLEL_MIN_FLAGS else 1
+    workers = max(1, min(workers, len(tasks)))
+    if workers == 1:
+        for task in tasks:
+            _write_township(*task)
+        return
+    largest_first = sorted(tasks, key=lambda t: -t[3].height)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for _ in pool.map(_write_township, *zip(*largest_first, strict=True)):
+            pass
 
 
 # ---------------------------------------------------------------- reading back

@@ -132,3 +132,22 @@ def test_summary_workbook_and_tables(built):
     assert town["在册户数"].to_list() == [2, 1]
     assert town["合计 全部规则 预警户数"].to_list() == [2, 1]
     assert "R02 低收入未纳入低保 预警户数" in town.columns
+
+
+def _cell_values(path) -> dict:
+    wb = openpyxl.load_workbook(path)
+    return {
+        ws.title: ([list(r) for r in ws.iter_rows(values_only=True)], sorted(str(m) for m in ws.merged_cells.ranges))
+        for ws in wb.worksheets
+    }
+
+
+def test_township_workbooks_written_by_worker_processes_are_the_same(built):
+    """A prefecture month writes township workbooks in worker processes: same files, same cells."""
+    wh, tmp = built
+    with wh.reader() as con:
+        serial = write_caseworker_workbooks(con, M1, tmp / "serial", workers=1)
+        parallel = write_caseworker_workbooks(con, M1, tmp / "parallel", workers=2)
+    assert [p.name for p in serial] == [p.name for p in parallel] and len(serial) == 3
+    for a, b in zip(serial, parallel):
+        assert _cell_values(a) == _cell_values(b)
