@@ -20,7 +20,7 @@ def _first_pinyin(char: str) -> str:
 
 def _surname_pinyin(names: pl.Series) -> pl.Series:
     first = names.str.slice(0, 1)
-    mapping = {c: _first_pinyin(c) for c in first.unique().drop_nulls().to_list() if c}
+    mapping = {c: _first_pinyin(c) for c in first.unique(maintain_order=True).drop_nulls().to_list() if c}
     return first.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
