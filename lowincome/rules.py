@@ -29,12 +29,12 @@ import yaml
 
 from lowincome.months import add_months
 from lowincome.params import Params, ParamsError, load_params  # noqa: F401  (public API)
-from lowincome.schema import SOURCES
-from lowincome.warehouse import query_pl, replace_many
+from lowincome.schema import EXTRACT_SOURCES
+from lowincome.warehouse import query_pl
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 RULES_DIR = SQL_DIR / "rules"
-PUBLISH_SQL = SQL_DIR / "publish" / "flags_month.sql"  # replaces the month's rows of flags.*
+PUBLISH_DIR = SQL_DIR / "publish"  # replaces the month's rows of flags.*
 SEVERITY_RANK = {"高": 1, "中": 2, "低": 3}
 HEADER_KEYS = ("code", "name", "severity", "sources", "previous", "action", "params", "description")
 # The columns every rule file returns, in this order.
@@ -75,7 +75,7 @@ def param_values(params: Params) -> dict[str, object]:
 
 
 PARAM_NAMES = tuple(param_values(Params()))
-AGENCY_SOURCES = tuple(s for s in SOURCES if s != "registry")
+AGENCY_SOURCES = tuple(s for s in EXTRACT_SOURCES if s != "registry")  # each has a linked_<source> view
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def _rule_from_file(path: Path) -> Rule:
     lists = {}
     for key, allowed in (
         ("sources", AGENCY_SOURCES),
-        ("previous", tuple(SOURCES)),
+        ("previous", EXTRACT_SOURCES),
         ("params", PARAM_NAMES),
     ):
         value = h[key] or []
@@ -229,9 +229,10 @@ def _set_variables(con: duckdb.DuckDBPyConnection, values: Mapping[str, object])
         con.execute(f"SET VARIABLE {name} = ?", [value])
 
 
-def _setup_context(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params, rules: Mapping[str, Rule]) -> None:
+def _setup_context(con: duckdb.DuckDBPyConnection, params: Params, rules: Mapping[str, Rule]) -> None:
+    """The context tables of sql/rules_context/ and the catalogue tables (variable month set)."""
     values = param_values(params)
-    _set_variables(con, {"month": month, "params_path": params.source_path, **values})
+    _set_variables(con, values)
     _run_scripts(con, "rules_context")
     con.executemany(
         "INSERT INTO rule_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -264,17 +265,21 @@ def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> None:
     con.execute((SQL_DIR / "rule_run" / "20_collect.sql").read_text(encoding="utf-8"))
 
 
-# ---------------------------------------------------------------- lifecycle
-_MONTH_TABLES = (
-    "risk_flags",
-    "flag_history",
-    "rule_runs",
-    "month_status",
-    "held_back",
-    "summary_village",
-    "summary_township",
-    "summary_county",
-)
+# ---------------------------------------------------------------- publishing
+def _publish(con: duckdb.DuckDBPyConnection, outcome: str, runs: pl.DataFrame) -> None:
+    """Replace the month's rows of flags.* in one transaction: sql/publish/10_clear_month.sql,
+    then 20_published.sql or 20_withheld.sql (`outcome`); `runs` are the flags.rule_runs rows."""
+    con.register("rule_runs_out", runs.to_arrow())
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in ("10_clear_month.sql", f"20_{outcome}.sql"):
+            con.execute((PUBLISH_DIR / name).read_text(encoding="utf-8"))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("rule_runs_out")
 
 
 def _rule_runs(
@@ -308,7 +313,7 @@ def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
         for (name,) in con.execute(names).fetchall():
             if name.startswith(("rule_", "linked_")):
                 con.execute(f"DROP {kind} IF EXISTS temp.{name}")
-    ours = {"month", "params_path", "rule_code", "rule_params", *PARAM_NAMES}
+    ours = {"month", "params_path", "withheld_reason", "rule_code", "rule_params", *PARAM_NAMES}
     for (name,) in con.execute("SELECT name FROM duckdb_variables()").fetchall():
         if name in ours:
             con.execute(f"RESET VARIABLE {name}")
@@ -327,26 +332,18 @@ def run_rules(
     status = source_usability(con, [month, prev])
 
     registry_problem = _unusable_reason(status, month, "registry")
-    if registry_problem:
-        result.withheld = True
-        result.withheld_reason = f"低收入人口数据库不可用，本月预警暂缓发布：{registry_problem}"
-        result.skipped = dict.fromkeys(rules, result.withheld_reason)
-        runs = _rule_runs(month, rules, ["withheld"] * len(rules), [result.withheld_reason] * len(rules), {})
-        month_status = pl.DataFrame(
-            {
-                "month": [month],
-                "published": [False],
-                "reason": [result.withheld_reason],
-                "params_path": [params.source_path],
-            },
-            schema={"month": pl.Date, "published": pl.Boolean, "reason": pl.Utf8, "params_path": pl.Utf8},
-        )
-        inserts = {"rule_runs": runs, "month_status": month_status}
-        replace_many(con, [(f"flags.{t}", inserts.get(t, pl.DataFrame()), "month = ?", [month]) for t in _MONTH_TABLES])
-        return result
-
     try:
-        _setup_context(con, month, params, rules)
+        _set_variables(con, {"month": month, "params_path": params.source_path})
+        if registry_problem:
+            result.withheld = True
+            result.withheld_reason = f"低收入人口数据库不可用，本月预警暂缓发布：{registry_problem}"
+            result.skipped = dict.fromkeys(rules, result.withheld_reason)
+            _set_variables(con, {"withheld_reason": result.withheld_reason})
+            runs = _rule_runs(month, rules, ["withheld"] * len(rules), [result.withheld_reason] * len(rules), {})
+            _publish(con, "withheld", runs)
+            return result
+
+        _setup_context(con, params, rules)
         ran: list[str] = []
         for rule in rules.values():
             problems = [_unusable_reason(status, month, s) for s in rule.sources]
@@ -358,7 +355,7 @@ def run_rules(
             _run_rule(con, rule)
             ran.append(rule.code)
         con.execute("CREATE OR REPLACE TEMP TABLE rule_ran AS SELECT unnest(?::VARCHAR[]) AS rule_code", [ran])
-        _run_scripts(con, "lifecycle")  # rule_new_flags, rule_summary (90_publish.sql runs below)
+        _run_scripts(con, "lifecycle")  # rule_new_flags, rule_summary; sql/publish/ writes them below
 
         counts = query_pl(
             con,
@@ -375,16 +372,7 @@ def run_rules(
             [result.skipped.get(c) for c in rules],
             fired,
         )
-        con.register("rule_runs_out", runs.to_arrow())
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(PUBLISH_SQL.read_text(encoding="utf-8"))
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.unregister("rule_runs_out")
+        _publish(con, "published", runs)
 
         result.counts_by_rule = {c: fired.get(c, (0, 0))[0] for c in ran}
         held = query_pl(con, "SELECT rule_code, count(*) AS n FROM rule_held GROUP BY rule_code")

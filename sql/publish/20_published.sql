@@ -1,16 +1,7 @@
--- Replace the month's rows of flags.* with this run's: run by lowincome.rules inside one
--- explicit transaction, after the rules, the lifecycle and the summary. Reads the variables
--- month and params_path and the temp tables rule_new_flags, rule_runs_out, rule_held,
--- rule_catalogue and rule_summary.
-DELETE FROM flags.risk_flags WHERE month = getvariable('month');
-DELETE FROM flags.flag_history WHERE month = getvariable('month');
-DELETE FROM flags.rule_runs WHERE month = getvariable('month');
-DELETE FROM flags.month_status WHERE month = getvariable('month');
-DELETE FROM flags.held_back WHERE month = getvariable('month');
-DELETE FROM flags.summary_village WHERE month = getvariable('month');
-DELETE FROM flags.summary_township WHERE month = getvariable('month');
-DELETE FROM flags.summary_county WHERE month = getvariable('month');
-
+-- A published month: this run's flags, their state changes, rule runs, held-back rows,
+-- month status and summaries into flags.*, after 10_clear_month.sql in one transaction.
+-- Reads the variables month and params_path and the temp tables rule_new_flags,
+-- rule_runs_out, rule_held, rule_catalogue and rule_summary.
 INSERT INTO flags.risk_flags (
     month, flag_id, household_key, rule_code, rule_name, severity, severity_rank, state, fired, suppressed,
     closed_by, disposition_flag_id, county_code, township_code, village_code, category, evidence, evidence_text,
