@@ -1,65 +1,179 @@
-"""The rule catalogue (rules.md) over the warehouse: R01–R11, the flag lifecycle
+"""The rule catalogue (rules.md) over the warehouse: the rules, the flag lifecycle
 (新增 / 持续 / 已清零) and caseworkers' dispositions.
 
-Each rule is one SQL file in `sql/rules/` (a SELECT over std.*, linkage.links and
-the temporary context tables this module creates); this module decides which
-rules can run for the month (ops.source_status), evaluates them, applies the
-lifecycle and dispositions, and replaces the month's rows of the flags.* tables
-in one transaction. Everything is deterministic: rerunning a month gives the
+Each rule is one SQL file in `sql/rules/`: a header (a YAML block comment: code, name,
+severity, sources, previous, action, params, description; README "Adding a rule") and
+one SELECT over the context the files of `sql/rules_context/` create (rule_ctx,
+rule_registry, rule_households, linked_<source>, rule_pending). The catalogue `RULES`
+is read from those headers. This module decides which rules can run for the month
+(ops.source_status), evaluates them (`sql/rule_run/`), applies the lifecycle and
+dispositions and the summaries (`sql/lifecycle/`), and replaces the month's rows of
+the flags.* tables in one transaction. Values reach the SQL as DuckDB variables
+(`getvariable('month')`). Everything is deterministic: rerunning a month gives the
 same rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import duckdb
 import polars as pl
+import yaml
 
-from lowincome.months import add_months, month_end
+from lowincome.months import add_months
 from lowincome.params import Params, ParamsError, load_params  # noqa: F401  (public API)
-from lowincome.schema import polars_schema
-from lowincome.warehouse import query_pl, replace_many
+from lowincome.schema import EXTRACT_SOURCES, polars_schema
+from lowincome.warehouse import query_pl
 
-RULES_DIR = Path(__file__).resolve().parent.parent / "sql" / "rules"
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+RULES_DIR = SQL_DIR / "rules"
+PUBLISH_DIR = SQL_DIR / "publish"  # replaces the month's rows of flags.*
+SEVERITY_RANK = {"高": 1, "中": 2, "低": 3}
+HEADER_KEYS = ("code", "name", "severity", "sources", "previous", "action", "params", "description")
+# The columns every rule file returns, in this order.
+OUTPUT_COLUMNS = (
+    "household_key",  # registry 户编号, or RR:<监测户编号>
+    "records",  # [rec(source, month, source_row)], the records that raise the flag
+    "figures",  # JSON of the figures compared
+    "evidence_text",  # the evidence in one Chinese sentence
+    "action_extra",  # NULL or a key of the header's action_extra
+    "held_reason",  # NULL, or why the row is held back (an absence made unknown by the review band)
+    "county_code",
+    "township_code",
+    "village_code",
+    "category",  # the household's 救助类别 (NULL for RR:)
+)
+
+
+class RuleFileError(ValueError):
+    """A rule file's header or output does not follow the rule-file format."""
+
+
+def param_values(params: Params) -> dict[str, object]:
+    """The parameters under their params.yaml names: what a rule header's `params` lists."""
+    return {
+        "dibao_standard": [
+            {"county_code": county, "urban_rural": urban_rural, "standard": standard}
+            for county, urban_rural, standard in params.standard_rows()
+        ],
+        "edge_multiplier": float(params.edge_multiplier),
+        "medical_burden_ratio": float(params.medical_burden_ratio),
+        "gradual_exit_months": int(params.gradual_exit_months),
+        "major_disease_icd10_prefixes": list(params.major_disease_icd10_prefixes),
+        "temp_assistance_repeat": {
+            "count": int(params.temp_assistance_count),
+            "months": int(params.temp_assistance_months),
+        },
+    }
+
+
+PARAM_NAMES = tuple(param_values(Params()))
+AGENCY_SOURCES = tuple(s for s in EXTRACT_SOURCES if s != "registry")  # each has a linked_<source> view
 
 
 @dataclass(frozen=True)
 class Rule:
+    """One rule file: its header and its SQL."""
+
     code: str
     name: str
     severity: str  # 高 / 中 / 低
     sources: tuple[str, ...]  # agency sources read in M (the registry of M is always needed)
-    needs_previous: tuple[str, ...] = ()  # sources read in M-1
+    previous: tuple[str, ...]  # sources read in M-1
+    action: str  # recommended action; {param} placeholders name parameters of `params`
+    params: tuple[str, ...]  # params.yaml keys the rule reads (columns of its rule_ctx)
+    description: str
+    path: Path
+    action_extra: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def severity_rank(self) -> int:
-        return {"高": 1, "中": 2, "低": 3}[self.severity]
+        return SEVERITY_RANK[self.severity]
 
     @property
-    def sql_path(self) -> Path:
-        return next(RULES_DIR.glob(f"{self.code}_*.sql"))
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8").strip().rstrip(";")
+
+    def action_for(self, values: Mapping[str, object]) -> str:
+        """The recommended action with the parameters of the month filled in."""
+        return self.action.format_map({p: values[p] for p in self.params})
 
 
-RULES: dict[str, Rule] = {
-    r.code: r
-    for r in (
-        Rule("R01", "医疗支出型困难", "高", ("health_insurance",)),
-        Rule("R02", "低收入未纳入低保", "高", ()),
-        Rule("R03", "低保边缘未认定", "中", ()),
-        Rule("R04", "单人保候选", "中", ("health_insurance",)),
-        Rule("R05", "失业或断缴", "中", ("human_resources",), ("human_resources", "registry")),
-        Rule("R06", "死亡未销户", "高", ("civil_affairs",)),
-        Rule("R07", "停保后仍困难", "高", ("civil_affairs",)),
-        Rule("R08", "防返贫监测未入库", "中", ("rural_revitalization",)),
-        Rule("R09", "收入超标", "低", ("human_resources",)),
-        Rule("R10", "多次临时救助", "中", ("civil_affairs",)),
-        Rule("R11", "突发灾害意外", "高", ("civil_affairs", "rural_revitalization")),
+def read_header(path: Path) -> dict:
+    """The YAML header of a rule file (HEADER.md): the body of its leading block comment."""
+    text = path.read_text(encoding="utf-8").strip()
+    if not text.startswith("/*") or "*/" not in text:
+        raise RuleFileError(f"{path.name}: a rule file starts with a /* YAML header */")
+    header = yaml.safe_load(text.split("*/", 1)[0].removeprefix("/*"))
+    if not isinstance(header, dict):
+        raise RuleFileError(f"{path.name}: the header is not a YAML mapping")
+    return header
+
+
+def _rule_from_file(path: Path) -> Rule:
+    h = read_header(path)
+    where = path.name
+    missing = [k for k in HEADER_KEYS if k not in h]
+    if missing:
+        raise RuleFileError(f"{where}: header lacks {', '.join(missing)}")
+    code = str(h["code"])
+    if not path.name.startswith(f"{code}_"):
+        raise RuleFileError(f"{where}: file name must start with its code {code}_")
+    if h["severity"] not in SEVERITY_RANK:
+        raise RuleFileError(f"{where}: severity {h['severity']!r} is not one of 高 / 中 / 低")
+    lists = {}
+    for key, allowed in (
+        ("sources", AGENCY_SOURCES),
+        ("previous", EXTRACT_SOURCES),
+        ("params", PARAM_NAMES),
+    ):
+        value = h[key] or []
+        if not isinstance(value, list) or any(v not in allowed for v in value):
+            raise RuleFileError(f"{where}: {key} {value!r} must be a list of {', '.join(allowed)}")
+        lists[key] = tuple(value)
+    extra = h.get("action_extra") or {}
+    if not isinstance(extra, dict) or not all(isinstance(v, str) and v for v in extra.values()):
+        raise RuleFileError(f"{where}: action_extra must map keys to words")
+    action, name = h["action"], h["name"]
+    if not (isinstance(action, str) and action.strip() and isinstance(name, str) and name.strip()):
+        raise RuleFileError(f"{where}: name and action must be non-empty text")
+    placeholders = {f for _, f, _, _ in string.Formatter().parse(action) if f}
+    if not placeholders <= set(lists["params"]):
+        raise RuleFileError(f"{where}: action names {sorted(placeholders)}, not all in params {list(lists['params'])}")
+    return Rule(
+        code=code,
+        name=name.strip(),
+        severity=h["severity"],
+        sources=lists["sources"],
+        previous=lists["previous"],
+        action=action.strip(),
+        params=lists["params"],
+        description=" ".join(str(h["description"] or "").split()),
+        path=path,
+        action_extra=MappingProxyType({str(k): v for k, v in extra.items()}),
     )
-}
+
+
+def load_catalogue(rules_dir: Path | str = RULES_DIR) -> dict[str, Rule]:
+    """Every `R*.sql` of `rules_dir`, by code, in code order, from the files' headers."""
+    rules: dict[str, Rule] = {}
+    for path in sorted(Path(rules_dir).glob("R*.sql")):
+        rule = _rule_from_file(path)
+        if rule.code in rules:
+            raise RuleFileError(f"{path.name}: code {rule.code} also in {rules[rule.code].path.name}")
+        rules[rule.code] = rule
+    if not rules:
+        raise RuleFileError(f"no rule files (R*.sql) in {rules_dir}")
+    return dict(sorted(rules.items()))
+
+
+RULES: dict[str, Rule] = load_catalogue()
 
 
 @dataclass
@@ -97,397 +211,137 @@ def _unusable_reason(status: dict, month: dt.date, source: str) -> str | None:
     return None if usable else f"{source} {month:%Y-%m} {reason}"
 
 
-# ---------------------------------------------------------------- context tables
-_MACROS = """
-CREATE OR REPLACE TEMP MACRO rec(s, m, r) AS {'source': s::VARCHAR, 'month': m::DATE, 'source_row': r::INTEGER};
-CREATE OR REPLACE TEMP MACRO yuan(x) AS
-    CASE WHEN x IS NULL THEN '—' WHEN x = round(x) THEN format('{:,.0f}', x) ELSE format('{:,.2f}', x) END;
-CREATE OR REPLACE TEMP MACRO ym(d) AS strftime(d, '%Y') || '年' || month(d) || '月';
-"""
-
-_CONTEXT = """
-CREATE OR REPLACE TEMP TABLE rule_usable AS
-SELECT month, source FROM ops.source_status WHERE usable AND month <= $month;
-
-CREATE OR REPLACE TEMP TABLE rule_registry AS
-WITH r AS (
-    SELECT *, coalesce(birth_date, id_birth_date) AS birth FROM std.registry
-    WHERE month = $month AND household_id IS NOT NULL
-)
-SELECT *,
-    year($month_end) - year(birth)
-      - CASE WHEN month($month_end) * 100 + day($month_end) < month(birth) * 100 + day(birth) THEN 1 ELSE 0 END AS age
-FROM r;
-
-CREATE OR REPLACE TEMP TABLE rule_households AS
-WITH h AS (
-    SELECT household_id,
-        first(source_row ORDER BY coalesce(relation <> '户主', true), source_row) AS hh_row,
-        first(county_code ORDER BY coalesce(relation <> '户主', true), source_row) FILTER (WHERE county_code IS NOT NULL) AS county_code,
-        first(township_code ORDER BY coalesce(relation <> '户主', true), source_row) FILTER (WHERE township_code IS NOT NULL) AS township_code,
-        first(village_code ORDER BY coalesce(relation <> '户主', true), source_row) FILTER (WHERE village_code IS NOT NULL) AS village_code,
-        first(urban_rural ORDER BY coalesce(relation <> '户主', true), source_row) FILTER (WHERE urban_rural IS NOT NULL) AS urban_rural,
-        first(category ORDER BY coalesce(relation <> '户主', true), source_row) FILTER (WHERE category IS NOT NULL) AS category,
-        first(household_size ORDER BY coalesce(relation <> '户主', true), source_row) FILTER (WHERE household_size IS NOT NULL) AS size,
-        first(household_annual_income ORDER BY coalesce(relation <> '户主', true), source_row)
-            FILTER (WHERE household_annual_income IS NOT NULL) AS income,
-        count(*) AS members_listed
-    FROM rule_registry
-    GROUP BY household_id
-)
-SELECT h.*,
-    coalesce(sc.standard, sd.standard) AS s,
-    CASE WHEN h.size > 0 THEN h.income / h.size / 12 END AS pc
-FROM h
-LEFT JOIN rule_standard sc ON sc.county_code = h.county_code AND sc.urban_rural = h.urban_rural
-LEFT JOIN rule_standard sd ON sd.county_code IS NULL AND sd.urban_rural = h.urban_rural;
-
-CREATE OR REPLACE TEMP TABLE rule_links AS
-SELECT l.month, l.source, l.source_row, l.registry_row, r.household_id, r.person_key, r.name
-FROM linkage.links l
-JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
-JOIN rule_usable u ON u.month = l.month AND u.source = l.source
-JOIN rule_usable ur ON ur.month = l.month AND ur.source = 'registry'
-WHERE l.decision = 'accept' AND l.month <= $month AND r.household_id IS NOT NULL;
-
--- Records waiting for a clerk (review band), with the registry person they may be:
--- for the rules that read an absence, such a record makes the absence unknown.
-CREATE OR REPLACE TEMP TABLE rule_pending AS
-SELECT l.month, l.source, l.source_row, r.household_id, r.person_key
-FROM linkage.links l
-JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
-WHERE l.decision = 'review' AND l.month <= $month;
-"""
-
-_FIRED_DDL = """
-CREATE OR REPLACE TEMP TABLE rule_fired (
-    rule_code VARCHAR, household_key VARCHAR, county_code VARCHAR, township_code VARCHAR, village_code VARCHAR,
-    category VARCHAR, records STRUCT(source VARCHAR, month DATE, source_row INTEGER)[], figures VARCHAR,
-    evidence_text VARCHAR, recommended_action VARCHAR
-);
-CREATE OR REPLACE TEMP TABLE rule_held (
-    rule_code VARCHAR, household_key VARCHAR, county_code VARCHAR, township_code VARCHAR, village_code VARCHAR,
-    records STRUCT(source VARCHAR, month DATE, source_row INTEGER)[], reason VARCHAR
-);
-"""
+# ---------------------------------------------------------------- SQL files
+def _run_scripts(con: duckdb.DuckDBPyConnection, folder: str) -> None:
+    """Run the SQL files of sql/<folder>/ in name order (each a multi-statement script)."""
+    for path in sorted((SQL_DIR / folder).glob("*.sql")):
+        con.execute(path.read_text(encoding="utf-8"))
 
 
-def _exec(con: duckdb.DuckDBPyConnection, script: str, params: dict | None = None) -> None:
-    """Run a script statement by statement, passing each the named parameters it uses."""
-    for stmt in re.split(r";\s*\n", script):
-        if not stmt.strip() or all(line.strip().startswith("--") or not line.strip() for line in stmt.splitlines()):
-            continue
-        used = {k: v for k, v in (params or {}).items() if f"${k}" in stmt}
-        con.execute(stmt, used) if used else con.execute(stmt)
+def _set_variables(con: duckdb.DuckDBPyConnection, values: Mapping[str, object]) -> None:
+    for name, value in values.items():
+        con.execute(f"SET VARIABLE {name} = ?", [value])
 
 
-def _setup_context(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) -> None:
-    _exec(con, _MACROS)
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE rule_ctx AS SELECT
-            ?::DATE AS month, ?::DATE AS month_end, ?::DATE AS prev_month, ?::DATE AS win12_start,
-            ?::DATE AS rep_start, ?::DOUBLE AS edge, ?::DOUBLE AS ratio, ?::INTEGER AS rep_count,
-            ?::INTEGER AS rep_months, ?::INTEGER AS exit_months""",
+def _setup_context(con: duckdb.DuckDBPyConnection, params: Params, rules: Mapping[str, Rule]) -> None:
+    """The context tables of sql/rules_context/ and the catalogue tables (variable month set)."""
+    values = param_values(params)
+    _set_variables(con, values)
+    _run_scripts(con, "rules_context")
+    con.executemany(
+        "INSERT INTO rule_catalogue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            month,
-            month_end(month),
-            add_months(month, -1),
-            add_months(month, -11),
-            add_months(month, -(params.temp_assistance_months - 1)),
-            params.edge_multiplier,
-            params.medical_burden_ratio,
-            params.temp_assistance_count,
-            params.temp_assistance_months,
-            params.gradual_exit_months,
+            [r.code, r.name, r.severity, r.severity_rank, r.action_for(values), r.sources, r.previous, r.params]
+            + [r.description]
+            for r in rules.values()
         ],
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE rule_standard (county_code VARCHAR, urban_rural VARCHAR, standard DOUBLE)"
-    )
-    con.executemany("INSERT INTO rule_standard VALUES (?, ?, ?)", params.standard_rows())
-    con.execute("CREATE OR REPLACE TEMP TABLE rule_icd_prefixes (prefix VARCHAR)")
-    if params.major_disease_icd10_prefixes:
-        con.executemany("INSERT INTO rule_icd_prefixes VALUES (?)", [[p] for p in params.major_disease_icd10_prefixes])
-    _exec(con, _CONTEXT, {"month": month, "month_end": month_end(month)})
-    con.execute(_FIRED_DDL)
+    extras = [[r.code, k, v] for r in rules.values() for k, v in r.action_extra.items()]
+    if extras:
+        con.executemany("INSERT INTO rule_action_extra VALUES (?, ?, ?)", extras)
 
 
 def _run_rule(con: duckdb.DuckDBPyConnection, rule: Rule) -> None:
-    """Evaluate one rule into rule_fired. A rule that reads an absence may return
-    `held_reason`: rows where it is set are held back (the absence is unknown while a
-    record waits in the review band) and go to rule_held instead."""
-    sql = rule.sql_path.read_text(encoding="utf-8").strip().rstrip(";")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE rule_out AS {sql}")
-    cols = {c[0] for c in con.execute("DESCRIBE rule_out").fetchall()}
-    if "village_code" in cols:  # the rule knows its own regions (R08)
-        region = "o.county_code, o.township_code, o.village_code"
-        category = "NULL"
-        join = ""
-    else:
-        region = "hh.county_code, hh.township_code, hh.village_code"
-        category = "hh.category"
-        join = "JOIN rule_households hh ON hh.household_id = o.household_key"
-    held = "false"
-    if "held_reason" in cols:
-        held = "o.held_reason IS NOT NULL"
-        con.execute(
-            f"""INSERT INTO rule_held
-            SELECT ?, o.household_key, {region}, list_sort(list_distinct(o.records)), o.held_reason
-            FROM rule_out o {join} WHERE {held}""",
-            [rule.code],
-        )
-    con.execute(
-        f"""INSERT INTO rule_fired
-        SELECT ?, o.household_key, {region}, {category}, list_sort(list_distinct(o.records)), o.figures,
-               o.evidence_text, o.recommended_action
-        FROM rule_out o {join} WHERE NOT ({held})""",
-        [rule.code],
-    )
+    """Evaluate one rule file into rule_fired / rule_held (sql/rule_run/)."""
+    _set_variables(con, {"rule_code": rule.code, "rule_params": list(rule.params)})
+    con.execute((SQL_DIR / "rule_run" / "10_context.sql").read_text(encoding="utf-8"))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE rule_out AS {rule.sql}")
+    cols = tuple(c[0] for c in con.execute("DESCRIBE rule_out").fetchall())
+    if cols != OUTPUT_COLUMNS:
+        raise RuleFileError(f"{rule.path.name} returns {cols}; a rule returns {OUTPUT_COLUMNS}")
+    unknown = [
+        k
+        for (k,) in con.execute("SELECT DISTINCT action_extra FROM rule_out WHERE action_extra IS NOT NULL").fetchall()
+        if k not in rule.action_extra
+    ]
+    if unknown:
+        raise RuleFileError(f"{rule.path.name}: action_extra {unknown} not in its header's action_extra")
+    con.execute((SQL_DIR / "rule_run" / "20_collect.sql").read_text(encoding="utf-8"))
 
 
-# ---------------------------------------------------------------- lifecycle
-_LIFECYCLE = """
-CREATE OR REPLACE TEMP TABLE rule_catalogue AS
-SELECT * FROM (VALUES {catalogue}) t(rule_code, rule_name, severity, severity_rank);
-
--- The month each rule that ran last ran (and was published) before M.
-CREATE OR REPLACE TEMP TABLE rule_prev AS
-SELECT rule_code, max(month) AS prev_month
-FROM flags.rule_runs
-WHERE status = 'ran' AND month < $month AND rule_code IN (SELECT rule_code FROM rule_ran)
-GROUP BY rule_code;
-
-CREATE OR REPLACE TEMP TABLE rule_prev_flags AS
-SELECT f.* FROM flags.risk_flags f JOIN rule_prev p ON p.rule_code = f.rule_code AND p.prev_month = f.month;
-
--- Closing dispositions delivered by M for fired flags of earlier months: per
--- (household, rule) the one of the latest flag with the latest 处置日期 (then the
--- latest delivery), never row order. Rows tied at the top that disagree are a
--- conflict: none is applied (reported in ops.returned_issues).
-CREATE OR REPLACE TEMP TABLE rule_dispositions AS
-SELECT * EXCLUDE (rk, lo, hi, rn) FROM (
-    SELECT *,
-           min(disposition) OVER w AS lo, max(disposition) OVER w AS hi,
-           row_number() OVER (PARTITION BY household_key, rule_code ORDER BY source_row) AS rn
-    FROM (
-        SELECT d.flag_id, d.disposition, d.disposed_on, d.month AS delivered, d.source_row, f.household_key, f.rule_code,
-               f.month AS flag_month, f.evidence_hash AS flag_hash, f.episode_start AS flag_episode,
-               rank() OVER (PARTITION BY f.household_key, f.rule_code
-                            ORDER BY f.month DESC, d.disposed_on DESC NULLS LAST, d.month DESC) AS rk
-        FROM std.dispositions d
-        JOIN rule_usable u ON u.month = d.month AND u.source = 'dispositions'
-        JOIN flags.risk_flags f ON f.flag_id = d.flag_id AND f.fired
-        WHERE d.month <= $month AND f.month < $month AND d.disposition IN ('已纳入救助', '核实不符')
-          AND f.rule_code IN (SELECT rule_code FROM rule_ran)
-    ) WHERE rk = 1
-    WINDOW w AS (PARTITION BY household_key, rule_code)
-) WHERE lo = hi AND rn = 1;
-
-CREATE OR REPLACE TEMP TABLE rule_current AS
-SELECT f.*,
-    to_json({'rule': f.rule_code, 'month': $month, 'household_key': f.household_key,
-             'figures': json(f.figures), 'records': f.records}) AS evidence,
-    md5(f.figures || to_json(list_filter(f.records, lambda r: r.source <> 'registry'))) AS evidence_hash
-FROM rule_fired f;
-
-CREATE OR REPLACE TEMP TABLE rule_new_flags AS
-WITH j AS (
-    SELECT
-        coalesce(c.household_key, p.household_key) AS household_key,
-        coalesce(c.rule_code, p.rule_code) AS rule_code,
-        c.household_key IS NOT NULL AS fired,
-        coalesce(p.state IN ('新增', '持续'), false) AS prev_active,
-        h.reason AS held_reason,
-        c, p, d,
-        d.flag_id IS NOT NULL AND p.household_key IS NOT NULL AND (
-            (p.state IN ('新增', '持续') AND p.episode_start = d.flag_episode)
-            OR (p.suppressed AND p.disposition_flag_id = d.flag_id)
-        ) AS disposition_applies
-    FROM rule_current c
-    FULL JOIN rule_prev_flags p ON p.household_key = c.household_key AND p.rule_code = c.rule_code
-    LEFT JOIN rule_held h
-        ON h.household_key = coalesce(c.household_key, p.household_key)
-       AND h.rule_code = coalesce(c.rule_code, p.rule_code)
-    LEFT JOIN rule_dispositions d
-        ON d.household_key = coalesce(c.household_key, p.household_key)
-       AND d.rule_code = coalesce(c.rule_code, p.rule_code)
-), s AS (
-    SELECT *,
-        fired AND disposition_applies AND (c).evidence_hash = (d).flag_hash AS is_suppressed
-    FROM j
-    -- a suppressed flag is written while it stays suppressed; a flag that stops
-    -- firing is written once (the month it clears)
-    WHERE fired OR prev_active
-), t AS (
-    SELECT *,
-        CASE WHEN fired AND NOT is_suppressed THEN CASE WHEN prev_active THEN '持续' ELSE '新增' END
-             -- an active flag whose absence is unknown this month is not cleared on it
-             WHEN NOT fired AND held_reason IS NOT NULL AND NOT disposition_applies THEN '持续'
-             ELSE '已清零' END AS state
-    FROM s
-)
-SELECT
-    $month::DATE AS month,
-    flags.flag_id($month::DATE, t.rule_code, t.household_key) AS flag_id,
-    t.household_key, t.rule_code, k.rule_name, k.severity, k.severity_rank, t.state, t.fired,
-    t.is_suppressed AS suppressed,
-    CASE WHEN t.state <> '已清零' THEN NULL
-         WHEN t.is_suppressed OR (t.disposition_applies AND NOT t.fired) THEN (t.d).disposition
-         ELSE '未再触发' END AS closed_by,
-    CASE WHEN t.state = '已清零' AND (t.is_suppressed OR (t.disposition_applies AND NOT t.fired)) THEN (t.d).flag_id END
-        AS disposition_flag_id,
-    coalesce((t.c).county_code, (t.p).county_code) AS county_code,
-    coalesce((t.c).township_code, (t.p).township_code) AS township_code,
-    coalesce((t.c).village_code, (t.p).village_code) AS village_code,
-    CASE WHEN t.fired THEN (t.c).category ELSE coalesce(hh.category, (t.p).category) END AS category,
-    coalesce((t.c).evidence, (t.p).evidence) AS evidence,
-    CASE WHEN t.state = '持续' AND NOT t.fired THEN '【待核实】' || t.held_reason || '；沿用上次预警：' || (t.p).evidence_text
-         WHEN NOT t.fired THEN
-             CASE WHEN t.disposition_applies THEN '已处置（' || (t.d).disposition || '），本月未再触发；上次预警：'
-                  ELSE '本月未再触发；上次预警：' END || (t.p).evidence_text
-         WHEN t.is_suppressed THEN '已处置（' || (t.d).disposition || '），证据未变化，本月不再提示：' || (t.c).evidence_text
-         ELSE (t.c).evidence_text END AS evidence_text,
-    coalesce((t.c).evidence_hash, (t.p).evidence_hash) AS evidence_hash,
-    coalesce((t.c).recommended_action, (t.p).recommended_action) AS recommended_action,
-    CASE WHEN t.state = '新增' THEN $month::DATE ELSE (t.p).episode_start END AS episode_start,
-    date_diff('month', CASE WHEN t.state = '新增' THEN $month::DATE ELSE (t.p).episode_start END, $month::DATE)::INTEGER
-        AS months_open,
-    t.prev_active, (t.p).state AS prev_state
-FROM t
-JOIN rule_catalogue k ON k.rule_code = t.rule_code
-LEFT JOIN rule_households hh ON hh.household_id = t.household_key;
-"""
-
-_SUMMARY = """
-CREATE OR REPLACE TEMP TABLE rule_summary_base AS
-WITH act AS (
-    SELECT DISTINCT county_code, township_code, village_code, rule_code, household_key
-    FROM rule_new_flags WHERE state IN ('新增', '持续')
-), rules AS (
-    SELECT rule_code, rule_name FROM rule_catalogue WHERE rule_code IN (SELECT rule_code FROM rule_ran)
-    UNION ALL SELECT '合计', '全部规则'
-), areas AS (
-    SELECT DISTINCT county_code, township_code, village_code FROM rule_households
-    UNION SELECT DISTINCT county_code, township_code, village_code FROM act
-)
-SELECT a.county_code, a.township_code, a.village_code, r.rule_code, r.rule_name
-FROM areas a CROSS JOIN rules r;
-"""
-
-
-def _summary_sql(level: str) -> str:
-    keys = {
-        "village": ["county_code", "township_code", "village_code"],
-        "township": ["county_code", "township_code"],
-        "county": ["county_code"],
-    }[level]
-    k = ", ".join(keys)
-    on = " AND ".join(f"x.{c} IS NOT DISTINCT FROM y.{c}" for c in keys)
-    return f"""
-    WITH base AS (SELECT DISTINCT {k}, rule_code, rule_name FROM rule_summary_base),
-    act AS (
-        SELECT {k}, rule_code, household_key FROM rule_new_flags WHERE state IN ('新增', '持续')
-        UNION ALL
-        SELECT {k}, '合计', household_key FROM rule_new_flags WHERE state IN ('新增', '持续')
-    ),
-    flagged AS (SELECT {k}, rule_code, count(DISTINCT household_key) AS n FROM act GROUP BY ALL),
-    reg AS (SELECT {k}, count(*) AS n FROM rule_households GROUP BY ALL)
-    SELECT $month::DATE AS month, {", ".join("x." + c for c in keys)}, x.rule_code, x.rule_name,
-           coalesce(f.n, 0)::INTEGER AS flagged_households, coalesce(y.n, 0)::INTEGER AS registry_households,
-           CASE WHEN coalesce(y.n, 0) > 0 THEN coalesce(f.n, 0) / y.n END AS share
-    FROM base x
-    LEFT JOIN reg y ON {on}
-    LEFT JOIN flagged f ON {on.replace("y.", "f.")} AND f.rule_code = x.rule_code
-    ORDER BY {", ".join("x." + c + " NULLS LAST" for c in keys)}, x.rule_code = '合计', x.rule_code
-    """
-
-
-_FLAG_COLUMNS = (
-    "month, flag_id, household_key, rule_code, rule_name, severity, severity_rank, state, fired, suppressed, "
-    "closed_by, disposition_flag_id, county_code, township_code, village_code, category, evidence, evidence_text, "
-    "evidence_hash, recommended_action, episode_start, months_open"
-)
-
-
-_MONTH_TABLES = (
-    "risk_flags",
-    "flag_history",
-    "rule_runs",
-    "month_status",
-    "held_back",
-    "summary_village",
-    "summary_township",
-    "summary_county",
-)
-
-
-def _delete_month(con: duckdb.DuckDBPyConnection, month: dt.date) -> None:
-    for table in _MONTH_TABLES:
-        con.execute(f"DELETE FROM flags.{table} WHERE month = ?", [month])
+# ---------------------------------------------------------------- publishing
+def _publish(con: duckdb.DuckDBPyConnection, outcome: str, runs: pl.DataFrame) -> None:
+    """Replace the month's rows of flags.* in one transaction: sql/publish/10_clear_month.sql,
+    then 20_published.sql or 20_withheld.sql (`outcome`); `runs` are the flags.rule_runs rows."""
+    con.register("rule_runs_out", runs.to_arrow())
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in ("10_clear_month.sql", f"20_{outcome}.sql"):
+            con.execute((PUBLISH_DIR / name).read_text(encoding="utf-8"))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("rule_runs_out")
 
 
 def _rule_runs(
-    month: dt.date, status: list[str], reason: list[str | None], fired: dict[str, tuple[int, int]]
+    month: dt.date,
+    rules: Mapping[str, Rule],
+    status: list[str],
+    reason: list[str | None],
+    fired: dict[str, tuple[int, int]],
 ) -> pl.DataFrame:
     """flags.rule_runs rows of `month`, one per catalogue rule; fired: rule -> (flags, active)."""
     return pl.DataFrame(
         {
-            "month": [month] * len(RULES),
-            "rule_code": list(RULES),
-            "rule_name": [r.name for r in RULES.values()],
+            "month": [month] * len(rules),
+            "rule_code": list(rules),
+            "rule_name": [r.name for r in rules.values()],
             "status": status,
             "reason": reason,
-            "flags": [fired.get(c, (0, 0))[0] for c in RULES],
-            "active": [fired.get(c, (0, 0))[1] for c in RULES],
+            "flags": [fired.get(c, (0, 0))[0] for c in rules],
+            "active": [fired.get(c, (0, 0))[1] for c in rules],
         },
         schema=polars_schema("flags.rule_runs"),
     )
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    names = [
-        r[0]
-        for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'rule\\_%' ESCAPE '\\'"
-        ).fetchall()
-    ]
-    for name in names:
-        con.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    """Drop this module's temp tables and views (rule_*, linked_*) and reset its variables."""
+    for kind, names in (
+        ("VIEW", "SELECT view_name FROM duckdb_views() WHERE temporary"),
+        ("TABLE", "SELECT table_name FROM duckdb_tables() WHERE temporary"),
+    ):
+        for (name,) in con.execute(names).fetchall():
+            if name.startswith(("rule_", "linked_")):
+                con.execute(f"DROP {kind} IF EXISTS temp.{name}")
+    ours = {"month", "params_path", "withheld_reason", "rule_code", "rule_params", *PARAM_NAMES}
+    for (name,) in con.execute("SELECT name FROM duckdb_variables()").fetchall():
+        if name in ours:
+            con.execute(f"RESET VARIABLE {name}")
 
 
-def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) -> RuleRunResult:
+def run_rules(
+    con: duckdb.DuckDBPyConnection, month: dt.date, params: Params, rules_dir: Path | str | None = None
+) -> RuleRunResult:
     """Evaluate every rule for `month`, apply the lifecycle and dispositions and
-    replace the month's rows of flags.* atomically. See the module docstring."""
+    replace the month's rows of flags.* atomically. See the module docstring.
+    `rules_dir` replaces sql/rules/ (a test's catalogue)."""
+    rules = RULES if rules_dir is None else load_catalogue(rules_dir)
     month = dt.date(month.year, month.month, 1)
     prev = add_months(month, -1)
     result = RuleRunResult(month)
     status = source_usability(con, [month, prev])
 
     registry_problem = _unusable_reason(status, month, "registry")
-    if registry_problem:
-        result.withheld = True
-        result.withheld_reason = f"低收入人口数据库不可用，本月预警暂缓发布：{registry_problem}"
-        result.skipped = dict.fromkeys(RULES, result.withheld_reason)
-        runs = _rule_runs(month, ["withheld"] * len(RULES), [result.withheld_reason] * len(RULES), {})
-        month_status = pl.DataFrame(
-            {
-                "month": [month],
-                "published": [False],
-                "reason": [result.withheld_reason],
-                "params_path": [params.source_path],
-            },
-            schema=polars_schema("flags.month_status"),
-        )
-        inserts = {"rule_runs": runs, "month_status": month_status}
-        replace_many(con, [(f"flags.{t}", inserts.get(t, pl.DataFrame()), "month = ?", [month]) for t in _MONTH_TABLES])
-        return result
-
     try:
-        _setup_context(con, month, params)
+        _set_variables(con, {"month": month, "params_path": params.source_path})
+        if registry_problem:
+            result.withheld = True
+            result.withheld_reason = f"低收入人口数据库不可用，本月预警暂缓发布：{registry_problem}"
+            result.skipped = dict.fromkeys(rules, result.withheld_reason)
+            _set_variables(con, {"withheld_reason": result.withheld_reason})
+            runs = _rule_runs(month, rules, ["withheld"] * len(rules), [result.withheld_reason] * len(rules), {})
+            _publish(con, "withheld", runs)
+            return result
+
+        _setup_context(con, params, rules)
         ran: list[str] = []
-        for rule in RULES.values():
+        for rule in rules.values():
             problems = [_unusable_reason(status, month, s) for s in rule.sources]
-            problems += [_unusable_reason(status, prev, s) for s in rule.needs_previous]
+            problems += [_unusable_reason(status, prev, s) for s in rule.previous]
             problems = [p for p in problems if p]
             if problems:
                 result.skipped[rule.code] = "；".join(problems)
@@ -495,11 +349,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
             _run_rule(con, rule)
             ran.append(rule.code)
         con.execute("CREATE OR REPLACE TEMP TABLE rule_ran AS SELECT unnest(?::VARCHAR[]) AS rule_code", [ran])
-        catalogue = ", ".join(f"('{r.code}', '{r.name}', '{r.severity}', {r.severity_rank})" for r in RULES.values())
-        _exec(con, _LIFECYCLE.replace("{catalogue}", catalogue), {"month": month})
-        _exec(con, _SUMMARY)
-        for lvl in ("village", "township", "county"):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE rule_summary_{lvl} AS {_summary_sql(lvl)}", {"month": month})
+        _run_scripts(con, "lifecycle")  # rule_new_flags, rule_summary; sql/publish/ writes them below
 
         counts = query_pl(
             con,
@@ -510,45 +360,13 @@ def run_rules(con: duckdb.DuckDBPyConnection, month: dt.date, params: Params) ->
         )
         fired = {r: (f, a) for r, f, a in counts.iter_rows()}
         runs = _rule_runs(
-            month, ["ran" if c in ran else "skipped" for c in RULES], [result.skipped.get(c) for c in RULES], fired
+            month,
+            rules,
+            ["ran" if c in ran else "skipped" for c in rules],
+            [result.skipped.get(c) for c in rules],
+            fired,
         )
-        con.register("rule_runs_in", runs.to_arrow())
-        con.execute("BEGIN TRANSACTION")
-        try:
-            _delete_month(con, month)
-            con.execute(
-                f"INSERT INTO flags.risk_flags ({_FLAG_COLUMNS}) SELECT {_FLAG_COLUMNS} FROM rule_new_flags "
-                "ORDER BY severity_rank, county_code, township_code, village_code, household_key, rule_code"
-            )
-            con.execute("""
-                INSERT INTO flags.flag_history
-                SELECT month, flag_id, household_key, rule_code,
-                       CASE WHEN state = '已清零' THEN prev_state END,
-                       state, CASE WHEN state = '新增' THEN '触发' ELSE closed_by END, episode_start, months_open
-                FROM rule_new_flags
-                WHERE state = '新增' OR (state = '已清零' AND prev_active)
-                ORDER BY rule_code, household_key""")
-            con.execute("INSERT INTO flags.rule_runs SELECT * FROM rule_runs_in")
-            con.execute(
-                """
-                INSERT INTO flags.held_back
-                SELECT $month::DATE, h.rule_code, k.rule_name, h.household_key, h.county_code, h.township_code,
-                       h.village_code, h.reason, to_json(h.records), f.state IS NOT NULL AS carried
-                FROM rule_held h JOIN rule_catalogue k USING (rule_code)
-                LEFT JOIN rule_new_flags f ON f.household_key = h.household_key AND f.rule_code = h.rule_code
-                                          AND f.state = '持续' AND NOT f.fired
-                ORDER BY h.rule_code, h.household_key""",
-                {"month": month},
-            )
-            con.execute("INSERT INTO flags.month_status VALUES (?, true, NULL, ?)", [month, params.source_path])
-            for lvl in ("village", "township", "county"):
-                con.execute(f"INSERT INTO flags.summary_{lvl} SELECT * FROM rule_summary_{lvl}")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.unregister("rule_runs_in")
+        _publish(con, "published", runs)
 
         result.counts_by_rule = {c: fired.get(c, (0, 0))[0] for c in ran}
         held = query_pl(con, "SELECT rule_code, count(*) AS n FROM rule_held GROUP BY rule_code")

@@ -1,4 +1,15 @@
--- R02 低收入未纳入低保: pc < S and 救助类别 not in {低保, 特困}.
+/*
+code: R02
+name: 低收入未纳入低保
+severity: 高
+sources: []
+previous: []
+action: 审核纳入低保
+params: [dibao_standard]
+description: >
+  The registry household's per-capita monthly income pc is below the 低保标准 S and its
+  救助类别 is neither 低保 nor 特困. Reads M's registry only.
+*/
 SELECT
     hh.household_id AS household_key,
     [rec('registry', c.month, hh.hh_row)] AS records,
@@ -6,7 +17,9 @@ SELECT
              'household_size': hh.size, 'dibao_standard': hh.s, 'category': hh.category}) AS figures,
     '家庭人均月收入 ' || yuan(round(hh.pc, 2)) || ' 元（年收入 ' || yuan(hh.income) || ' 元 / ' || hh.size
         || ' 人 / 12），低于低保标准 ' || yuan(hh.s) || ' 元；救助类别：' || coalesce(hh.category, '未填') AS evidence_text,
-    '审核纳入低保' AS recommended_action
+    NULL AS action_extra,
+    NULL AS held_reason,
+    hh.county_code, hh.township_code, hh.village_code, hh.category
 FROM rule_households hh
 CROSS JOIN rule_ctx c
 WHERE hh.pc < hh.s

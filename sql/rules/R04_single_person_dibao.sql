@@ -1,16 +1,26 @@
--- R04 单人保候选: 救助类别 = 低保边缘 and a member (in M's registry) has 残疾等级
--- 一级/二级, or 三级 with 残疾类别 智力/精神, or a linked member has a major-disease
--- claim (主诊断编码 starting with a configured prefix) in the trailing 12 months.
+/*
+code: R04
+name: 单人保候选
+severity: 中
+sources: [health_insurance]
+previous: []
+action: 重残重病参照单人户纳入低保
+params: [major_disease_icd10_prefixes]
+description: >
+  救助类别 = 低保边缘 and a member (in M's registry) has 残疾等级 一级/二级, or 三级 with
+  残疾类别 智力/精神, or a linked member has a major-disease claim (主诊断编码 starting with a
+  configured prefix) in the trailing 12 months.
+*/
 WITH disabled AS (
     SELECT household_id, source_row, name, disability_grade, disability_type
     FROM rule_registry
     WHERE disability_grade IN (1, 2) OR (disability_grade = 3 AND disability_type IN ('智力', '精神'))
 ), major AS (
-    SELECT l.household_id, l.name, h.month, h.source_row, h.diagnosis_icd10, h.settled_on
-    FROM std.health_insurance h
-    JOIN rule_links l ON l.source = 'health_insurance' AND l.month = h.month AND l.source_row = h.source_row
-    WHERE h.month BETWEEN (SELECT win12_start FROM rule_ctx) AND (SELECT month FROM rule_ctx)
-      AND EXISTS (SELECT 1 FROM rule_icd_prefixes p WHERE starts_with(upper(h.diagnosis_icd10), p.prefix))
+    SELECT h.household_id, h.registry_name AS name, h.month, h.source_row, h.diagnosis_icd10, h.settled_on
+    FROM linked_health_insurance h
+    CROSS JOIN rule_ctx c
+    WHERE h.month BETWEEN c.win12_start AND c.month
+      AND list_bool_or([starts_with(upper(h.diagnosis_icd10), p) FOR p IN c.major_disease_icd10_prefixes])
 ), reasons AS (
     SELECT household_id, rec('registry', (SELECT month FROM rule_ctx), source_row) AS r,
            '成员' || coalesce(name, '') || '残疾等级' || ['一级', '二级', '三级', '四级'][disability_grade]
@@ -35,7 +45,9 @@ SELECT
     to_json({'category': hh.category, 'severely_disabled_members': agg.n_disabled,
              'major_disease_claims_12m': agg.n_major}) AS figures,
     '救助类别为低保边缘；' || agg.whats AS evidence_text,
-    '重残重病参照单人户纳入低保' AS recommended_action
+    NULL AS action_extra,
+    NULL AS held_reason,
+    hh.county_code, hh.township_code, hh.village_code, hh.category
 FROM agg
 JOIN rule_households hh USING (household_id)
 CROSS JOIN rule_ctx c

@@ -1,13 +1,21 @@
--- R05 失业或断缴: a working-age (16..59 on the last day of M) linked member has
--- 失业登记 in M, or had 社保缴费 in M-1 and has neither 社保缴费 nor 就业登记 in M.
--- Identity across months: the registry person_key of the linked person.
--- The lapse branch reads an absence: while a human_resources record of M waits in
--- the review band with this person as its candidate, the absence is unknown and
--- the household is held back (held_reason), not flagged.
+/*
+code: R05
+name: 失业或断缴
+severity: 中
+sources: [human_resources]
+previous: [human_resources, registry]
+action: 就业救助
+params: []
+description: >
+  A working-age (16..59 on the last day of M) linked member has 失业登记 in M, or had 社保缴费
+  in M-1 and has neither 社保缴费 nor 就业登记 in M; identity across months is the registry
+  person_key of the linked person. The lapse branch reads an absence: while a human_resources
+  record of M waits in the review band with this person as its candidate, the absence is
+  unknown and the household is held back (held_reason), not flagged.
+*/
 WITH hr AS (
-    SELECT h.month, h.source_row, h.record_type, l.person_key
-    FROM std.human_resources h
-    JOIN rule_links l ON l.source = 'human_resources' AND l.month = h.month AND l.source_row = h.source_row
+    SELECT h.month, h.source_row, h.record_type, h.person_key
+    FROM linked_human_resources h
     WHERE h.month IN ((SELECT month FROM rule_ctx), (SELECT prev_month FROM rule_ctx))
 ), c AS (SELECT * FROM rule_ctx),
 pending AS (
@@ -59,8 +67,9 @@ SELECT
     to_json({'unemployed_members': agg.n_unemployed, 'lapsed_members': agg.n_lapsed,
              'pending_members': agg.n_pending}) AS figures,
     agg.whats AS evidence_text,
-    '就业救助' AS recommended_action,
+    NULL AS action_extra,
     CASE WHEN agg.n_unemployed + agg.n_lapsed = 0
-         THEN '断缴待核实：' || agg.whats END AS held_reason
+         THEN '断缴待核实：' || agg.whats END AS held_reason,
+    hh.county_code, hh.township_code, hh.village_code, hh.category
 FROM agg
 JOIN rule_households hh USING (household_id)

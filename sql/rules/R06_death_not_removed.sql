@@ -1,26 +1,36 @@
--- R06 死亡未销户: a registry member of H (M's registry, by person_key) has a linked
--- 死亡火化 event in any usable civil_affairs month ≤ M, dated on or before the end
--- of M. Evidence lists 低保金发放 / 特困供养金发放 to that person dated after death.
+/*
+code: R06
+name: 死亡未销户
+severity: 高
+sources: [civil_affairs]
+previous: []
+action: 核实销户并停发
+action_extra:
+  paid_after_death: 追回死亡后发放的资金
+params: []
+description: >
+  A registry member of the household (M's registry, by person_key) has a linked 死亡火化 event
+  in any usable civil_affairs month <= M, dated on or before the end of M. The evidence lists
+  低保金发放 / 特困供养金发放 to that person dated after death (then action_extra).
+*/
 WITH c AS (SELECT * FROM rule_ctx),
 deaths AS (
-    SELECT l.person_key, min(e.event_date) AS death_date,
+    SELECT e.person_key, min(e.event_date) AS death_date,
            list(rec('civil_affairs', e.month, e.source_row)) AS recs
-    FROM std.civil_affairs e
-    JOIN rule_links l ON l.source = 'civil_affairs' AND l.month = e.month AND l.source_row = e.source_row
+    FROM linked_civil_affairs e
     CROSS JOIN c
     WHERE e.event_type = '死亡火化' AND e.month <= c.month
       AND (e.event_date IS NULL OR e.event_date <= c.month_end)
-    GROUP BY l.person_key
+    GROUP BY e.person_key
 ), paid AS (
-    SELECT l.person_key, count(*) AS n_paid, sum(e.amount) AS amount_paid,
+    SELECT e.person_key, count(*) AS n_paid, sum(e.amount) AS amount_paid,
            list(rec('civil_affairs', e.month, e.source_row)) AS recs
-    FROM std.civil_affairs e
-    JOIN rule_links l ON l.source = 'civil_affairs' AND l.month = e.month AND l.source_row = e.source_row
-    JOIN deaths d ON d.person_key = l.person_key
+    FROM linked_civil_affairs e
+    JOIN deaths d ON d.person_key = e.person_key
     CROSS JOIN c
     WHERE e.event_type IN ('低保金发放', '特困供养金发放') AND e.month <= c.month
       AND e.event_date > d.death_date
-    GROUP BY l.person_key
+    GROUP BY e.person_key
 ), hit AS (
     SELECT r.household_id, r.source_row, r.name, d.death_date,
            list_concat([rec('registry', (SELECT month FROM c), r.source_row)], d.recs, coalesce(p.recs, [])) AS recs,
@@ -45,6 +55,8 @@ SELECT
     to_json({'deceased_members': agg.n_dead, 'death_date': agg.death_date,
              'payments_after_death': agg.n_paid, 'amount_after_death': agg.amount_paid}) AS figures,
     agg.whats AS evidence_text,
-    CASE WHEN agg.n_paid > 0 THEN '核实销户并停发；追回死亡后发放的资金' ELSE '核实销户并停发' END AS recommended_action
+    CASE WHEN agg.n_paid > 0 THEN 'paid_after_death' END AS action_extra,
+    NULL AS held_reason,
+    hh.county_code, hh.township_code, hh.village_code, hh.category
 FROM agg
 JOIN rule_households hh USING (household_id)

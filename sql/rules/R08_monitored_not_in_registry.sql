@@ -1,13 +1,23 @@
--- R08 防返贫监测未入库: a 乡村振兴 household (M's snapshot) with 风险消除 = 否 none
--- of whose members has an accepted link to a registry person. Keyed RR:<监测户编号>.
--- Review-band links do not count as links, but they make "none links" unknown:
--- such a household is held back (held_reason), not flagged, until a clerk decides.
+/*
+code: R08
+name: 防返贫监测未入库
+severity: 中
+sources: [rural_revitalization]
+previous: []
+action: 录入低收入人口数据库
+params: []
+description: >
+  A 乡村振兴 household (M's snapshot) with 风险消除 = 否 none of whose members has an accepted
+  link to a registry person; keyed RR:<监测户编号>, its region from its own rows. Review-band
+  links do not count as links, but they make "none links" unknown: such a household is held
+  back (held_reason), not flagged, until a clerk decides.
+*/
 WITH c AS (SELECT * FROM rule_ctx),
 rr AS (
     SELECT r.*, l.source_row IS NOT NULL AS linked, p.source_row IS NOT NULL AS pending
     FROM std.rural_revitalization r
     CROSS JOIN c
-    LEFT JOIN rule_links l ON l.source = 'rural_revitalization' AND l.month = r.month AND l.source_row = r.source_row
+    LEFT JOIN linked_rural_revitalization l ON l.month = r.month AND l.source_row = r.source_row
     LEFT JOIN rule_pending p ON p.source = 'rural_revitalization' AND p.month = r.month AND p.source_row = r.source_row
     WHERE r.month = c.month AND r.rr_household_id IS NOT NULL
 ), agg AS (
@@ -31,10 +41,11 @@ SELECT
              'risk_type': risk_type, 'monitor_type': monitor_type, 'risk_cleared': false}) AS figures,
     '乡村振兴监测户 ' || rr_household_id || '（' || coalesce(monitor_type, '监测对象') || '，风险类型：'
         || coalesce(risk_type, '未填') || '，' || members || ' 人）风险未消除，无成员在低收入人口数据库中' AS evidence_text,
-    '录入低收入人口数据库' AS recommended_action,
+    NULL AS action_extra,
+    CASE WHEN pending_members > 0
+         THEN '是否入库待核实：' || pending_members || ' 名成员与数据库人员的匹配待人工核对' END AS held_reason,
     coalesce(county, substr(region12, 1, 6)) AS county_code,
     substr(region12, 1, 9) AS township_code,
     region12 AS village_code,
-    CASE WHEN pending_members > 0
-         THEN '是否入库待核实：' || pending_members || ' 名成员与数据库人员的匹配待人工核对' END AS held_reason
+    NULL AS category
 FROM agg

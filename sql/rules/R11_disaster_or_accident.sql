@@ -1,19 +1,27 @@
--- R11 突发灾害意外: a linked 受灾救助 event in M, or a linked 乡村振兴 member (M's
--- snapshot) with 风险类型 in {因灾, 因意外事故} and 风险消除 = 否.
+/*
+code: R11
+name: 突发灾害意外
+severity: 高
+sources: [civil_affairs, rural_revitalization]
+previous: []
+action: 临时救助（急难）
+params: []
+description: >
+  A linked 受灾救助 event in M, or a linked 乡村振兴 member (M's snapshot) with 风险类型 in
+  {因灾, 因意外事故} and 风险消除 = 否.
+*/
 WITH c AS (SELECT * FROM rule_ctx),
 ev AS (
-    SELECT l.household_id, rec('civil_affairs', e.month, e.source_row) AS r, 0 AS k0, e.source_row AS k1,
-           '成员' || coalesce(l.name, '') || '受灾救助' || coalesce(' ' || yuan(e.amount) || ' 元', '')
+    SELECT e.household_id, rec('civil_affairs', e.month, e.source_row) AS r, 0 AS k0, e.source_row AS k1,
+           '成员' || coalesce(e.registry_name, '') || '受灾救助' || coalesce(' ' || yuan(e.amount) || ' 元', '')
                || '（' || coalesce(strftime(e.event_date, '%Y-%m-%d'), '日期不详') || '）' AS what
-    FROM std.civil_affairs e
-    JOIN rule_links l ON l.source = 'civil_affairs' AND l.month = e.month AND l.source_row = e.source_row
+    FROM linked_civil_affairs e
     CROSS JOIN c
     WHERE e.month = c.month AND e.event_type = '受灾救助'
     UNION ALL
-    SELECT l.household_id, rec('rural_revitalization', r.month, r.source_row), 1, r.source_row,
-           '成员' || coalesce(l.name, '') || '乡村振兴监测风险类型' || r.risk_type || '，风险未消除'
-    FROM std.rural_revitalization r
-    JOIN rule_links l ON l.source = 'rural_revitalization' AND l.month = r.month AND l.source_row = r.source_row
+    SELECT r.household_id, rec('rural_revitalization', r.month, r.source_row), 1, r.source_row,
+           '成员' || coalesce(r.registry_name, '') || '乡村振兴监测风险类型' || r.risk_type || '，风险未消除'
+    FROM linked_rural_revitalization r
     CROSS JOIN c
     WHERE r.month = c.month AND r.risk_type IN ('因灾', '因意外事故') AND NOT r.risk_cleared
 ), agg AS (
@@ -27,7 +35,9 @@ SELECT
     list_concat([rec('registry', c.month, hh.hh_row)], agg.recs) AS records,
     to_json({'disaster_relief_events': agg.n_relief, 'rr_disaster_members': agg.n_rr}) AS figures,
     agg.whats AS evidence_text,
-    '临时救助（急难）' AS recommended_action
+    NULL AS action_extra,
+    NULL AS held_reason,
+    hh.county_code, hh.township_code, hh.village_code, hh.category
 FROM agg
 JOIN rule_households hh USING (household_id)
 CROSS JOIN rule_ctx c

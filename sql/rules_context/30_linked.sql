@@ -1,0 +1,40 @@
+-- Agency records linked to registry persons, for the rules. Reads the variable month.
+--   rule_links       accepted links of usable months <= M (the registry of that month usable too)
+--   linked_<source>  one view per agency source: its std rows of usable months <= M that have an
+--                    accepted link, with the registry person's person_key, household_id,
+--                    registry_row and registry_name. Rules read these views, never the links.
+--   rule_pending     records waiting for a clerk (review band), with the registry person they may
+--                    be: for the rules that read an absence, such a record makes the absence unknown.
+CREATE OR REPLACE TEMP TABLE rule_links AS
+SELECT l.month, l.source, l.source_row, l.registry_row, r.household_id, r.person_key, r.name AS registry_name
+FROM linkage.links l
+JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
+JOIN rule_usable u ON u.month = l.month AND u.source = l.source
+JOIN rule_usable ur ON ur.month = l.month AND ur.source = 'registry'
+WHERE l.decision = 'accept' AND l.month <= getvariable('month') AND r.household_id IS NOT NULL;
+
+CREATE OR REPLACE TEMP VIEW linked_civil_affairs AS
+SELECT s.*, l.registry_row, l.person_key, l.household_id, l.registry_name
+FROM std.civil_affairs s
+JOIN rule_links l ON l.source = 'civil_affairs' AND l.month = s.month AND l.source_row = s.source_row;
+
+CREATE OR REPLACE TEMP VIEW linked_health_insurance AS
+SELECT s.*, l.registry_row, l.person_key, l.household_id, l.registry_name
+FROM std.health_insurance s
+JOIN rule_links l ON l.source = 'health_insurance' AND l.month = s.month AND l.source_row = s.source_row;
+
+CREATE OR REPLACE TEMP VIEW linked_human_resources AS
+SELECT s.*, l.registry_row, l.person_key, l.household_id, l.registry_name
+FROM std.human_resources s
+JOIN rule_links l ON l.source = 'human_resources' AND l.month = s.month AND l.source_row = s.source_row;
+
+CREATE OR REPLACE TEMP VIEW linked_rural_revitalization AS
+SELECT s.*, l.registry_row, l.person_key, l.household_id, l.registry_name
+FROM std.rural_revitalization s
+JOIN rule_links l ON l.source = 'rural_revitalization' AND l.month = s.month AND l.source_row = s.source_row;
+
+CREATE OR REPLACE TEMP TABLE rule_pending AS
+SELECT l.month, l.source, l.source_row, r.household_id, r.person_key
+FROM linkage.links l
+JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
+WHERE l.decision = 'review' AND l.month <= getvariable('month');
