@@ -79,7 +79,7 @@ def test_the_frames_the_code_writes_carry_the_ddl_schema(warehouse_tables):
     for source in schema.ALL_SOURCES:
         assert list(ingest.empty_std(source).schema.items()) == cols(f"std.{source}"), source
 
-    runs = rules._rule_runs(MONTH, ["ran"] * len(rules.RULES), [None] * len(rules.RULES), {})
+    runs = rules._rule_runs(MONTH, rules.RULES, ["ran"] * len(rules.RULES), [None] * len(rules.RULES), {})
     assert list(runs.schema.items()) == cols("flags.rule_runs")
     dq = results_frame(MONTH, "civil_affairs", [ExpectationResult("x", "说明", "warning", True, 1, 2)])
     assert list(dq.schema.items()) == cols("dq.results")
