@@ -1,3 +1,10 @@
+/*
+code: R01
+name: 医疗支出型困难
+severity: 高
+sources: [health_insurance]
+previous: []
+*/
 -- R01 医疗支出型困难: the household's linked members' 个人自付 over the trailing
 -- 12 months (every usable health_insurance month in M-11..M) exceeds
 -- medical_burden_ratio × 家庭年收入.

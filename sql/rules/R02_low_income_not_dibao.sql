@@ -1,3 +1,10 @@
+/*
+code: R02
+name: 低收入未纳入低保
+severity: 高
+sources: []
+previous: []
+*/
 -- R02 低收入未纳入低保: pc < S and 救助类别 not in {低保, 特困}.
 SELECT
     hh.household_id AS household_key,

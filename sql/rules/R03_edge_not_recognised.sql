@@ -1,3 +1,10 @@
+/*
+code: R03
+name: 低保边缘未认定
+severity: 中
+sources: []
+previous: []
+*/
 -- R03 低保边缘未认定: S ≤ pc < edge_multiplier × S and 救助类别 not in {低保, 特困, 低保边缘}.
 SELECT
     hh.household_id AS household_key,

@@ -1,3 +1,10 @@
+/*
+code: R04
+name: 单人保候选
+severity: 中
+sources: [health_insurance]
+previous: []
+*/
 -- R04 单人保候选: 救助类别 = 低保边缘 and a member (in M's registry) has 残疾等级
 -- 一级/二级, or 三级 with 残疾类别 智力/精神, or a linked member has a major-disease
 -- claim (主诊断编码 starting with a configured prefix) in the trailing 12 months.

@@ -1,3 +1,10 @@
+/*
+code: R05
+name: 失业或断缴
+severity: 中
+sources: [human_resources]
+previous: [human_resources, registry]
+*/
 -- R05 失业或断缴: a working-age (16..59 on the last day of M) linked member has
 -- 失业登记 in M, or had 社保缴费 in M-1 and has neither 社保缴费 nor 就业登记 in M.
 -- Identity across months: the registry person_key of the linked person.

@@ -1,3 +1,10 @@
+/*
+code: R06
+name: 死亡未销户
+severity: 高
+sources: [civil_affairs]
+previous: []
+*/
 -- R06 死亡未销户: a registry member of H (M's registry, by person_key) has a linked
 -- 死亡火化 event in any usable civil_affairs month ≤ M, dated on or before the end
 -- of M. Evidence lists 低保金发放 / 特困供养金发放 to that person dated after death.

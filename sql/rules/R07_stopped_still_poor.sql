@@ -1,3 +1,10 @@
+/*
+code: R07
+name: 停保后仍困难
+severity: 高
+sources: [civil_affairs]
+previous: []
+*/
 -- R07 停保后仍困难: a linked 低保停发 / 特困终止 event in M and pc < edge_multiplier × S.
 WITH c AS (SELECT * FROM rule_ctx),
 stops AS (

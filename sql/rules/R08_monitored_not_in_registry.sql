@@ -1,3 +1,10 @@
+/*
+code: R08
+name: 防返贫监测未入库
+severity: 中
+sources: [rural_revitalization]
+previous: []
+*/
 -- R08 防返贫监测未入库: a 乡村振兴 household (M's snapshot) with 风险消除 = 否 none
 -- of whose members has an accepted link to a registry person. Keyed RR:<监测户编号>.
 -- Review-band links do not count as links, but they make "none links" unknown:

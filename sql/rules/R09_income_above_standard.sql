@@ -1,3 +1,10 @@
+/*
+code: R09
+name: 收入超标
+severity: 低
+sources: [human_resources]
+previous: []
+*/
 -- R09 收入超标: 救助类别 = 低保 and (sum of 月工资 on linked members' 社保缴费
 -- records in M) / 家庭人口数 > S.
 WITH c AS (SELECT * FROM rule_ctx),

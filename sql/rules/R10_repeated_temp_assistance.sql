@@ -1,3 +1,10 @@
+/*
+code: R10
+name: 多次临时救助
+severity: 中
+sources: [civil_affairs]
+previous: []
+*/
 -- R10 多次临时救助: ≥ count 临时救助 events for H's linked members in the trailing
 -- `months` months (usable civil_affairs months), and 救助类别 not in {低保, 特困}.
 WITH c AS (SELECT * FROM rule_ctx),

@@ -1,3 +1,10 @@
+/*
+code: R11
+name: 突发灾害意外
+severity: 高
+sources: [civil_affairs, rural_revitalization]
+previous: []
+*/
 -- R11 突发灾害意外: a linked 受灾救助 event in M, or a linked 乡村振兴 member (M's
 -- snapshot) with 风险类型 in {因灾, 因意外事故} and 风险消除 = 否.
 WITH c AS (SELECT * FROM rule_ctx),
