@@ -327,7 +327,6 @@ def _volume_records(
     member (分类施保) besides the household payment to the head, and contributions of
     employed outsiders."""
     rng, e = w.rng, w.shape.volume - 1
-    reg_p = w.is_reg[w.p_hh]
     pidx = np.flatnonzero(contributing)
     m = len(pidx)
     w.add(
@@ -341,6 +340,23 @@ def _volume_records(
         start_date=np.full(m, w.months[t], object),
         end_date=np.full(m, month_end(w.months[t]), object),
     )
+    _volume_settlements(w, t, active, age0)
+    pidx = np.flatnonzero(dibao_member & (rng.random(w.P) < min(1.0, 0.25 * e)))
+    m = len(pidx)
+    w.add(
+        "civil_affairs",
+        t,
+        pidx,
+        event_type=np.full(m, "低保金发放", object),
+        amount=(rng.integers(3, 20, m) * 10).astype(float),
+        event_date=w.days(t, m, 5, 12),
+    )
+
+
+def _volume_settlements(w: World, t: int, active: np.ndarray, age0: np.ndarray) -> None:
+    """Repeated ordinary and chronic outpatient settlements per person (Poisson counts)."""
+    rng, e = w.rng, w.shape.volume - 1
+    reg_p = w.is_reg[w.p_hh]
     for visit, lam, icds, lo, hi in (
         ("普通门诊", 0.4 * e, ORDINARY_ICD, 30, 300),
         ("门诊慢特病", 0.06 * e * (age0 >= 60), CHRONIC_ICD, 200, 1500),
@@ -367,16 +383,6 @@ def _volume_records(
             assistance=assist,
             oop=oop,
         )
-    pidx = np.flatnonzero(dibao_member & (rng.random(w.P) < min(1.0, 0.25 * e)))
-    m = len(pidx)
-    w.add(
-        "civil_affairs",
-        t,
-        pidx,
-        event_type=np.full(m, "低保金发放", object),
-        amount=(rng.integers(3, 20, m) * 10).astype(float),
-        event_date=w.days(t, m, 5, 12),
-    )
 
 
 def rr_records(w: World) -> None:
