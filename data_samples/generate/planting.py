@@ -343,23 +343,21 @@ def _unemployment_or_lapse(p: Plot) -> None:
 
 def _working_age_boundaries(p: Plot, end_tb: dt.date) -> None:
     """16 and 59 on the last day of the month fire, 15 and 60 do not."""
-    w, n, tb, allt, age0 = p.w, p.n, p.tb, p.allt, p.age0
     day_after = end_tb + dt.timedelta(days=1)
-    kids = w.take(max(2, n // 3), _has_member(w, age0, 13, 18, ["子女", "孙子女"]))
-    for i, h in enumerate(kids):
+    _unemployed_aged(p, (13, 18), ["子女", "孙子女"], 16, (end_tb, day_after))  # 16, 15
+    _unemployed_aged(p, (57, 62), ["户主", "配偶"], 60, (day_after, end_tb))  # 59, 60
+
+
+def _unemployed_aged(p: Plot, ages: tuple[int, int], rels: list[str], years: int, born: tuple) -> None:
+    """失业登记 by a member made `years` old on born[0] (even cases) or born[1] (odd) minus `years`."""
+    w, age0 = p.w, p.age0
+    hs = w.take(max(2, p.n // 3), _has_member(w, age0, *ages, rels))
+    for i, h in enumerate(hs):
         p.setcat(h, C_OTHER)
-        w.set_pc(h, 2.0, allt)
-        q = _pick_member(w, h, age0, 13, 18, ["子女", "孙子女"])
-        w.birth[q] = np.datetime64(years_before(end_tb if i % 2 == 0 else day_after, 16), "D")
-        hr_record(w, tb, q, "失业登记")
-    olds = w.take(max(2, n // 3), _has_member(w, age0, 57, 62, ["户主", "配偶"]))
-    for i, h in enumerate(olds):
-        p.setcat(h, C_OTHER)
-        w.set_pc(h, 2.0, allt)
-        q = _pick_member(w, h, age0, 57, 62, ["户主", "配偶"])
-        # even: 59 on the last day; odd: 60 on the last day
-        w.birth[q] = np.datetime64(years_before(day_after if i % 2 == 0 else end_tb, 60), "D")
-        hr_record(w, tb, q, "失业登记")
+        w.set_pc(h, 2.0, p.allt)
+        q = _pick_member(w, h, age0, *ages, rels)
+        w.birth[q] = np.datetime64(years_before(born[i % 2], years), "D")
+        hr_record(w, p.tb, q, "失业登记")
 
 
 @plants("R07")

@@ -214,6 +214,27 @@ def _bg_civil_affairs(w: World, t: int, tr: _Traits, pay: np.ndarray, tekun: np.
     )
 
 
+def _add_settlements(w: World, t: int, pidx: np.ndarray, visit: str, icds: list[str], *amounts) -> None:
+    """Settlements of one visit type (amounts: total, basic, critical, assistance, out-of-pocket);
+    settlement date, provider and diagnosis drawn per record."""
+    m, rng = len(pidx), w.rng
+    total, basic, critical, assistance, oop = amounts
+    w.add(
+        "health_insurance",
+        t,
+        pidx,
+        visit_type=np.full(m, visit, object),
+        settled_on=w.days(t, m),
+        provider=np.asarray(PROVIDERS, object)[rng.integers(0, len(PROVIDERS), m)],
+        icd=np.asarray(icds, object)[rng.integers(0, len(icds), m)],
+        total=total,
+        basic=basic,
+        critical=critical,
+        assistance=assistance,
+        oop=oop,
+    )
+
+
 _BG_VISITS = (
     ("普通门诊", 0.06, ["J06.9", "K29.7", "M54.5", "J20.9", "I10"], 50, 400, 0.35),
     ("门诊慢特病", 0.0, ["I10", "E11.9", "J44.9", "I25.1", "N18.5", "E11.9"], 300, 2000, 0.2),
@@ -238,20 +259,7 @@ def _bg_health_insurance(w: World, t: int, tr: _Traits, base: np.ndarray) -> Non
         crit = np.where((visit == "住院") & (total > 20000), np.round(total * 0.1, 2), 0.0)
         assist = np.where(reg_p[pidx], np.round(total * 0.05, 2), 0.0)
         basic = np.round(total - oop - crit - assist, 2)
-        w.add(
-            "health_insurance",
-            t,
-            pidx,
-            visit_type=np.full(m, visit, object),
-            settled_on=w.days(t, m),
-            provider=np.asarray(PROVIDERS, object)[rng.integers(0, len(PROVIDERS), m)],
-            icd=np.asarray(icds, object)[rng.integers(0, len(icds), m)],
-            total=total,
-            basic=basic,
-            critical=crit,
-            assistance=assist,
-            oop=oop,
-        )
+        _add_settlements(w, t, pidx, visit, icds, total, basic, crit, assist, oop)
 
 
 def _bg_human_resources(w: World, t: int, tr: _Traits) -> None:
@@ -369,20 +377,7 @@ def _volume_settlements(w: World, t: int, active: np.ndarray, age0: np.ndarray) 
         assist = np.where(reg, np.round(total * 0.2, 2), 0.0)
         oop = np.round(total * np.where(reg, 0.12, 0.35) * rng.uniform(0.7, 1.3, m), 2)
         basic = np.round(total - oop - assist, 2)
-        w.add(
-            "health_insurance",
-            t,
-            pidx,
-            visit_type=np.full(m, visit, object),
-            settled_on=w.days(t, m),
-            provider=np.asarray(PROVIDERS, object)[rng.integers(0, len(PROVIDERS), m)],
-            icd=np.asarray(icds, object)[rng.integers(0, len(icds), m)],
-            total=total,
-            basic=basic,
-            critical=np.zeros(m),
-            assistance=assist,
-            oop=oop,
-        )
+        _add_settlements(w, t, pidx, visit, icds, total, basic, np.zeros(m), assist, oop)
 
 
 def rr_records(w: World) -> None:
