@@ -258,7 +258,8 @@ def print_stages(rows: list[dict]) -> None:
 
 # ---------------------------------------------------------------- linkage figures
 def linkage_figures(steps: dict, month: dt.date, data: Path, warehouse: Path) -> dict[str, dict]:
-    from data_samples.truth import grade_links, true_links, warehouse_links
+    from benchmarks.sample_run import warehouse_links
+    from data_samples.truth import grade_links, true_links
 
     accepted, loaded = warehouse_links(warehouse, month)
     truth = true_links(data / "truth", loaded)

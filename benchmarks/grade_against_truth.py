@@ -6,7 +6,7 @@ Linkage: per source, precision / recall / F1 of accepted links (a review is not
 a link; records quarantined at ingestion are left out) and the share of records
 in the review band. Flags: per rule, precision / recall of every row the
 caseworker sees against truth/flags.csv: fired, suppressed, and the state
-新增 / 持续 / 已清零. The grading itself is data_samples.truth (shared with
+新增 / 持续 / 已清零. The grading itself is data_samples.truth, the run benchmarks.sample_run (shared with
 bench_scale.py and the tests).
 """
 
@@ -19,15 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from data_samples.truth import (
-    grade_flag_views,
-    grade_links,
-    review_share,
-    run_sample,
-    true_links,
-    warehouse_flags,
-    warehouse_links,
-)
+from benchmarks.sample_run import review_share, run_sample, warehouse_flags, warehouse_links
+from data_samples.truth import grade_flag_views, grade_links, true_links
 
 
 def main() -> int:

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-# run_sample / SampleRun live in data_samples.truth (shared with the benchmarks);
+# run_sample / SampleRun live in benchmarks.sample_run (shared with the benchmark scripts);
 # re-exported here for the tests that import them from conftest.
-from data_samples.truth import PARAMS, SampleRun, run_sample  # noqa: F401
+from benchmarks.sample_run import PARAMS, SampleRun, run_sample  # noqa: F401
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import polars as pl
 import pytest
 
 import data_samples.generate as gen
-from data_samples.generate import FORMATS, RULES, Shape, county_codes, generate, main
+from data_samples.generate import FORMATS, RULES, Shape, corruptions, county_codes, deliveries, generate, main
 from lowincome import schema
 
 START = "2026-07"
@@ -578,7 +580,7 @@ def test_prefecture_truth_and_rows(prefecture):
 def test_chunked_csv_keeps_rows_and_evidence(tmp_path, monkeypatch):
     """CSV written in chunks of 100 rows: one header, one BOM, manifest rows = file rows =
     truth rows, and registry persons' records keep their identity evidence row by row."""
-    monkeypatch.setattr(gen, "CSV_CHUNK_ROWS", 100)
+    monkeypatch.setattr(deliveries, "CSV_CHUNK_ROWS", 100)
     s = generate(
         tmp_path / "chunked",
         households=300,
@@ -646,5 +648,91 @@ def test_ids_linkable():
         "620102198001011239": True,
         "620102198001011299": False,
     }
-    got = gen._ids_linkable(np.asarray(list(cases), dtype=object), np.full(len(cases), true, dtype=object))
+    got = corruptions.ids_linkable(np.asarray(list(cases), dtype=object), np.full(len(cases), true, dtype=object))
     assert got.tolist() == list(cases.values())
+
+
+# ---------------------------------------------------------------- independence and derived rule list
+def test_generator_imports_nothing_of_the_project():
+    """data_samples runs on its own: importing the generator and the grading loads no module of
+    lowincome / quality / assets / pipelines / benchmarks."""
+    code = (
+        "import sys, data_samples.generate, data_samples.truth\n"
+        "ours = {'lowincome', 'quality', 'assets', 'pipelines', 'benchmarks'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ours))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_delivery_contract_matches_the_pipelines_reading():
+    """The generator's own model of the agencies' files (headers, coded values) is the one the
+    pipeline reads (both come from extracts.md)."""
+    from data_samples.generate import contract
+
+    assert set(contract.HEADERS) == set(schema.ALL_SOURCES)
+    for source, headers in contract.HEADERS.items():
+        assert list(headers.items()) == [(c.canonical, c.chinese) for c in schema.SOURCES[source].columns], source
+    assert contract.EXTRACT_SOURCES == schema.EXTRACT_SOURCES
+    assert contract.AGENCY_SOURCES == schema.AGENCY_SOURCES
+    assert contract.CATEGORIES == schema.CATEGORIES
+    assert contract.DISABILITY_TYPES == schema.DISABILITY_TYPES
+    assert contract.MONITOR_TYPES == schema.MONITOR_TYPES
+    assert contract.RISK_TYPES == schema.RISK_TYPES
+
+
+def _rule_file(folder: Path, code: str, body: str) -> None:
+    (folder / f"{code}_x.sql").write_text(body + "\nSELECT 1 AS household_key\n", encoding="utf-8")
+
+
+def test_rule_list_is_read_from_the_rule_file_headers(tmp_path):
+    from data_samples.generate.rules import read_rules
+
+    _rule_file(
+        tmp_path,
+        "R02",
+        "/*\ncode: R02\nname: 低收入未纳入低保\nseverity: 高   # 高 / 中 / 低\nsources: []\nprevious: []\n"
+        "action: 入户核实\nparams: [edge_multiplier]\ndescription: >\n  Below the standard.\n*/\n-- prose",
+    )
+    _rule_file(
+        tmp_path,
+        "R12",
+        "/*\ncode: R12\nname: 新规则\nseverity: 低\nsources: [civil_affairs, health_insurance]\n"
+        "previous: [civil_affairs]\n*/",
+    )
+    rules = read_rules(tmp_path)
+    assert list(rules) == ["R02", "R12"]
+    assert rules["R02"].name == "低收入未纳入低保" and rules["R02"].severity == "高"
+    assert rules["R02"].sources == () and rules["R02"].previous == ()
+    assert rules["R12"].sources == ("civil_affairs", "health_insurance")
+    assert rules["R12"].previous == ("civil_affairs",)
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("-- R03 no header\nWITH x AS (SELECT 1)", "no header"),
+        ("/*\ncode: R03\nname: x\nseverity: 中\nsources: []\n*/", "lacks previous"),
+        ("/*\ncode: R04\nname: x\nseverity: 中\nsources: []\nprevious: []\n*/", "does not match"),
+    ],
+)
+def test_rule_file_without_a_usable_header_is_refused(tmp_path, body, message):
+    from data_samples.generate.rules import read_rules
+
+    _rule_file(tmp_path, "R03", body)
+    with pytest.raises(ValueError, match=message):
+        read_rules(tmp_path)
+
+
+def test_generators_rule_list_is_the_repositorys():
+    """RULES / RULE_SOURCES come from sql/rules: one header per rule file, R05 reads month M-1."""
+    from data_samples.generate.rules import RULE_PREVIOUS, RULE_SOURCES, rule_ran
+
+    files = sorted(p.name[:3] for p in (Path(__file__).parents[1] / "sql" / "rules").glob("R*.sql"))
+    assert list(RULES) == files
+    assert RULE_SOURCES["R11"] == ("civil_affairs", "rural_revitalization")
+    assert RULE_PREVIOUS["R05"] == ("human_resources", "registry")
+    both = {(t, s) for t in (0, 1) for s in ("registry", "human_resources")}
+    assert rule_ran(1, "R05", both) and not rule_ran(0, "R05", both)
+    assert not rule_ran(1, "R05", both - {(0, "human_resources")})
+    assert rule_ran(0, "R02", {(0, "registry")}) and not rule_ran(0, "R01", {(0, "registry")})

@@ -14,15 +14,8 @@ import os
 
 import pytest
 
-from data_samples.truth import (
-    grade_flag_views,
-    grade_links,
-    review_share,
-    run_sample,
-    true_links,
-    warehouse_flags,
-    warehouse_links,
-)
+from benchmarks.sample_run import review_share, run_sample, warehouse_flags, warehouse_links
+from data_samples.truth import grade_flag_views, grade_links, true_links
 
 HOUSEHOLDS = int(os.environ.get("HARD_SAMPLE_HOUSEHOLDS", "1000"))
 

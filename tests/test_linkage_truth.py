@@ -1,4 +1,4 @@
-"""Linkage against the sample generator's ground truth (data_samples/generate.py).
+"""Linkage against the sample generator's ground truth (data_samples/generate/).
 
 Per source: link precision and recall over the std records (records the ingestion
 quarantined are absent from std and left out), computed and asserted >= 0.995.

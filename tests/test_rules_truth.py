@@ -13,7 +13,8 @@ import polars as pl
 import pytest
 from conftest import SampleRun, run_sample
 
-from data_samples.truth import FLAG_VIEWS, Score, grade_flag_views, read_truth_flags, warehouse_flags
+from benchmarks.sample_run import warehouse_flags
+from data_samples.truth import FLAG_VIEWS, Score, grade_flag_views, read_truth_flags
 from lowincome.rules import RULES
 from lowincome.warehouse import Warehouse, query_pl
 

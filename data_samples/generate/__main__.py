@@ -1,0 +1,3 @@
+from data_samples.generate.cli import main
+
+raise SystemExit(main())
