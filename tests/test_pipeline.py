@@ -9,13 +9,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.quality_checks import FAMILIES
+from assets.ingestion import FAMILIES
+from assets.resources import MonitorConfig
 from data_samples.generate import generate
 from lowincome.warehouse import Warehouse
 from pipelines.cli import main as cli_main
 from pipelines.cli import run_month
 from pipelines.definitions import build_definitions, defs
-from pipelines.resources import MonitorConfig
 from pipelines.sensors import complete_delivery_sensor
 
 PARAMS = Path(__file__).resolve().parent.parent / "data_samples" / "params.yaml"
