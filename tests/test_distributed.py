@@ -143,6 +143,7 @@ def in_process(sample, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_in_process_month_accounts_for_every_row(in_process):
     con = duckdb.connect(str(in_process / "warehouse.duckdb"), read_only=True)
     try:
@@ -165,6 +166,7 @@ def test_in_process_month_accounts_for_every_row(in_process):
     assert list((in_process / "exports" / "2026-08").glob("*.xlsx"))
 
 
+@pytest.mark.slow
 def test_rerun_of_one_region_replaces_only_that_region(in_process, sample, tmp_path):
     from lowincome.warehouse import Warehouse
 
@@ -244,6 +246,7 @@ def _celery_workers_of(instance, run_id: str) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 def test_distributed_equals_in_process(deployment, sample, in_process, tmp_path):
     import dagster as dg
 
@@ -264,6 +267,7 @@ def test_distributed_equals_in_process(deployment, sample, in_process, tmp_path)
     assert books and books == ref_books
 
 
+@pytest.mark.slow
 def test_killed_worker_is_retried_without_duplicates_or_gaps(deployment, sample, in_process, tmp_path):
     import dagster as dg
 
