@@ -1,4 +1,6 @@
 # The two commands of the README (demo, test), and the Dagster UI on the demo's data.
+# `make test` runs the tooling first (ruff lint and format, the import contracts), then the
+# suite; `make quick` is the same with the suite minus the tests marked `slow`.
 # Each creates the virtual environment on first use.
 PYTHON ?= python3.11
 VENV := .venv
@@ -13,7 +15,7 @@ DEMO_ENV := DAGSTER_HOME=$(CURDIR)/var/dagster_home \
 	MONITOR_EXPORTS=$(DEMO_ROOT)/exports MONITOR_FIRST_MONTH=$${MONITOR_FIRST_MONTH:-2026-07-01} \
 	VIRTUAL_ENV=$(CURDIR)/$(VENV)
 
-.PHONY: demo test install dev instance screenshots dist-demo dist-stop
+.PHONY: demo test quick lint install dev instance screenshots dist-demo dist-stop
 
 $(BIN)/lowincome: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +31,16 @@ instance:
 demo: install instance
 	$(DEMO_ENV) $(BIN)/lowincome demo --root $(DEMO_ROOT)
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
+
+test: lint
 	$(BIN)/pytest -q
+
+quick: lint
+	$(BIN)/pytest -q -m "not slow"
 
 # The Dagster UI (dg dev = the webserver and daemon) on the demo's instance and warehouse.
 dev: install instance

@@ -1,9 +1,18 @@
-"""What every asset declares the same way: owners, tags, code version, and the
-standard Dagster metadata (row count, column schema) built from plain values."""
+"""What every asset declares the same way: owners, tags, code version, the
+standard Dagster metadata (row count, column schema) built from plain values, and
+the shape of the asset checks (partitioned specs, one result per family of
+`quality/` expectations). The checks themselves sit beside the asset they check
+(assets/ingestion.py, assets/linkage.py)."""
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
+
+from assets.partitions import monthly_partitions
+from lowincome.privacy import mask_free_text
+from quality.results import CRITICAL
 
 OWNERS = ["team:data"]
 TAGS = {"domain": "lowincome_monitoring"}
@@ -38,3 +47,32 @@ def table_columns(warehouse, table: str) -> list[tuple[str, str]]:
             "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
             [schema, name],
         ).fetchall()
+
+
+def check_spec(**kw) -> dg.AssetCheckSpec:
+    """An asset check evaluated for the run's monthly partition."""
+    with warnings.catch_warnings():  # partitioned checks are a preview feature of Dagster 1.13
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return dg.AssetCheckSpec(partitions_def=monthly_partitions, **kw)
+
+
+def check_result(key: dg.AssetKey, name: str, results: list) -> dg.AssetCheckResult:
+    """One check from `quality/` expectation results: ERROR when a critical one failed,
+    WARN when only warnings failed."""
+    failed = [r for r in results if not r.success]
+    critical = [r for r in failed if r.severity == CRITICAL]
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name=name,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "expectations": len(results),
+            "failed": len(failed),
+            "failed_critical": len(critical),
+            "expectation_names": ", ".join(r.expectation for r in results),
+            "failed_expectations": mask_free_text(
+                "; ".join(f"{r.expectation}（{r.description}）: {r.observed}" for r in failed)
+            ),
+        },
+    )

@@ -8,13 +8,13 @@ from assets.common import asset_kwargs, standard_metadata, table_columns
 from assets.ingestion import std_key
 from assets.linkage import links_key
 from assets.partitions import FIRST_MONTH, WAREHOUSE_POOL, monthly_partitions
+from assets.resources import MonitorConfig
 from lowincome import monthly
 from lowincome.months import month_of
 from lowincome.preflight import check_order
 from lowincome.privacy import mask_free_text
 from lowincome.rules import RULES
 from lowincome.schema import AGENCY_SOURCES, ALL_SOURCES
-from pipelines.resources import MonitorConfig
 
 RISK_FLAGS = dg.AssetKey(["flags", "risk_flags"])
 STATE_KEYS = {"新增": "new", "持续": "continuing", "已清零": "cleared"}

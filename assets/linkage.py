@@ -1,22 +1,41 @@
 """Linkage assets: every agency record of the month linked to its registry
-person (linkage.links), one asset per agency source."""
+person (linkage.links), one asset per agency source, with its linkage-quality
+check beside it (link rate, change against last month, review backlog)."""
 
+import datetime as dt
 import time
 
 import dagster as dg
 
-from assets import quality_checks as dq
-from assets.common import asset_kwargs, standard_metadata, table_columns
+import quality
+from assets.common import asset_kwargs, check_result, check_spec, standard_metadata, table_columns
 from assets.ingestion import std_key
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
+from assets.resources import MonitorConfig
 from lowincome import monthly
 from lowincome.months import month_of
 from lowincome.schema import AGENCY_SOURCES, REGISTRY, SOURCE_LABELS
-from pipelines.resources import MonitorConfig
+from lowincome.warehouse import Warehouse
+
+LINKAGE = "linkage_quality"
 
 
 def links_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(["linkage", source])
+
+
+def linkage_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [check_spec(name=LINKAGE, asset=key, description="关联质量：关联率、较上月变化、待人工复核积压")]
+
+
+def run_linkage_checks(
+    warehouse: Warehouse, source: str, month: dt.date, key: dg.AssetKey
+) -> list[dg.AssetCheckResult]:
+    tag = f"linkage:{source}"
+    with warehouse.writer() as con:
+        results = [r for r in quality.linkage_quality(con, month) if r.source == tag]
+        quality.write_results(con, month, tag, results)
+    return [check_result(key, LINKAGE, results)]
 
 
 def build_linkage_asset(source: str) -> dg.AssetsDefinition:
@@ -31,7 +50,7 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
             f"{SOURCE_LABELS[source]}记录与低收入人口数据库逐人匹配（linkage.links）：身份证号精确匹配，"
             "其余按姓名、出生日期、住址概率匹配；不确定的进入待人工核对清单"
         ),
-        check_specs=dq.linkage_check_specs(links_key(source)),
+        check_specs=linkage_check_specs(links_key(source)),
         **asset_kwargs(source=source),
     )
     def _link(context: dg.AssetExecutionContext, monitor: MonitorConfig):
@@ -41,7 +60,7 @@ def build_linkage_asset(source: str) -> dg.AssetsDefinition:
             monitor.open_warehouse(), monitor.inbox_path, monitor.exports_path, source, month
         )
         m = result.metrics
-        checks = dq.run_linkage_checks(monitor.open_warehouse(), source, month, links_key(source))
+        checks = run_linkage_checks(monitor.open_warehouse(), source, month, links_key(source))
         seconds = time.perf_counter() - started
         context.log.info(
             f"linkage/{source} {month:%Y-%m}: exact {m.get('exact', 0):,}, probabilistic {m.get('probabilistic', 0):,}, "

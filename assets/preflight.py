@@ -6,9 +6,9 @@ import dagster as dg
 
 from assets.common import asset_kwargs
 from assets.partitions import FIRST_MONTH, monthly_partitions
+from assets.resources import MonitorConfig
 from lowincome.months import month_of
 from lowincome.preflight import PreflightError, preflight
-from pipelines.resources import MonitorConfig
 
 PREFLIGHT = dg.AssetKey(["ops", "preflight"])
 

@@ -5,12 +5,13 @@ import time
 
 import dagster as dg
 
+import quality
 from assets.common import asset_kwargs
 from assets.flags import RISK_FLAGS
 from assets.partitions import monthly_partitions
+from assets.resources import MonitorConfig
 from lowincome import monthly
 from lowincome.months import month_of
-from pipelines.resources import MonitorConfig
 
 
 @dg.asset(
@@ -56,7 +57,7 @@ def caseworker_workbooks(context: dg.AssetExecutionContext, monitor: MonitorConf
 def quality_report(context: dg.AssetExecutionContext, monitor: MonitorConfig):
     started = time.perf_counter()
     month = month_of(context.partition_key)
-    path = monthly.export_quality_report(monitor.open_warehouse(), monitor.exports_path, month)
+    path = quality.export_report(monitor.open_warehouse(), monitor.exports_path, month)
     seconds = time.perf_counter() - started
     size = path.stat().st_size
     context.log.info(f"report {month:%Y-%m}: {path} ({size / 1024:.0f} KB, {seconds:.1f} s)")

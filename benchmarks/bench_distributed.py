@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import duckdb
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import duckdb  # noqa: E402
-
 PARAMS = ROOT / "data_samples" / "params.yaml"
 PLAN = ROOT / "data_samples" / "region_plan.yaml"
 

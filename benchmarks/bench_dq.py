@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 SOURCES = ("registry", "civil_affairs", "health_insurance", "human_resources", "rural_revitalization")
 KEYS = ("person_key", "household_id", "rr_household_id", "id_number", "id_number_raw")

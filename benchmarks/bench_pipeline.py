@@ -20,12 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from pipelines.cli import run_month
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pipelines.cli import run_month  # noqa: E402
-
-PARAMS = Path(__file__).resolve().parent.parent / "data_samples" / "params.yaml"
+PARAMS = ROOT / "data_samples" / "params.yaml"
 
 
 def step_seconds(result) -> dict[str, float]:

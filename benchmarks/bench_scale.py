@@ -36,7 +36,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 PARAMS = ROOT / "data_samples" / "params.yaml"
 PREFECTURE_HOUSEHOLDS = 360_000  # ~1M registry persons
@@ -297,7 +296,9 @@ def splink_comparison(month: dt.date, warehouse: Path, figures: dict[str, dict])
         print("  splink is not installed (pip install -e '.[bench]'); comparison skipped")
         return
     try:
-        from benchmarks.splink_link import link_with_splink
+        from splink_link import (
+            link_with_splink,  # the sibling script: `python benchmarks/bench_scale.py` runs from benchmarks/
+        )
     except ImportError as exc:
         print(f"  benchmarks/splink_link.py not available ({exc}); comparison skipped")
         return

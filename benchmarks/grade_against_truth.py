@@ -17,8 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from benchmarks.sample_run import review_share, run_sample, warehouse_flags, warehouse_links
 from data_samples.truth import grade_flag_views, grade_links, true_links
 

@@ -271,10 +271,8 @@ def _prf(tp: int, got: int, truth: int) -> tuple[float, float, float]:
 def main() -> int:
     import argparse
     import resource
-    import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from data_samples.generate import generate
     from lowincome import schema
     from lowincome.warehouse import Warehouse, query_pl

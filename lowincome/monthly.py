@@ -386,10 +386,3 @@ def export_workbooks(
             return write_caseworker_workbooks(con, month, staging_root, regions=regions)
 
     return publish_workbooks(Path(exports), month, write)
-
-
-def export_quality_report(warehouse: Warehouse, exports: Path, month: dt.date) -> Path:
-    from quality import write_report
-
-    with warehouse.reader() as con:
-        return write_report(con, month, Path(exports))

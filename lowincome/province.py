@@ -4,9 +4,9 @@ The month runs in four stages (the Dagster job in `pipelines/province.py` wraps 
 
 1. `ingest_to_store` — one step per delivered source, province-wide: read, standardise,
    quarantine and run the source's GX suite exactly as the single-machine path does
-   (`monthly.read_source`, `quality.validate_source`), then write the std rows split by
-   region, and the delivery-level facts (load audit, quarantine, DQ results) under region
-   `_all`.
+   (`monthly.read_source`, then the `checks` the caller passes: `quality.source_results`),
+   then write the std rows split by region, and the delivery-level facts (load audit,
+   quarantine, DQ results) under region `_all`.
 2. `exact_pass` — one cheap province-wide join on the valid 身份证号: an agency record
    whose ID belongs to a registry person of another region (a person who moved, a record
    delivered to the wrong county) is handed to that person's region. Everything else
@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,11 @@ ALL = "_all"  # partition of facts that belong to a whole delivery, not to a reg
 UNPLACED = "_unplaced"  # records with no county: linked province-wide
 # Sources whose rows form households that the rules read together.
 HOUSEHOLD_KEYS = {"rural_revitalization": "rr_household_id"}
+# The data-quality checks come from the caller (`quality/` sits above this layer):
+# (source, month, std rows, load audit, last month's audit) -> dq.results rows;
+# (warehouse connection inside the publish transaction, month) -> dq.results rows.
+SourceChecks = Callable[[str, dt.date, pl.DataFrame, dict, dict | None], pl.DataFrame]
+LinkageChecks = Callable[[duckdb.DuckDBPyConnection, dt.date], pl.DataFrame]
 
 INGEST_TABLES = ("quarantine", "audit", "dq")
 LINK_TABLES = ("links", "model_runs", "record_history")
@@ -189,25 +195,25 @@ def ingest_stage(source: str) -> str:
 # --- stage 1: ingestion, province-wide per source ----------------------------------------
 
 
-def ingest_to_store(store: PartitionStore, plan: RegionPlan, inbox: Path, source: str, month: dt.date) -> dict:
+def ingest_to_store(
+    store: PartitionStore, plan: RegionPlan, inbox: Path, source: str, month: dt.date, *, checks: SourceChecks
+) -> dict:
     """Read one source's delivery as the single-machine path does and write its std rows
     by region of their county; rows without a county (人社 records carry none) go to
-    `_unplaced` until the exact pass places them."""
+    `_unplaced` until the exact pass places them. `checks` gives the source's dq.results
+    rows (`quality.source_results`: the domain layer does not import `quality`)."""
     from lowincome import monthly
     from lowincome.months import previous_month
-    from quality import validate_source
-    from quality.results import results_frame
 
     result = monthly.read_source(inbox, source, month)
     previous = store.read(ingest_stage(source), previous_month(month), "audit", [ALL])
     previous_audit = previous.row(0, named=True) if previous is not None and previous.height else None
-    checks = validate_source(source, month, result.data, result.audit, previous_audit)
     stage = ingest_stage(source)
     data = result.data
     shared = {
         "quarantine": result.quarantine,
         "audit": result.audit_frame(),
-        "dq": results_frame(month, source, checks),
+        "dq": checks(source, month, result.data, result.audit, previous_audit),
     }
     if source in AGENCY_SOURCES or source == REGISTRY:
         regions = (
@@ -497,11 +503,12 @@ def month_tables(store: PartitionStore, plan: RegionPlan, month: dt.date) -> dic
     return out
 
 
-def publish(store: PartitionStore, plan: RegionPlan, warehouse, month: dt.date) -> dict[str, int]:
+def publish(
+    store: PartitionStore, plan: RegionPlan, warehouse, month: dt.date, *, linkage_checks: LinkageChecks
+) -> dict[str, int]:
     """Replace the month in the warehouse from the store, in one transaction (the only
-    writer), including the month's linkage-quality results."""
-    from quality import linkage_quality
-    from quality.results import results_frame
+    writer), including the month's linkage-quality results (`linkage_checks`, i.e.
+    `quality.linkage_results`, reads the month's links inside the transaction)."""
 
     missing = [r for r in plan.names if store.committed("rules", month, r) is None]
     missing += [r for r in [*plan.names, UNPLACED] if store.committed("link", month, r) is None]
@@ -517,7 +524,7 @@ def publish(store: PartitionStore, plan: RegionPlan, warehouse, month: dt.date) 
                 _insert(con, table, frame)
                 counts[table] = 0 if frame is None else frame.height
             con.execute("DELETE FROM dq.results WHERE month = ? AND source LIKE 'linkage:%'", [month])
-            _insert(con, "dq.results", results_frame(month, "linkage", linkage_quality(con, month)))
+            _insert(con, "dq.results", linkage_checks(con, month))
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

@@ -69,8 +69,8 @@ def run_month(month: dt.date, log_level: str = "INFO", **paths: str | None):
     """
     import dagster as dg
 
+    from assets.resources import MonitorConfig, resolved
     from pipelines.definitions import build_definitions
-    from pipelines.resources import MonitorConfig, resolved
 
     values = {k: str(paths.get(k) or resolved(env)) for k, env in OPTION_ENV.items()}
     defs = build_definitions(MonitorConfig(**values))
@@ -95,8 +95,8 @@ def _step_error(result) -> str:
 
 
 def _cmd_run(args) -> int:
+    from assets.resources import resolved
     from lowincome.privacy import mask_free_text
-    from pipelines.resources import resolved
     from pipelines.summary import month_summary
 
     month = parse_month(args.month)
@@ -176,9 +176,9 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_demo(args) -> int:
+    from assets.resources import PROJECT_ROOT
     from data_samples.generate import generate
     from lowincome.demo_summary import print_summary
-    from pipelines.resources import PROJECT_ROOT
 
     root = Path(args.root or PROJECT_ROOT / "var" / "demo")
     if root.exists():

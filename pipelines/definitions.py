@@ -1,9 +1,9 @@
 import dagster as dg
 
 from assets import all_assets
+from assets.resources import MonitorConfig
 from pipelines.jobs import monthly_monitoring_job
 from pipelines.province import ProvinceConfig, province_monthly_job
-from pipelines.resources import MonitorConfig
 from pipelines.schedules import monthly_schedule
 from pipelines.sensors import complete_delivery_sensor
 

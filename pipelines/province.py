@@ -19,12 +19,13 @@ import time
 
 import dagster as dg
 
+import quality
 from assets.partitions import WAREHOUSE_POOL, monthly_partitions
+from assets.resources import PROJECT_ROOT, MonitorConfig
 from lowincome import monthly
 from lowincome import province as prov
 from lowincome.months import month_of
 from lowincome.schema import ALL_SOURCES
-from pipelines.resources import PROJECT_ROOT, MonitorConfig
 
 # Fault injection for the tests: in a run tagged with this (value: a region name), that
 # region's step kills its own process with SIGKILL after half its output is written
@@ -64,7 +65,9 @@ def _ingest_op(source: str) -> dg.OpDefinition:
     def _op(context: dg.OpExecutionContext, monitor: MonitorConfig, province: ProvinceConfig):
         month = month_of(context.partition_key)
         started = time.perf_counter()
-        audit = prov.ingest_to_store(province.open_store(), province.plan(), monitor.inbox_path, source, month)
+        audit = prov.ingest_to_store(
+            province.open_store(), province.plan(), monitor.inbox_path, source, month, checks=quality.source_results
+        )
         context.log.info(
             f"ingest {source} {month:%Y-%m}: read {audit['rows_read']:,}, loaded {audit['rows_loaded']:,}, "
             f"quarantined {audit['rows_quarantined']:,} in {time.perf_counter() - started:.1f} s"
@@ -151,7 +154,9 @@ def rules_region(context: dg.OpExecutionContext, region: str, monitor: MonitorCo
 def publish(context: dg.OpExecutionContext, regions: list[dict], monitor: MonitorConfig, province: ProvinceConfig):
     month = month_of(context.partition_key)
     started = time.perf_counter()
-    counts = prov.publish(province.open_store(), province.plan(), monitor.open_warehouse(), month)
+    counts = prov.publish(
+        province.open_store(), province.plan(), monitor.open_warehouse(), month, linkage_checks=quality.linkage_results
+    )
     context.log.info(
         f"publish {month:%Y-%m}: {sum(counts.values()):,} rows in {len(counts)} tables "
         f"in {time.perf_counter() - started:.1f} s"
@@ -179,7 +184,7 @@ def caseworker_workbooks(context: dg.OpExecutionContext, monitor: MonitorConfig)
 )
 def quality_report(context: dg.OpExecutionContext, monitor: MonitorConfig):
     month = month_of(context.partition_key)
-    path = monthly.export_quality_report(monitor.open_warehouse(), monitor.exports_path, month)
+    path = quality.export_report(monitor.open_warehouse(), monitor.exports_path, month)
     context.log.info(f"report {month:%Y-%m}: {path}")
 
 

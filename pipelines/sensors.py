@@ -5,10 +5,10 @@ added) starts the month again; an unchanged one never does."""
 import dagster as dg
 
 from assets.partitions import monthly_partitions
+from assets.resources import MonitorConfig
 from lowincome.monthly import delivery_status, inbox_months
 from lowincome.schema import EXTRACT_SOURCES
 from pipelines.jobs import monthly_monitoring_job
-from pipelines.resources import MonitorConfig
 
 
 @dg.sensor(

@@ -64,6 +64,7 @@ def test_missing_delivery_exits_2(delivery, capsys):
     assert len(err) == 1 and "2026-06" in err[0] and "no delivery" in err[0]
 
 
+@pytest.mark.slow
 def test_published_month_exits_0_with_progress_and_summary(delivery, capfd):
     assert main(_args(delivery, "ok")) == EXIT_OK
     out = capfd.readouterr()
@@ -79,6 +80,7 @@ def test_published_month_exits_0_with_progress_and_summary(delivery, capfd):
     assert all(p.name in summary for p in exports.glob("*.xlsx"))
 
 
+@pytest.mark.slow
 def test_withheld_month_exits_3_with_reason(delivery, tmp_path, capfd):
     inbox = tmp_path / "inbox"
     shutil.copytree(delivery / "inbox" / "2026-07", inbox / "2026-07")
@@ -97,6 +99,7 @@ def test_unreadable_params_refused_before_the_run_exit_2(delivery, tmp_path, cap
     assert not (delivery / "noparams.duckdb").exists()  # nothing written
 
 
+@pytest.mark.slow
 def test_failed_step_exits_1(delivery, capfd, monkeypatch):
     from lowincome import monthly
 

@@ -17,6 +17,7 @@ import duckdb
 import polars as pl
 import pytest
 
+import quality
 from lowincome import province as prov
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +143,7 @@ def in_process(sample, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_in_process_month_accounts_for_every_row(in_process):
     con = duckdb.connect(str(in_process / "warehouse.duckdb"), read_only=True)
     try:
@@ -164,6 +166,7 @@ def test_in_process_month_accounts_for_every_row(in_process):
     assert list((in_process / "exports" / "2026-08").glob("*.xlsx"))
 
 
+@pytest.mark.slow
 def test_rerun_of_one_region_replaces_only_that_region(in_process, sample, tmp_path):
     from lowincome.warehouse import Warehouse
 
@@ -176,7 +179,7 @@ def test_rerun_of_one_region_replaces_only_that_region(in_process, sample, tmp_p
     attempts = {r: store.committed("rules", aug, r)["attempt"] for r in plan.names}
     # What a re-execution of steps link_region[xigu], rules_region[xigu] and publish does.
     prov.run_region(store, plan, sample / "inbox", PARAMS, aug, "xigu")
-    prov.publish(store, plan, Warehouse(out / "warehouse.duckdb"), aug)
+    prov.publish(store, plan, Warehouse(out / "warehouse.duckdb"), aug, linkage_checks=quality.linkage_results)
     after = {r: store.committed("rules", aug, r)["attempt"] for r in plan.names}
     assert after["xigu"] != attempts["xigu"]
     assert {r: a for r, a in after.items() if r != "xigu"} == {r: a for r, a in attempts.items() if r != "xigu"}
@@ -243,6 +246,7 @@ def _celery_workers_of(instance, run_id: str) -> set[str]:
     return names
 
 
+@pytest.mark.slow
 def test_distributed_equals_in_process(deployment, sample, in_process, tmp_path):
     import dagster as dg
 
@@ -263,6 +267,7 @@ def test_distributed_equals_in_process(deployment, sample, in_process, tmp_path)
     assert books and books == ref_books
 
 
+@pytest.mark.slow
 def test_killed_worker_is_retried_without_duplicates_or_gaps(deployment, sample, in_process, tmp_path):
     import dagster as dg
 

@@ -25,6 +25,7 @@ def hard_run(tmp_path_factory):
     return run_sample(tmp_path_factory.mktemp("hard_run"), HOUSEHOLDS, months=3, hard=True)
 
 
+@pytest.mark.slow
 def test_hard_sample_is_hard(hard_run):
     """The run is one where linkage is tested: records without an ID reach the linkage."""
     from lowincome.warehouse import Warehouse, query_pl

@@ -7,11 +7,13 @@ import json
 import math
 
 import polars as pl
+import pytest
 
 from lowincome.warehouse import Warehouse, query_pl
 from quality.linkage_model import model_section
 
 
+@pytest.mark.slow
 def test_model_section_explains_each_source(sample_run):
     month = sample_run.months[-1]
     with Warehouse(sample_run.warehouse).reader() as con:
@@ -49,6 +51,7 @@ def test_model_section_explains_each_source(sample_run):
     assert history.filter(history["month"] == sample_run.months[0])["n"].sum() > 0
 
 
+@pytest.mark.slow
 def test_report_shows_the_linkage_model_in_chinese(sample_run):
     """The auditor's HTML report carries, per source, the weights of every comparison
     level in Chinese, the score histogram and the review backlog."""

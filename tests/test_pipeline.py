@@ -9,13 +9,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.quality_checks import FAMILIES
+from assets.ingestion import FAMILIES
+from assets.resources import MonitorConfig
 from data_samples.generate import generate
 from lowincome.warehouse import Warehouse
 from pipelines.cli import main as cli_main
 from pipelines.cli import run_month
 from pipelines.definitions import build_definitions, defs
-from pipelines.resources import MonitorConfig
 from pipelines.sensors import complete_delivery_sensor
 
 PARAMS = Path(__file__).resolve().parent.parent / "data_samples" / "params.yaml"
@@ -78,6 +78,7 @@ def test_definitions_hold_every_asset_job_schedule_and_sensor():
     assert len({repr(graph.get(k).partitions_def) for k in graph.get_all_asset_keys()}) == 1
 
 
+@pytest.mark.slow
 def test_month_runs_and_rerun_leaves_identical_tables(sample):
     p = paths(sample, "rerun")
     assert run_month(JULY, **p).success
@@ -87,6 +88,7 @@ def test_month_runs_and_rerun_leaves_identical_tables(sample):
     assert snapshot(p["warehouse"]) == first
 
 
+@pytest.mark.slow
 def test_materializations_carry_standard_metadata(sample):
     result = run_month(JULY, **paths(sample, "meta"))
     assert result.success
@@ -114,6 +116,7 @@ def test_materializations_carry_standard_metadata(sample):
     assert checks and all(c.partition == "2026-07-01" for c in checks if c.asset_key.path[0] == "std")
 
 
+@pytest.mark.slow
 def test_month_with_a_missing_file_still_runs_and_says_so(sample):
     p = paths(sample, "missing")
     assert run_month(JULY, **p).success
@@ -129,6 +132,7 @@ def test_month_with_a_missing_file_still_runs_and_says_so(sample):
     assert r05 == 0 and others > 0  # no R05 storm, the other rules still ran
 
 
+@pytest.mark.slow
 def test_every_delivered_row_is_loaded_or_quarantined(sample):
     p = paths(sample, "rerun")
     with Warehouse(p["warehouse"]).reader() as con:
@@ -177,6 +181,7 @@ def test_options_override_environment(sample, monkeypatch):
     assert config.warehouse.endswith("opt.duckdb")
 
 
+@pytest.mark.slow
 def test_registry_critical_failure_withholds_the_months_flags(sample, tmp_path):
     """A registry file that does not match its manifest is a critical finding:
     the month's flags are not published, Dagster shows the failed checks, and the

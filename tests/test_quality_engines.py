@@ -27,6 +27,7 @@ def _fields(results):
     ]
 
 
+@pytest.mark.slow
 def test_duckdb_and_pandas_agree_on_the_generated_sample(sample_run):
     warehouse = Warehouse(sample_run.warehouse)
     compared, failed_with_examples = 0, set()
@@ -112,6 +113,7 @@ def test_unknown_engine_is_refused():
         validate_source("civil_affairs", MONTH, frame, load_row("civil_affairs", MONTH, 5), None, CFG, engine="spark")
 
 
+@pytest.mark.slow
 def test_ingestion_metadata_reports_seconds_dq(sample_run):
     seen = {}
     for result in sample_run.results:

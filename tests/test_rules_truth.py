@@ -42,6 +42,7 @@ def _shortfalls(views: dict[str, dict[str, Score]]) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_flag_rows_and_suppression(sample_run):
     """Every rule ran after the first month, the truth holds every state, and the suppressed
     flags are exactly the truth's suppressed ones (核实不符, evidence unchanged)."""
@@ -68,6 +69,7 @@ def test_flag_rows_and_suppression(sample_run):
     assert t_sup.equals(g_sup), f"suppressed: truth {t_sup.rows()} pipeline {g_sup.rows()}"
 
 
+@pytest.mark.slow
 def test_flags_meet_targets(sample_run):
     """Fired, suppressed and every state, per rule: precision and recall ≥ 0.95, ≥ 0.99 overall."""
     short = _shortfalls(grade_flag_views(sample_run.truth, warehouse_flags(sample_run.warehouse)))

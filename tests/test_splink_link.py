@@ -20,6 +20,7 @@ from conftest import run_sample
 from lowincome import schema
 from lowincome.warehouse import Warehouse, query_pl
 
+pytestmark = pytest.mark.slow  # a generated month through the Dagster job, then Splink on it
 MODULE = Path(__file__).resolve().parent.parent / "benchmarks" / "splink_link.py"
 
 

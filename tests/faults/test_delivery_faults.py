@@ -366,6 +366,7 @@ def test_malformed_manifest_rejects_every_source_of_the_month(sample, tmp_path, 
             assert set(result.quarantine["reason_code"]) <= {"file_rejected", "malformed_line"}
 
 
+@pytest.mark.slow
 def test_malformed_manifest_month_completes_and_withholds_flags(sample, tmp_path):
     from pipelines.cli import run_month
 

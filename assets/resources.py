@@ -1,5 +1,8 @@
 """Resources: where the month's inputs and outputs live, from the environment.
 
+They sit in `assets/` (beside `partitions.py`) so the assets can declare them without
+importing `pipelines`, which assembles the assets into Definitions.
+
 Each setting reads its environment variable through Dagster's EnvVar when it is
 set, and otherwise falls back to a project-local default so the demo runs with
 no setup.
