@@ -32,7 +32,16 @@ def _std(raw: dict, source: str) -> pl.DataFrame:
     df = pl.concat([df, normalize_id_numbers(pl.Series(raw["id"], dtype=pl.String))], how="horizontal")
     if "region" in raw:
         df = pl.concat([df, split_region_codes(pl.Series(raw["region"], dtype=pl.String))], how="horizontal")
-    for k in ("birth_date", "sex", "household_id", "rr_household_id", "event_type", "record_type", "category"):
+    for k in (
+        "birth_date",
+        "sex",
+        "household_id",
+        "rr_household_id",
+        "event_type",
+        "record_type",
+        "category",
+        "amount",
+    ):
         if k in raw:
             df = df.with_columns(pl.Series(k, raw[k]))
     if source == "registry":
@@ -518,6 +527,38 @@ def test_pension_to_a_child_is_ruled_out(world):
     assert (elder["decision"], elder["registry_row"]) == ("review", rows["HE1"]), elder
     d = json.loads(elder["detail"])
     assert d["ambiguous"] is False and not d["age_implausible"] and d["runner_up_score"] < 0.4, d
+
+
+def test_pension_account_history_links_a_name_only_pension(world):
+    """Link history by the agency's record key: a pension linked by ID last month is the same
+    account this month when name and monthly amount agree, so the pension delivered with the
+    name alone is linked on that history; one of another amount (another account) is not."""
+    reg, registry, rows = _with_people(world, [("HP1", "欧阳锋", "620102003001", dt.date(1950, 4, 4), None)])
+    seeds = len(reg["name"]) - 1
+
+    def delivery(extra):
+        rec = {"name": [], "id": [], "record_type": [], "amount": []}
+        for i in range(seeds):
+            rec["name"].append(reg["name"][i])
+            rec["id"].append(reg["id"][i])
+            rec["record_type"].append("养老金发放")
+            rec["amount"].append(200.0 + i)
+        for name, idv, amount in extra:
+            rec["name"].append(name)
+            rec["id"].append(idv)
+            rec["record_type"].append("养老金发放")
+            rec["amount"].append(amount)
+        return _std(rec, "human_resources")
+
+    first = link_source(registry, delivery([("欧阳锋", reg["id"][-1], 239.0)]), "human_resources", LinkageSettings())
+    assert first.links.filter(pl.col("source_row") == seeds + 1)["decision"].to_list() == ["accept"]
+    second = delivery([("欧阳锋", None, 239.0), ("欧阳锋", None, 3020.0)])
+    links = link_source(registry, second, "human_resources", LinkageSettings(), history=first.record_keys).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    same, other = by_row[seeds + 1], by_row[seeds + 2]
+    assert (same["decision"], same["registry_row"]) == ("accept", rows["HP1"]), same
+    assert json.loads(same["detail"])["evidence"] == ["history"]
+    assert other["decision"] == "review" and json.loads(other["detail"])["history"] == "missing", other
 
 
 def test_review_list_explains_each_candidate_in_chinese(world, tmp_path):
