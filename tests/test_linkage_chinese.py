@@ -32,7 +32,16 @@ def _std(raw: dict, source: str) -> pl.DataFrame:
     df = pl.concat([df, normalize_id_numbers(pl.Series(raw["id"], dtype=pl.String))], how="horizontal")
     if "region" in raw:
         df = pl.concat([df, split_region_codes(pl.Series(raw["region"], dtype=pl.String))], how="horizontal")
-    for k in ("birth_date", "sex", "household_id", "rr_household_id", "event_type"):
+    for k in (
+        "birth_date",
+        "sex",
+        "household_id",
+        "rr_household_id",
+        "event_type",
+        "record_type",
+        "category",
+        "amount",
+    ):
         if k in raw:
             df = df.with_columns(pl.Series(k, raw[k]))
     if source == "registry":
@@ -417,6 +426,139 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
     relief = json.loads(relief["detail"])
     assert pay["weights"]["enrolled_only_event"] == 3.0 and relief["weights"]["enrolled_only_event"] == 0.0
     assert pay["name_rarity"].startswith("unique_")
+
+
+def _with_people(world, people):
+    """The world's registry (no category) plus `people`: (household, name, village, birth, category)."""
+    _, reg, _ = world
+    reg = {k: list(v) for k, v in reg.items()}
+    reg["category"] = [None] * len(reg["name"])
+    rows = {}
+    for k, (hh, name, village, birth, category) in enumerate(people):
+        reg["household_id"].append(hh)
+        reg["name"].append(name)
+        reg["id"].append(make_id_number(village[:6], birth, 301 + 2 * k))
+        reg["region"].append(village)
+        reg["birth_date"].append(birth)
+        reg["sex"].append("男")
+        reg["category"].append(category)
+        rows[hh] = len(reg["name"])
+    return reg, _std(reg, "registry"), rows
+
+
+def test_what_a_payment_implies_separates_namesakes(world):
+    """A 低保金 payment delivered with the name alone (no ID, no region) whose name two
+    registry persons hold: the payment goes to a 低保 household, so the 特困 namesake is
+    ruled out (category_mismatch) and the 低保 one is the only namesake the event fits
+    (sole_namesake): linked, and the 特困供养金 payment to the other. Two namesakes of the
+    same category stay in review; a 临时救助 (anyone can receive it) is not linked."""
+    reg, registry, rows = _with_people(
+        world,
+        [
+            ("HD1", "司马相如", "620102001001", dt.date(1950, 5, 5), "低保"),
+            ("HT1", "司马相如", "620103002001", dt.date(1948, 6, 6), "特困"),
+            ("HD2", "诸葛孔明", "620102001002", dt.date(1951, 7, 7), "低保"),
+            ("HD3", "诸葛孔明", "620103001001", dt.date(1960, 8, 8), "低保"),
+        ],
+    )
+    rec = {"name": [], "id": [], "region": [], "event_type": []}
+    for i in range(len(reg["name"]) - 4):  # the month's exact-ID records: the classifier's seeds
+        rec["name"].append(reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["region"].append(reg["region"][i])
+        rec["event_type"].append("临时救助")
+    cases = {
+        "dibao": ("司马相如", "低保金发放"),
+        "tekun": ("司马相如", "特困供养金发放"),
+        "relief": ("司马相如", "临时救助"),
+        "twins": ("诸葛孔明", "低保金发放"),
+    }
+    at = {}
+    for key, (name, event) in cases.items():
+        rec["name"].append(name)
+        rec["id"].append(None)
+        rec["region"].append(None)
+        rec["event_type"].append(event)
+        at[key] = len(rec["name"])
+    links = link_source(registry, _std(rec, "civil_affairs"), "civil_affairs", LinkageSettings()).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    for key, hh in (("dibao", "HD1"), ("tekun", "HT1")):
+        r = by_row[at[key]]
+        assert (r["decision"], r["registry_row"]) == ("accept", rows[hh]), (key, r)
+        d = json.loads(r["detail"])
+        assert "sole_namesake" in d["evidence"] and d["weights"]["sole_namesake"] > 0, d
+        assert d["name_rarity"] == "shared" and not d["category_mismatch"], d
+    assert by_row[at["relief"]]["decision"] != "accept"
+    twins = by_row[at["twins"]]
+    assert twins["decision"] == "review" and twins["registry_row"] in (rows["HD2"], rows["HD3"]), twins
+    assert json.loads(twins["detail"])["ambiguous"] is True
+
+
+def test_pension_to_a_child_is_ruled_out(world):
+    """A pension needs retirement age: a pension delivered with the name alone is not a
+    candidate link to a child namesake (age_implausible: not even reviewed), and beside an
+    elderly namesake the child is no rival. The elderly one is reviewed, not linked: the
+    name is not evidence for a record anyone in the population can have."""
+    reg, registry, rows = _with_people(
+        world,
+        [
+            ("HC1", "慕容复", "620102002001", dt.date(2016, 1, 1), None),
+            ("HE1", "东方不败", "620102002002", dt.date(1950, 2, 2), None),
+            ("HC2", "东方不败", "620103002002", dt.date(2018, 3, 3), None),
+        ],
+    )
+    rec = {"name": [], "id": [], "record_type": []}
+    for i in range(len(reg["name"]) - 3):
+        rec["name"].append(reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["record_type"].append("养老金发放")
+    at = {}
+    for key, name in (("child", "慕容复"), ("elder", "东方不败")):
+        rec["name"].append(name)
+        rec["id"].append(None)
+        rec["record_type"].append("养老金发放")
+        at[key] = len(rec["name"])
+    links = link_source(registry, _std(rec, "human_resources"), "human_resources", LinkageSettings()).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    child = by_row[at["child"]]
+    assert child["decision"] == "none" and child["registry_row"] is None, child
+    assert json.loads(child["detail"])["age_implausible"] is True
+    elder = by_row[at["elder"]]
+    assert (elder["decision"], elder["registry_row"]) == ("review", rows["HE1"]), elder
+    d = json.loads(elder["detail"])
+    assert d["ambiguous"] is False and not d["age_implausible"] and d["runner_up_score"] < 0.4, d
+
+
+def test_pension_account_history_links_a_name_only_pension(world):
+    """Link history by the agency's record key: a pension linked by ID last month is the same
+    account this month when name and monthly amount agree, so the pension delivered with the
+    name alone is linked on that history; one of another amount (another account) is not."""
+    reg, registry, rows = _with_people(world, [("HP1", "欧阳锋", "620102003001", dt.date(1950, 4, 4), None)])
+    seeds = len(reg["name"]) - 1
+
+    def delivery(extra):
+        rec = {"name": [], "id": [], "record_type": [], "amount": []}
+        for i in range(seeds):
+            rec["name"].append(reg["name"][i])
+            rec["id"].append(reg["id"][i])
+            rec["record_type"].append("养老金发放")
+            rec["amount"].append(200.0 + i)
+        for name, idv, amount in extra:
+            rec["name"].append(name)
+            rec["id"].append(idv)
+            rec["record_type"].append("养老金发放")
+            rec["amount"].append(amount)
+        return _std(rec, "human_resources")
+
+    first = link_source(registry, delivery([("欧阳锋", reg["id"][-1], 239.0)]), "human_resources", LinkageSettings())
+    assert first.links.filter(pl.col("source_row") == seeds + 1)["decision"].to_list() == ["accept"]
+    second = delivery([("欧阳锋", None, 239.0), ("欧阳锋", None, 3020.0)])
+    links = link_source(registry, second, "human_resources", LinkageSettings(), history=first.record_keys).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    same, other = by_row[seeds + 1], by_row[seeds + 2]
+    assert (same["decision"], same["registry_row"]) == ("accept", rows["HP1"]), same
+    assert json.loads(same["detail"])["evidence"] == ["history"]
+    assert other["decision"] == "review" and json.loads(other["detail"])["history"] == "missing", other
 
 
 def test_review_list_explains_each_candidate_in_chinese(world, tmp_path):

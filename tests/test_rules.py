@@ -239,6 +239,30 @@ def test_r06_death_until_removed_with_payments_after_death(wh):
         assert ("H2", "R06") not in flags(con, M2)  # H2 left the registry
 
 
+def test_r06_death_in_the_review_band_is_held_not_flagged(wh):
+    """A 死亡火化 record whose link waits in review is not evidence of a death: the household
+    is held back with the reason (待核实), in the month of the record and after it, until
+    a clerk's decision links it; a linked death of another member still flags."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a, b, c = fx.person("待核"), fx.person("逝者"), fx.person("同户")
+        for m in (M1, M2):
+            fx.loaded(m)
+            fx.household(m, "H1", [a], income=S * 0.8 * 12, category="低保")
+            fx.household(m, "H2", [b, c], income=S * 0.8 * 24, category="低保")
+        fx.civil(M1, a, "死亡火化", date=dt.date(2026, 7, 3), decision="review")
+        fx.civil(M1, b, "死亡火化", date=dt.date(2026, 7, 4))
+        fx.civil(M1, c, "死亡火化", date=dt.date(2026, 7, 5), decision="review")
+        for m in (M1, M2):
+            run_rules(con, m, PARAMS)
+            assert ("H1", "R06") not in flags(con, m, fired_only=False)
+            held = query_pl(con, "SELECT * FROM flags.held_back WHERE month = ? AND rule_code = 'R06'", [m])
+            assert held["household_key"].to_list() == ["H1"], held
+            assert "待核" in held["reason"][0] and "待人工核对匹配" in held["reason"][0]
+            r = flags(con, m)[("H2", "R06")]  # a linked death flags; the pending one is named beside it
+            assert "逝者已死亡火化" in r["evidence_text"] and "同户的死亡火化记录" in r["evidence_text"]
+
+
 # ---------------------------------------------------------------- R07
 @pytest.mark.parametrize(
     "pc, event, fires",

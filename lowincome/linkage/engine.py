@@ -407,6 +407,28 @@ def apply_group(
     return out.with_columns(score=_sigmoid(pl.col("logit"))).drop("lgroup", "rgroup", "pos", "neg")
 
 
+def apply_sole_namesake(
+    pairs: pl.DataFrame, eligible: np.ndarray, exact_level: int, review: float, weight: float
+) -> pl.DataFrame:
+    """Namesake context, after scoring: for a record in `eligible` (an event whose population
+    is the registry), a candidate that is the record's only candidate with the exact name
+    (`lvl_name` == exact_level) scoring >= `review` -- every other registry namesake ruled
+    out by what the event implies -- gains `weight` log-odds. Adds `sole_namesake`."""
+    exact = pl.col("lvl_name") == exact_level
+    alive = exact & (pl.col("score") >= review)
+    counts = pairs.filter(alive).group_by("left_idx").len("_n")
+    elig = pl.DataFrame({"left_idx": np.asarray(eligible, dtype=np.int64), "_elig": True}).with_columns(
+        pl.col("left_idx").cast(pairs.schema["left_idx"])
+    )
+    out = (
+        pairs.join(counts, on="left_idx", how="left")
+        .join(elig, on="left_idx", how="left")
+        .with_columns(sole_namesake=(alive & (pl.col("_n") == 1) & pl.col("_elig")).fill_null(False))
+    )
+    out = out.with_columns(logit=pl.col("logit") + pl.when(pl.col("sole_namesake")).then(weight).otherwise(0.0))
+    return out.with_columns(score=_sigmoid(pl.col("logit"))).drop("_n", "_elig")
+
+
 def decide(scored: pl.DataFrame, accept: float, review: float, margin: float, one_to_one: bool = False) -> pl.DataFrame:
     """Best candidate per left record with accept/review/none.
 

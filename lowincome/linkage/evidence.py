@@ -14,7 +14,12 @@ evidence, switched on and tuned in the `evidence` section of the settings file:
   records whose population is the registry (`unique_name_when`);
 - id_prefix: an Excel-mangled ID whose surviving leading digits (>= n) agree,
   with an exact name;
-- history: the same agency record key linked to this person in earlier months.
+- history: the same agency record key linked to this person in earlier months;
+- sole_namesake: where unique_name_when holds, the best candidate is the record's
+  only candidate with the exact name that scores in the review band or above: its
+  registry namesakes are ruled out by what the event implies (a 低保金 payment to a
+  特困 person, a pension to a child: the settings' adjustments); see
+  engine.apply_sole_namesake.
 
 And evidence against: a record of a kind a person has once a month (a 低保金
 payment, a pension) claiming a person whom another record of that kind already
@@ -139,7 +144,10 @@ def require_identity_evidence(
         (pl.col("lvl_history") == 0) if ev.get("history_months") and "lvl_history" in d.columns else pl.lit(False)
     )
     d = d.with_columns(ev_unique_name=ev_unique & pl.col("unique_name_counts"), ev_history=ev_history.fill_null(False))
-    kinds = ["id", "birth", "household", "unique_name", "id_prefix", "history"]
+    d = d.with_columns(
+        ev_sole_namesake=pl.col("sole_namesake").fill_null(False) if "sole_namesake" in d.columns else pl.lit(False)
+    )
+    kinds = ["id", "birth", "household", "unique_name", "id_prefix", "history", "sole_namesake"]
     has = pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds])
     evidence = pl.concat_list(
         [pl.when(pl.col(f"ev_{k}")).then(pl.lit(k)) for k in kinds]

@@ -64,7 +64,13 @@ def prepare(df: pl.DataFrame) -> pl.DataFrame:
         # what the record is (event / record type) and who sent it, for adjustments and record keys
         pl.coalesce(col(df, "event_type"), col(df, "record_type"), col(df, "visit_type")).alias("kind"),
         col(df, "employer"),
+        # a pension's monthly amount, a contribution's base: fixed for the year per account
+        col(df, "amount", pl.Float64).cast(pl.Float64),
+        col(df, "monthly_wage", pl.Float64).cast(pl.Float64),
         col(df, "person_key"),
+        # the registry's 救助类别 and the month, for what an event implies about its person
+        col(df, "category"),
+        col(df, "month", pl.Date).cast(pl.Date).alias("_month"),
     )
     digits = pl.col("_digits")
     base = base.with_columns(
@@ -85,6 +91,12 @@ def prepare(df: pl.DataFrame) -> pl.DataFrame:
     base = base.with_columns(
         birth_d=pl.coalesce("_birth_field", "_id_birth", raw_birth), sex=pl.coalesce("_sex", raw_sex)
     )
+    # age in full years on the last day of the month, as the rules count it (registry
+    # persons: what an event implies about its person)
+    end = pl.col("_month").dt.month_end()
+    md = end.dt.month().cast(pl.Int32) * 100 + end.dt.day().cast(pl.Int32)
+    bd = pl.col("birth_d").dt.month().cast(pl.Int32) * 100 + pl.col("birth_d").dt.day().cast(pl.Int32)
+    age = end.dt.year().cast(pl.Int32) - pl.col("birth_d").dt.year().cast(pl.Int32) - (md < bd).cast(pl.Int32)
     out = base.select(
         "name",
         "pinyin",
@@ -104,7 +116,11 @@ def prepare(df: pl.DataFrame) -> pl.DataFrame:
         "group",
         "kind",
         "employer",
+        "amount",
+        "monthly_wage",
         "person_key",
+        "category",
+        age.alias("age"),
     )
     return (
         out.with_columns(

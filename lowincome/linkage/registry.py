@@ -25,7 +25,15 @@ import numpy as np
 import polars as pl
 
 from lowincome.linkage.clerical import clerical_pairs, person_tokens, record_tokens
-from lowincome.linkage.engine import MISSING, apply_group, decide, open_compute, register, score_pairs
+from lowincome.linkage.engine import (
+    MISSING,
+    apply_group,
+    apply_sole_namesake,
+    decide,
+    open_compute,
+    register,
+    score_pairs,
+)
 from lowincome.linkage.evidence import require_identity_evidence
 from lowincome.linkage.exact import exact_id_matches
 from lowincome.linkage.features import prepare
@@ -172,7 +180,9 @@ def _record_keys(con, left: str, out: str, source: str, key_columns: list[str], 
     con.unregister("_history")
 
 
-def _waterfall(prob: pl.DataFrame, settings: LinkSettings, model, group_factor: float | None) -> pl.DataFrame:
+def _waterfall(
+    prob: pl.DataFrame, settings: LinkSettings, model, group_factor: float | None, sole_weight: float = 0.0
+) -> pl.DataFrame:
     """Per-link detail: the level of each comparison and its weight (log-odds),
     the prior, household support, ambiguity and identity evidence, as JSON."""
     fields = []
@@ -188,6 +198,9 @@ def _waterfall(prob: pl.DataFrame, settings: LinkSettings, model, group_factor: 
         }
         fields.append(lvl.replace_strict(labels, return_dtype=pl.String).alias(c.name))
         weights.append(lvl.replace_strict(ws, return_dtype=pl.Float64).alias(c.name))
+    if "sole_namesake" in prob.columns:
+        fields.append(pl.col("sole_namesake").fill_null(False))
+        weights.append(pl.when(pl.col("sole_namesake")).then(pl.lit(sole_weight)).otherwise(0.0).alias("sole_namesake"))
     if group_factor:
         fields.append(pl.col("group_support").alias("household"))
         weights.append((pl.col("group_support") * math.log(group_factor)).round(4).alias("household"))
@@ -277,8 +290,14 @@ def link_source(
 
     if forbidden.height:
         scored = scored.join(forbidden, on=["left_idx", "right_idx"], how="anti")
+    sole_weight = float(ls.evidence.get("sole_namesake_weight") or 0.0)
+    if sole_weight and scored.height:
+        when = ls.evidence.get("unique_name_when") or "TRUE"
+        eligible = query_pl(con, f"SELECT l.idx FROM l_in l WHERE coalesce(({when}), false)")["idx"].to_numpy()
+        exact_level = ls.comparison("name").labels.index("exact")
+        scored = apply_sole_namesake(scored, eligible, exact_level, ls.review, sole_weight)
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
-    pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c == "group_support"]
+    pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c in ("group_support", "sole_namesake")]
     d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
     d = require_identity_evidence(con, d, ex_accept, ls, source, lp["group"], rp["group"], "l_in", "r_in")
     record_keys = query_pl(con, "SELECT idx, record_key FROM l_in ORDER BY idx")["record_key"].gather(row_profile)
@@ -287,7 +306,7 @@ def link_source(
 
     # ---- assemble --------------------------------------------------------------
     prob = d
-    detail = _waterfall(prob, ls, result.model, ls.group.factor if ls.group else None)
+    detail = _waterfall(prob, ls, result.model, ls.group.factor if ls.group else None, sole_weight)
     prob = prob.select(
         "left_idx", "right_idx", pl.col("score"), pl.lit("probabilistic").alias("method"), "decision"
     ).join(detail, on="left_idx")

@@ -14,6 +14,19 @@ description: >
   低保金发放 / 特困供养金发放 to that person dated after death (then action_extra).
 */
 WITH c AS (SELECT * FROM rule_ctx),
+-- A 死亡火化 record in the review band whose candidate is a registry member (and no linked
+-- death of that member) is not yet evidence: the household is held back with the reason
+-- (待核实 in the workbook), never flagged on a probabilistic candidate alone.
+pending_deaths AS (
+    SELECT p.person_key, min(e.event_date) AS death_date,
+           list(rec('civil_affairs', e.month, e.source_row)) AS recs
+    FROM std.civil_affairs e
+    JOIN rule_pending p ON p.source = 'civil_affairs' AND p.month = e.month AND p.source_row = e.source_row
+    CROSS JOIN c
+    WHERE e.event_type = '死亡火化' AND e.month <= c.month
+      AND (e.event_date IS NULL OR e.event_date <= c.month_end)
+    GROUP BY p.person_key
+),
 deaths AS (
     SELECT e.person_key, min(e.event_date) AS death_date,
            list(rec('civil_affairs', e.month, e.source_row)) AS recs
@@ -32,20 +45,30 @@ deaths AS (
       AND e.event_date > d.death_date
     GROUP BY e.person_key
 ), hit AS (
-    SELECT r.household_id, r.source_row, r.name, d.death_date,
+    SELECT r.household_id, r.source_row, r.name, d.death_date, false AS pending,
            list_concat([rec('registry', (SELECT month FROM c), r.source_row)], d.recs, coalesce(p.recs, [])) AS recs,
            coalesce(p.n_paid, 0) AS n_paid, coalesce(p.amount_paid, 0) AS amount_paid
     FROM deaths d
     JOIN rule_registry r USING (person_key)
     LEFT JOIN paid p USING (person_key)
+    UNION ALL
+    SELECT r.household_id, r.source_row, r.name, pd.death_date, true AS pending,
+           list_concat([rec('registry', (SELECT month FROM c), r.source_row)], pd.recs) AS recs, 0, 0
+    FROM pending_deaths pd
+    JOIN rule_registry r USING (person_key)
+    WHERE pd.person_key NOT IN (SELECT person_key FROM deaths)
 ), agg AS (
     SELECT household_id, flatten(list(recs)) AS recs,
-           string_agg('成员' || coalesce(name, '') || '已死亡火化（' || coalesce(strftime(death_date, '%Y-%m-%d'), '日期不详')
-                      || '），仍在低收入人口数据库中'
+           string_agg('成员' || coalesce(name, '')
+                      || CASE WHEN pending THEN '的死亡火化记录（' || coalesce(strftime(death_date, '%Y-%m-%d'), '日期不详')
+                                   || '）待人工核对匹配'
+                              ELSE '已死亡火化（' || coalesce(strftime(death_date, '%Y-%m-%d'), '日期不详')
+                                   || '），仍在低收入人口数据库中' END
                       || CASE WHEN n_paid > 0 THEN '；死亡后仍发放低保金/特困供养金 ' || n_paid || ' 笔共 ' || yuan(amount_paid) || ' 元'
-                              ELSE '' END, '；' ORDER BY source_row) AS whats,
-           count(*) AS n_dead, sum(n_paid) AS n_paid, sum(amount_paid) AS amount_paid,
-           min(death_date) AS death_date
+                              ELSE '' END, '；' ORDER BY pending, source_row) AS whats,
+           count(*) FILTER (WHERE NOT pending) AS n_dead, count(*) FILTER (WHERE pending) AS n_pending,
+           sum(n_paid) AS n_paid, sum(amount_paid) AS amount_paid,
+           min(death_date) FILTER (WHERE NOT pending) AS death_date
     FROM hit
     GROUP BY household_id
 )
@@ -53,10 +76,11 @@ SELECT
     hh.household_id AS household_key,
     agg.recs AS records,
     to_json({'deceased_members': agg.n_dead, 'death_date': agg.death_date,
-             'payments_after_death': agg.n_paid, 'amount_after_death': agg.amount_paid}) AS figures,
+             'payments_after_death': agg.n_paid, 'amount_after_death': agg.amount_paid,
+             'pending_members': agg.n_pending}) AS figures,
     agg.whats AS evidence_text,
     CASE WHEN agg.n_paid > 0 THEN 'paid_after_death' END AS action_extra,
-    NULL AS held_reason,
+    CASE WHEN agg.n_dead = 0 THEN '死亡待核实：' || agg.whats END AS held_reason,
     hh.county_code, hh.township_code, hh.village_code, hh.category
 FROM agg
 JOIN rule_households hh USING (household_id)

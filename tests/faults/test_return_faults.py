@@ -123,9 +123,13 @@ def _tamper_review_list(issued: Path, dest: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def story(fault_base, tmp_path_factory):
+def story(tmp_path_factory):
+    from data_samples.generate import generate
+
     root = tmp_path_factory.mktemp("returns")
-    inbox = copy_inbox(fault_base, root / "inbox")
+    # the hard profile (blank IDs, namesakes): a small month whose review lists have rows to return
+    generate(root / "base", households=150, months=2, start_month="2026-07", seed=23, hard=True)
+    inbox = copy_inbox(root / "base", root / "inbox")
     seeded_rows = _seed_free_text(inbox / "2026-07")
     p = run_paths(root, inbox, "returns")
     logs = []
