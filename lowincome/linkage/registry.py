@@ -220,76 +220,59 @@ def _waterfall(
     )
 
 
-def link_source(
-    registry: pl.DataFrame,
-    records: pl.DataFrame,
-    source: str,
-    settings: LinkageSettings | None = None,
-    clerical: pl.DataFrame | None = None,
-    history: pl.DataFrame | None = None,
-) -> LinkResult:
-    """Link one month's agency records to the registry: one links row per record.
+@dataclass
+class _Exact:
+    """The exact-ID stage after returned review decisions (profile idx on the left)."""
 
-    history: (record_key, person_key) of accepted links of this source in earlier
-    months (see linkage.record_history); evidence for records seen before."""
-    t0 = time.perf_counter()
-    knobs = settings or LinkageSettings.from_env()
-    ls = knobs.for_source(source)
-    month = records["month"][0] if records.height and "month" in records.columns else None
-    lp, row_profile = identity_profiles(prepare(records))
-    n = lp.height
-    rp = prepared_registry(registry)
-    con = open_compute()
-    register(con, "l_raw", lp)
-    register(con, "r_raw", rp)
-    _name_counts(con, "l_raw", "r_raw", "r_in")
-    key_columns = (ls.evidence.get("record_key") or {}).get(source, [])
-    _record_keys(con, "l_raw", "l_in", source, key_columns, history)
+    accept: pl.DataFrame  # left_idx, right_idx, k, name_agrees
+    review: pl.DataFrame
+    clerical_match: pl.DataFrame  # left_idx, right_idx, override
+    forbidden: pl.DataFrame  # left_idx, right_idx
+    refused_exact: int = 0
 
-    # ---- exact ID ------------------------------------------------------------
+
+def _exact_stage(con, records, registry, source, month, clerical, row_profile) -> _Exact:
+    """Equal valid IDs, then the clerks' decisions: a 非同一人 removes the pair (an equal
+    ID included: the record is then linked probabilistically without that person); an
+    exact-ID link to another person stands unless the decision explicitly overrides it."""
     ex_accept, ex_review = exact_id_matches(con, "l_in", "r_in")
-    # a clerk's 非同一人 removes the pair, an equal ID included: such a record is linked
-    # probabilistically without that person (clerical decisions arrive signed and reported)
     clerical_match = pl.DataFrame(schema={"left_idx": pl.Int64, "right_idx": pl.Int64, "override": pl.Boolean})
     forbidden = clerical_match.drop("override")
-    refused_exact = 0
-    if clerical is not None and clerical.filter(pl.col("source") == source).height and n:
-        rec_tok = record_tokens(records, source)
-        reg_tok = person_tokens(registry["person_key"].cast(pl.String))
-        # decisions name records; they apply to the record's identity profile
-        clerical_match, forbidden = (
-            frame.with_columns(left_idx=row_profile.gather(frame["left_idx"])).unique(maintain_order=True)
-            for frame in clerical_pairs(clerical, records, source, month, rec_tok, reg_tok)
-        )
-        if forbidden.height:
-            pair = ["left_idx", "right_idx"]
-            ex_accept = ex_accept.join(forbidden, on=pair, how="anti")
-            ex_review = ex_review.join(forbidden, on=pair, how="anti")
-        # An exact-ID link to another person stands unless the decision explicitly overrides it.
-        exact_to = ex_accept.select(
-            pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64).alias("_exact")
-        )
-        clash = clerical_match.join(exact_to, on="left_idx").filter(pl.col("right_idx") != pl.col("_exact"))
-        refused = clash.filter(~pl.col("override"))
-        refused_exact = refused.height
-        clerical_match = clerical_match.join(refused.select("left_idx"), on="left_idx", how="anti")
-    t_exact = time.perf_counter() - t0
+    if clerical is None or not clerical.filter(pl.col("source") == source).height or not records.height:
+        return _Exact(ex_accept, ex_review, clerical_match, forbidden)
+    rec_tok = record_tokens(records, source)
+    reg_tok = person_tokens(registry["person_key"].cast(pl.String))
+    # decisions name records; they apply to the record's identity profile
+    clerical_match, forbidden = (
+        frame.with_columns(left_idx=row_profile.gather(frame["left_idx"])).unique(maintain_order=True)
+        for frame in clerical_pairs(clerical, records, source, month, rec_tok, reg_tok)
+    )
+    if forbidden.height:
+        pair = ["left_idx", "right_idx"]
+        ex_accept = ex_accept.join(forbidden, on=pair, how="anti")
+        ex_review = ex_review.join(forbidden, on=pair, how="anti")
+    exact_to = ex_accept.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64).alias("_exact"))
+    clash = clerical_match.join(exact_to, on="left_idx").filter(pl.col("right_idx") != pl.col("_exact"))
+    refused = clash.filter(~pl.col("override"))
+    clerical_match = clerical_match.join(refused.select("left_idx"), on="left_idx", how="anti")
+    return _Exact(ex_accept, ex_review, clerical_match, forbidden, refused.height)
 
-    # ---- probabilistic -------------------------------------------------------
-    t1 = time.perf_counter()
-    decided = pl.concat([ex_accept["left_idx"], ex_review["left_idx"]]).cast(pl.Int64)
+
+def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact):
+    """Score the profiles the exact stage left open; decide; require identity evidence.
+    Returns (decided pairs with their levels, the engine's result, the residual idx)."""
+    decided = pl.concat([ex.accept["left_idx"], ex.review["left_idx"]]).cast(pl.Int64)
     # polars, not np.setdiff1d: numpy 2.4's unique() takes seconds on a million ints
-    every = pl.int_range(n, dtype=pl.Int64, eager=True)
+    every = pl.int_range(lp.height, dtype=pl.Int64, eager=True)
     residual = every.filter(~every.is_in(decided.implode())).to_numpy()
-    anchors = ex_accept.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64))
+    anchors = ex.accept.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64))
     extra = _group_candidates(lp, rp, residual, anchors) if ls.group else None
     result = score_pairs(con, ls, "l_in", "r_in", link_rows=residual, extra_pairs=extra)
     scored = result.pairs
     if ls.group:
         scored = apply_group(scored, lp["group"], rp["group"], ls.group, ls.accept, anchors)
-
-    if forbidden.height:
-        scored = scored.join(forbidden, on=["left_idx", "right_idx"], how="anti")
+    if ex.forbidden.height:
+        scored = scored.join(ex.forbidden, on=["left_idx", "right_idx"], how="anti")
     sole_weight = float(ls.evidence.get("sole_namesake_weight") or 0.0)
     if sole_weight and scored.height:
         when = ls.evidence.get("unique_name_when") or "TRUE"
@@ -299,20 +282,15 @@ def link_source(
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c in ("group_support", "sole_namesake")]
     d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
-    d = require_identity_evidence(con, d, ex_accept, ls, source, lp["group"], rp["group"], "l_in", "r_in")
-    record_keys = query_pl(con, "SELECT idx, record_key FROM l_in ORDER BY idx")["record_key"].gather(row_profile)
-    con.close()
-    t_prob = time.perf_counter() - t1
+    d = require_identity_evidence(con, d, ex.accept, ls, source, lp["group"], rp["group"], "l_in", "r_in")
+    return d, result, residual
 
-    # ---- assemble --------------------------------------------------------------
-    prob = d
-    detail = _waterfall(prob, ls, result.model, ls.group.factor if ls.group else None, sole_weight)
-    prob = prob.select(
-        "left_idx", "right_idx", pl.col("score"), pl.lit("probabilistic").alias("method"), "decision"
-    ).join(detail, on="left_idx")
+
+def _chosen(prob: pl.DataFrame, ex: _Exact) -> pl.DataFrame:
+    """One decision per profile: clerical, else exact ID, else probabilistic."""
     exact = pl.concat(
         [
-            ex_accept.select(
+            ex.accept.select(
                 "left_idx",
                 "right_idx",
                 pl.lit(1.0).alias("score"),
@@ -320,7 +298,7 @@ def link_source(
                 pl.lit("accept").alias("decision"),
                 pl.lit('{"reason":"id_equal"}').alias("detail"),
             ),
-            ex_review.select(
+            ex.review.select(
                 "left_idx",
                 "right_idx",
                 pl.lit(0.5).alias("score"),
@@ -334,9 +312,9 @@ def link_source(
         ]
     )
     parts = [exact, prob]
-    if clerical_match.height:
-        exact_left = ex_accept.select(pl.col("left_idx").cast(pl.Int64))["left_idx"].implode()
-        cm = clerical_match.select(
+    if ex.clerical_match.height:
+        exact_left = ex.accept.select(pl.col("left_idx").cast(pl.Int64))["left_idx"].implode()
+        cm = ex.clerical_match.select(
             "left_idx",
             "right_idx",
             pl.lit(1.0).alias("score"),
@@ -349,16 +327,20 @@ def link_source(
         )
         parts = [p.join(cm.select("left_idx"), on="left_idx", how="anti") for p in parts] + [cm]
     chosen = pl.concat([p.cast({"left_idx": pl.Int64, "right_idx": pl.Int64}) for p in parts])
-    if forbidden.height:
+    if ex.forbidden.height:
         # a record whose candidate a clerk rejected, and nothing else qualifies
-        rejected = forbidden.select("left_idx").unique()
+        rejected = ex.forbidden["left_idx"].unique().implode()
         chosen = chosen.with_columns(
-            method=pl.when(pl.col("left_idx").is_in(rejected["left_idx"].implode()) & (pl.col("decision") == "none"))
+            method=pl.when(pl.col("left_idx").is_in(rejected) & (pl.col("decision") == "none"))
             .then(pl.lit("clerical"))
             .otherwise(pl.col("method"))
         )
+    return chosen
+
+
+def _links_frame(chosen, row_profile, records, registry, source, month) -> pl.DataFrame:
+    """linkage.links rows: each record gets its profile's decision."""
     out = pl.DataFrame({"left_idx": row_profile}).join(chosen, on="left_idx", how="left", maintain_order="left")
-    n = records.height
     out = out.with_columns(
         right_idx=pl.when(pl.col("decision") != "none").then(pl.col("right_idx")),
         score=pl.col("score").fill_null(0.0).clip(0.0, 1.0),
@@ -366,19 +348,19 @@ def link_source(
         decision=pl.col("decision").fill_null("none"),
         detail=pl.col("detail").fill_null(pl.lit('{"reason":"no_candidate"}')),
     )
-    ri = out["right_idx"]
-    links = pl.DataFrame(
+    n, ri = records.height, out["right_idx"]
+
+    def registry_column(name: str, dtype) -> pl.Series:
+        return registry[name].cast(dtype).gather(ri) if n else pl.Series([], dtype=dtype)
+
+    return pl.DataFrame(
         {
             "month": pl.Series([month] * n, dtype=pl.Date),
             "source": pl.Series([source] * n, dtype=pl.String),
             "source_row": records["source_row"].cast(pl.Int32),
-            "registry_row": registry["source_row"].cast(pl.Int32).gather(ri) if n else pl.Series([], dtype=pl.Int32),
-            "registry_household_id": registry["household_id"].cast(pl.String).gather(ri)
-            if n
-            else pl.Series([], dtype=pl.String),
-            "registry_person_key": registry["person_key"].cast(pl.String).gather(ri)
-            if n
-            else pl.Series([], dtype=pl.String),
+            "registry_row": registry_column("source_row", pl.Int32),
+            "registry_household_id": registry_column("household_id", pl.String),
+            "registry_person_key": registry_column("person_key", pl.String),
             "match_score": out["score"].round(6),
             "method": out["method"],
             "decision": out["decision"],
@@ -386,6 +368,62 @@ def link_source(
         },
         schema=LINK_SCHEMA,
     )
+
+
+def _model_run(ls: LinkSettings, model, month, source: str, metrics: dict) -> dict:
+    """The linkage.model_runs row; no timings, so a rerun of the month writes the same row."""
+    return {
+        "month": month,
+        "source": source,
+        "settings_sha": ls.sha,
+        "settings": json.dumps(ls.to_dict(), ensure_ascii=False, sort_keys=True),
+        "classifier": model.classifier,
+        "model": json.dumps(model.to_dict(ls), ensure_ascii=False, sort_keys=True),
+        "counts": json.dumps(
+            {k: v for k, v in metrics.items() if k != "classifier" and not k.startswith("seconds")}, sort_keys=True
+        ),
+    }
+
+
+def link_source(
+    registry: pl.DataFrame,
+    records: pl.DataFrame,
+    source: str,
+    settings: LinkageSettings | None = None,
+    clerical: pl.DataFrame | None = None,
+    history: pl.DataFrame | None = None,
+) -> LinkResult:
+    """Link one month's agency records to the registry: one links row per record.
+
+    history: (record_key, person_key) of accepted links of this source in earlier
+    months (see linkage.record_history); evidence for records seen before."""
+    t0 = time.perf_counter()
+    ls = (settings or LinkageSettings.from_env()).for_source(source)
+    month = records["month"][0] if records.height and "month" in records.columns else None
+    lp, row_profile = identity_profiles(prepare(records))
+    rp = prepared_registry(registry)
+    con = open_compute()
+    register(con, "l_raw", lp)
+    register(con, "r_raw", rp)
+    _name_counts(con, "l_raw", "r_raw", "r_in")
+    key_columns = (ls.evidence.get("record_key") or {}).get(source, [])
+    _record_keys(con, "l_raw", "l_in", source, key_columns, history)
+
+    ex = _exact_stage(con, records, registry, source, month, clerical, row_profile)
+    t_exact = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    prob, result, residual = _probabilistic_stage(con, ls, source, lp, rp, ex)
+    record_keys = query_pl(con, "SELECT idx, record_key FROM l_in ORDER BY idx")["record_key"].gather(row_profile)
+    con.close()
+    t_prob = time.perf_counter() - t1
+
+    sole_weight = float(ls.evidence.get("sole_namesake_weight") or 0.0)
+    detail = _waterfall(prob, ls, result.model, ls.group.factor if ls.group else None, sole_weight)
+    prob = prob.select(
+        "left_idx", "right_idx", pl.col("score"), pl.lit("probabilistic").alias("method"), "decision"
+    ).join(detail, on="left_idx")
+    links = _links_frame(_chosen(prob, ex), row_profile, records, registry, source, month)
+
     accepted = links["decision"] == "accept"
     metrics = {
         "exact": int(((links["method"] == "exact_id") & accepted).sum()),
@@ -394,28 +432,16 @@ def link_source(
         "review": int((links["decision"] == "review").sum()),
         "unmatched": int((links["decision"] == "none").sum()),
         # clerical decisions that would have replaced an exact-ID link without saying so: refused
-        "clerical_refused_exact_id": int(refused_exact),
+        "clerical_refused_exact_id": int(ex.refused_exact),
         "clerical_overrode_exact_id": int(links["detail"].str.contains("clerical_override_exact_id").sum()),
         "candidate_pairs": int(result.candidate_pairs),
-        "records": n,
+        "records": records.height,
         "profiles": lp.height,  # distinct identity profiles linked (see identity_profiles)
         "records_scored": int(row_profile.is_in(pl.Series(residual).implode()).sum()),
         "seconds": round(time.perf_counter() - t0, 3),
         "seconds_exact": round(t_exact, 3),
         "seconds_probabilistic": round(t_prob, 3),
         "classifier": result.model.classifier,
-    }
-    model_run = {
-        "month": month,
-        "source": source,
-        "settings_sha": ls.sha,
-        "settings": json.dumps(ls.to_dict(), ensure_ascii=False, sort_keys=True),
-        "classifier": result.model.classifier,
-        "model": json.dumps(result.model.to_dict(ls), ensure_ascii=False, sort_keys=True),
-        # no timings: a rerun of the month writes the same row
-        "counts": json.dumps(
-            {k: v for k, v in metrics.items() if k != "classifier" and not k.startswith("seconds")}, sort_keys=True
-        ),
     }
     accepted_keys = (
         pl.DataFrame(
@@ -426,4 +452,4 @@ def link_source(
         .unique()
         .sort("record_key", "person_key")
     )
-    return LinkResult(links, metrics, model_run, accepted_keys)
+    return LinkResult(links, metrics, _model_run(ls, result.model, month, source, metrics), accepted_keys)
