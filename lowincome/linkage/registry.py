@@ -413,7 +413,9 @@ def link_source(
     t_exact = time.perf_counter() - t0
     t1 = time.perf_counter()
     prob, result, residual = _probabilistic_stage(con, ls, source, lp, rp, ex)
-    record_keys = query_pl(con, "SELECT idx, record_key FROM l_in ORDER BY idx")["record_key"].gather(row_profile)
+    keys = query_pl(con, "SELECT record_key, 'other:' || md5(id_valid) AS other_person FROM l_in ORDER BY idx").select(
+        pl.all().gather(row_profile)
+    )
     con.close()
     t_prob = time.perf_counter() - t1
 
@@ -443,13 +445,14 @@ def link_source(
         "seconds_probabilistic": round(t_prob, 3),
         "classifier": result.model.classifier,
     }
-    accepted_keys = (
-        pl.DataFrame(
-            {"record_key": record_keys, "person_key": links["registry_person_key"], "decision": links["decision"]}
-        )
-        .filter((pl.col("decision") == "accept") & pl.col("person_key").is_not_null())
-        .select("record_key", "person_key")
-        .unique()
-        .sort("record_key", "person_key")
-    )
-    return LinkResult(links, metrics, _model_run(ls, result.model, month, source, metrics), accepted_keys)
+    return LinkResult(links, metrics, _model_run(ls, result.model, month, source, metrics), _key_owners(keys, links))
+
+
+def _key_owners(keys: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
+    """linkage.record_history rows: (record_key, person) of accepted links, and of records
+    whose valid ID links to nobody (a person outside the registry, `other:<md5 of the ID>`):
+    a later record with that key is evidence only while one person held it."""
+    frame = keys.with_columns(person=links["registry_person_key"], decision=links["decision"])
+    owners = pl.when(pl.col("decision") == "accept").then(pl.col("person"))
+    owners = owners.when(pl.col("decision") == "none").then(pl.col("other_person"))
+    return frame.select("record_key", person_key=owners).drop_nulls().unique().sort("record_key", "person_key")
