@@ -561,6 +561,64 @@ def test_pension_account_history_links_a_name_only_pension(world):
     assert other["decision"] == "review" and json.loads(other["detail"])["history"] == "missing", other
 
 
+def _pensions(reg, seeds: int, extra) -> pl.DataFrame:
+    """A 人社 delivery: the first `seeds` registry persons' pensions by ID, then `extra`
+    (name, ID or None, amount)."""
+    rec = {"name": [], "id": [], "record_type": [], "amount": []}
+    rows = [(reg["name"][i], reg["id"][i], 200.0 + i) for i in range(seeds)] + list(extra)
+    for name, idv, amount in rows:
+        rec["name"].append(name)
+        rec["id"].append(idv)
+        rec["record_type"].append("养老金发放")
+        rec["amount"].append(amount)
+    return _std(rec, "human_resources")
+
+
+def test_history_key_also_held_by_someone_outside_the_registry_is_no_evidence(world):
+    """A flat pension amount and a common name: last month both the registry person (by ID)
+    and a namesake outside the registry (valid ID, linked to nobody) were paid 239 yuan. This
+    month's name-only 239-yuan pension may be either: the key is not evidence, it is reviewed."""
+    reg, registry, _ = _with_people(world, [("HP1", "欧阳锋", "620102003001", dt.date(1950, 4, 4), None)])
+    seeds = len(reg["name"]) - 1
+    outsider = make_id_number("620103", dt.date(1952, 6, 6), 517)
+    first = link_source(
+        registry,
+        _pensions(reg, seeds, [("欧阳锋", reg["id"][-1], 239.0), ("欧阳锋", outsider, 239.0)]),
+        "human_resources",
+        LinkageSettings(),
+    )
+    decisions = first.links.filter(pl.col("source_row") > seeds)["decision"].to_list()
+    assert decisions == ["accept", "none"]
+    owners = first.record_keys.group_by("record_key").len().filter(pl.col("len") > 1)
+    assert owners.height == 1  # the key of 欧阳锋 / 养老金发放 / 239: two persons
+    links = link_source(
+        registry,
+        _pensions(reg, seeds, [("欧阳锋", None, 239.0)]),
+        "human_resources",
+        LinkageSettings(),
+        history=first.record_keys,
+    ).links
+    row = links.filter(pl.col("source_row") == seeds + 1).row(0, named=True)
+    assert row["decision"] == "review" and json.loads(row["detail"])["history"] == "missing", row
+
+
+def test_a_name_that_is_not_the_persons_vetoes_an_id_one_edit_away(world):
+    """A mistyped ID one edit from a registry person's, under a name that is not theirs in any
+    form: at a prefecture's density that is usually someone else. At most reviewed."""
+    reg, registry, rows = _with_people(world, [("HV1", "诸葛青", "620102003002", dt.date(1961, 5, 5), None)])
+    seeds = len(reg["name"]) - 1
+    typo = reg["id"][-1][:-2] + str((int(reg["id"][-1][-2]) + 1) % 10) + reg["id"][-1][-1]  # fails the check digit
+    links = link_source(
+        registry,
+        _pensions(reg, seeds, [("司马懿", typo, 300.0), ("诸葛青", typo, 300.0)]),
+        "human_resources",
+        LinkageSettings(),
+    ).links
+    other, same = (links.filter(pl.col("source_row") == seeds + k).row(0, named=True) for k in (1, 2))
+    assert json.loads(other["detail"])["name"] == "disagree" and other["decision"] != "accept", other
+    assert (same["decision"], same["registry_row"]) == ("accept", rows["HV1"]), same
+
+
 def test_review_list_explains_each_candidate_in_chinese(world, tmp_path):
     """The review workbook shows each candidate's waterfall in words, and the
     weights add up to the score: the clerk decides from evidence."""
