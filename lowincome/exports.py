@@ -713,8 +713,7 @@ def _write_townships(tasks: list[tuple], workers: int | None) -> None:
         return
     largest_first = sorted(tasks, key=lambda t: -t[3].height)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for _ in pool.map(_write_township, *zip(*largest_first, strict=True)):
-            pass
+        list(pool.map(_write_township, *zip(*largest_first, strict=True)))  # raises a worker's error
 
 
 # ---------------------------------------------------------------- reading back

@@ -211,6 +211,22 @@ _RETURNED_FILES = polars_schema("ops.returned_files")
 _RETURNED_ISSUES = polars_schema("ops.returned_issues")
 
 
+# Returned decisions that met an exact-ID link: (metric of link_source, reason code, reason).
+_CLERICAL_VS_EXACT = (
+    (
+        "clerical_refused_exact_id",
+        "clerical_vs_exact_id",
+        "条复核判定与身份证号精确匹配冲突，未采用（须明确选择“推翻身份证号匹配”）"
+        " / clerical decisions contradicting an exact-ID link refused (an explicit override is required)",
+    ),
+    (
+        "clerical_overrode_exact_id",
+        "clerical_override_exact_id",
+        "条身份证号精确匹配按人工明确判定改为他人 / exact-ID links overridden by an explicit clerical decision",
+    ),
+)
+
+
 def _returned_review_rows(own, metrics: dict, month: dt.date, source: str) -> list:
     """ops.returned_files / ops.returned_issues replacements for the month's review lists:
     the files as a whole (source '*', the same for every linkage source) and this source's
@@ -241,37 +257,19 @@ def _returned_review_rows(own, metrics: dict, month: dt.date, source: str) -> li
         }
         for i in (own.issues if own else [])
     ]
-    mine = []
-    if metrics.get("clerical_refused_exact_id"):
-        mine.append(
-            {
-                "month": month,
-                "kind": "review_decisions",
-                "source": source,
-                "file": None,
-                "row_number": None,
-                "reason_code": "clerical_vs_exact_id",
-                "reason": (
-                    f"{metrics['clerical_refused_exact_id']} 条复核判定与身份证号精确匹配冲突，未采用（须明确选择“推翻身份证号匹配”）"
-                    " / clerical decisions contradicting an exact-ID link refused (an explicit override is required)"
-                ),
-            }
-        )
-    if metrics.get("clerical_overrode_exact_id"):
-        mine.append(
-            {
-                "month": month,
-                "kind": "review_decisions",
-                "source": source,
-                "file": None,
-                "row_number": None,
-                "reason_code": "clerical_override_exact_id",
-                "reason": (
-                    f"{metrics['clerical_overrode_exact_id']} 条身份证号精确匹配按人工明确判定改为他人"
-                    " / exact-ID links overridden by an explicit clerical decision"
-                ),
-            }
-        )
+    mine = [
+        {
+            "month": month,
+            "kind": "review_decisions",
+            "source": source,
+            "file": None,
+            "row_number": None,
+            "reason_code": code,
+            "reason": f"{metrics[metric]} {reason}",
+        }
+        for metric, code, reason in _CLERICAL_VS_EXACT
+        if metrics.get(metric)
+    ]
     key = "month = ? AND kind = 'review_decisions' AND source = ?"
     return [
         ("ops.returned_files", pl.DataFrame(files, schema=_RETURNED_FILES), key, [month, "*"]),

@@ -93,12 +93,14 @@ _PREPARED: dict = {}  # one slot: a month's registry is prepared once for all it
 
 
 def prepared_registry(registry: pl.DataFrame) -> pl.DataFrame:
-    """prepare(registry), reused while the same registry rows come again."""
-    key = (registry.height, tuple(registry.columns), int(registry.select(pl.all().hash().sum()).sum_horizontal()[0]))
-    if key not in _PREPARED:
-        _PREPARED.clear()
-        _PREPARED[key] = prepare(registry)
-    return _PREPARED[key]
+    """prepare(registry), reused while the same registry frame comes again: the monthly
+    job reads the month's registry once (monthly.read_std keeps it while its rows are
+    unchanged) and hands the same frame to the four sources. The slot holds the frame
+    itself, so its identity cannot be reused by another one."""
+    cached = _PREPARED.get("registry")
+    if cached is None or cached[0] is not registry:
+        _PREPARED["registry"] = (registry, prepare(registry))
+    return _PREPARED["registry"][1]
 
 
 @dataclass
@@ -106,7 +108,9 @@ class LinkResult:
     links: pl.DataFrame
     metrics: dict = field(default_factory=dict)
     model_run: dict = field(default_factory=dict)  # one linkage.model_runs row
-    record_keys: pl.DataFrame | None = None  # (record_key, person_key) of accepted links: linkage.record_history
+    # linkage.record_history: (record_key, person_key) of accepted links and of records whose
+    # valid ID links to nobody (`other:<md5 of the ID>`); see _key_owners
+    record_keys: pl.DataFrame | None = None
 
 
 def identity_profiles(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
@@ -180,9 +184,12 @@ def _record_keys(con, left: str, out: str, source: str, key_columns: list[str], 
     con.unregister("_history")
 
 
-def _waterfall(
-    prob: pl.DataFrame, settings: LinkSettings, model, group_factor: float | None, sole_weight: float = 0.0
-) -> pl.DataFrame:
+def _sole_weight(settings: LinkSettings) -> float:
+    """Log-odds a sole plausible namesake gains (evidence.sole_namesake_weight; 0 = off)."""
+    return float(settings.evidence.get("sole_namesake_weight") or 0.0)
+
+
+def _waterfall(prob: pl.DataFrame, settings: LinkSettings, model, group_factor: float | None) -> pl.DataFrame:
     """Per-link detail: the level of each comparison and its weight (log-odds),
     the prior, household support, ambiguity and identity evidence, as JSON."""
     fields = []
@@ -200,7 +207,9 @@ def _waterfall(
         weights.append(lvl.replace_strict(ws, return_dtype=pl.Float64).alias(c.name))
     if "sole_namesake" in prob.columns:
         fields.append(pl.col("sole_namesake").fill_null(False))
-        weights.append(pl.when(pl.col("sole_namesake")).then(pl.lit(sole_weight)).otherwise(0.0).alias("sole_namesake"))
+        weights.append(
+            pl.when(pl.col("sole_namesake")).then(pl.lit(_sole_weight(settings))).otherwise(0.0).alias("sole_namesake")
+        )
     if group_factor:
         fields.append(pl.col("group_support").alias("household"))
         weights.append((pl.col("group_support") * math.log(group_factor)).round(4).alias("household"))
@@ -273,7 +282,7 @@ def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact)
         scored = apply_group(scored, lp["group"], rp["group"], ls.group, ls.accept, anchors)
     if ex.forbidden.height:
         scored = scored.join(ex.forbidden, on=["left_idx", "right_idx"], how="anti")
-    sole_weight = float(ls.evidence.get("sole_namesake_weight") or 0.0)
+    sole_weight = _sole_weight(ls)
     if sole_weight and scored.height:
         when = ls.evidence.get("unique_name_when") or "TRUE"
         eligible = query_pl(con, f"SELECT l.idx FROM l_in l WHERE coalesce(({when}), false)")["idx"].to_numpy()
@@ -419,8 +428,7 @@ def link_source(
     con.close()
     t_prob = time.perf_counter() - t1
 
-    sole_weight = float(ls.evidence.get("sole_namesake_weight") or 0.0)
-    detail = _waterfall(prob, ls, result.model, ls.group.factor if ls.group else None, sole_weight)
+    detail = _waterfall(prob, ls, result.model, ls.group.factor if ls.group else None)
     prob = prob.select(
         "left_idx", "right_idx", pl.col("score"), pl.lit("probabilistic").alias("method"), "decision"
     ).join(detail, on="left_idx")
