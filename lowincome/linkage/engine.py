@@ -408,14 +408,16 @@ def apply_group(
 
 
 def apply_sole_namesake(
-    pairs: pl.DataFrame, eligible: np.ndarray, exact_level: int, review: float, weight: float
+    pairs: pl.DataFrame, eligible: np.ndarray, exact_level: int, ruled_out: pl.Expr, weight: float
 ) -> pl.DataFrame:
     """Namesake context, after scoring: for a record in `eligible` (an event whose population
     is the registry), a candidate that is the record's only candidate with the exact name
-    (`lvl_name` == exact_level) scoring >= `review` -- every other registry namesake ruled
-    out by what the event implies -- gains `weight` log-odds. Adds `sole_namesake`."""
+    (`lvl_name` == exact_level) not `ruled_out` -- every other registry namesake ruled out by
+    what the event implies or by a field that contradicts it -- gains `weight` log-odds.
+    Adds `sole_namesake`. (Not a score threshold: whether a plausible namesake sits just
+    above or below the review line depends on the month's fitted weights.)"""
     exact = pl.col("lvl_name") == exact_level
-    alive = exact & (pl.col("score") >= review)
+    alive = exact & ~ruled_out
     counts = pairs.filter(alive).group_by("left_idx").len("_n")
     elig = pl.DataFrame({"left_idx": np.asarray(eligible, dtype=np.int64), "_elig": True}).with_columns(
         pl.col("left_idx").cast(pairs.schema["left_idx"])

@@ -16,9 +16,10 @@ evidence, switched on and tuned in the `evidence` section of the settings file:
   with an exact name;
 - history: the same agency record key linked to this person in earlier months;
 - sole_namesake: where unique_name_when holds, the best candidate is the record's
-  only candidate with the exact name that scores in the review band or above: its
-  registry namesakes are ruled out by what the event implies (a 低保金 payment to a
-  特困 person, a pension to a child: the settings' adjustments); see
+  only candidate with the exact name not ruled out: its registry namesakes are ruled
+  out by what the event implies (a 低保金 payment to a 特困 person, a pension to a
+  child: the settings' negative adjustments) or by a contradicting level (another
+  county, birth date or ID: evidence.sole_namesake_ruled_out); see
   engine.apply_sole_namesake.
 
 And evidence against: a record of a kind a person has once a month (a 低保金

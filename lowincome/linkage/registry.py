@@ -34,7 +34,7 @@ from lowincome.linkage.engine import (
     register,
     score_pairs,
 )
-from lowincome.linkage.evidence import require_identity_evidence
+from lowincome.linkage.evidence import at_levels, require_identity_evidence
 from lowincome.linkage.exact import exact_id_matches
 from lowincome.linkage.features import prepare
 from lowincome.linkage.settings import LinkSettings, load_settings
@@ -189,6 +189,18 @@ def _sole_weight(settings: LinkSettings) -> float:
     return float(settings.evidence.get("sole_namesake_weight") or 0.0)
 
 
+def _ruled_out(settings: LinkSettings) -> pl.Expr:
+    """A candidate the record cannot concern: a negative adjustment fired (what the event
+    implies: category, age) or a level of evidence.sole_namesake_ruled_out (another county,
+    a birth date or ID that points to someone else)."""
+    levels = settings.evidence.get("sole_namesake_ruled_out") or {}
+    return pl.any_horizontal(
+        pl.lit(False),
+        *(pl.col(f"adj_{a.name}") for a in settings.adjustments if a.weight < 0),
+        *(at_levels(settings, c, labels) for c, labels in levels.items()),
+    )
+
+
 def _waterfall(prob: pl.DataFrame, settings: LinkSettings, model, group_factor: float | None) -> pl.DataFrame:
     """Per-link detail: the level of each comparison and its weight (log-odds),
     the prior, household support, ambiguity and identity evidence, as JSON."""
@@ -287,7 +299,7 @@ def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact)
         when = ls.evidence.get("unique_name_when") or "TRUE"
         eligible = query_pl(con, f"SELECT l.idx FROM l_in l WHERE coalesce(({when}), false)")["idx"].to_numpy()
         exact_level = ls.comparison("name").labels.index("exact")
-        scored = apply_sole_namesake(scored, eligible, exact_level, ls.review, sole_weight)
+        scored = apply_sole_namesake(scored, eligible, exact_level, _ruled_out(ls), sole_weight)
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c in ("group_support", "sole_namesake")]
     d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
