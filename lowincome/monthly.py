@@ -81,13 +81,16 @@ def ingest_source(warehouse: Warehouse, inbox: Path, source: str, month: dt.date
 _REGISTRY_READ: dict = {}  # one slot: the month's registry, read once for the four linkage steps
 
 
-def read_std(warehouse: Warehouse, source: str, month: dt.date) -> pl.DataFrame:
-    """The month's std rows of `source`. The registry (a million rows in a prefecture,
-    read by each linkage step) is kept while its rows are unchanged: a hash over the
-    rows, computed in DuckDB, decides."""
+def read_std(warehouse: Warehouse, source: str, month: dt.date, columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """The month's std rows of `source` (only `columns` of them, where the table has them).
+    The registry (a million rows in a prefecture, read by each linkage step) is read whole
+    and kept while its rows are unchanged: a hash over the rows, computed in DuckDB, decides."""
     sql = f"SELECT * FROM std.{source} WHERE month = ? ORDER BY source_row"
     with warehouse.reader() as con:
         if source != "registry":
+            if columns is not None:
+                have = {r[0] for r in con.execute(f"DESCRIBE std.{source}").fetchall()}
+                sql = sql.replace("*", ", ".join(f'"{c}"' for c in dict.fromkeys(columns) if c in have), 1)
             return query_pl(con, sql, [month])
         key = (str(warehouse.path), month) + con.execute(
             "SELECT count(*), sum(hash(r)::HUGEINT) FROM std.registry r WHERE month = ?", [month]
@@ -161,10 +164,12 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     """
     from lowincome.linkage import LinkageSettings, write_review_list
     from lowincome.linkage import link_source as link
-    from lowincome.linkage.review import read_returned_reviews
+    from lowincome.linkage.features import INPUT_COLUMNS
+    from lowincome.linkage.review import RECORD_COLUMNS, read_returned_reviews
 
     registry = read_std(warehouse, "registry", month)
-    records = read_std(warehouse, source, month)
+    # what linkage and the review list read, not the whole extract (memory: 3.4M claims at 1x)
+    records = read_std(warehouse, source, month, ("month", "source", *RECORD_COLUMNS, *INPUT_COLUMNS))
     # Returned lists are input, not authority: unsigned or altered rows are refused and a
     # corrupt file is skipped with a warning (recorded for the month whose folder holds it).
     returned = {m: read_returned_reviews(month_dir(inbox, m)) for m in inbox_months(inbox) if m <= month}

@@ -653,6 +653,37 @@ def test_a_record_without_history_keeps_its_weight_when_the_seeds_carry_history(
     assert with_history >= 0.5 * without, (with_history, without)
 
 
+def test_name_counts_of_the_registry_are_kept_but_not_the_other_persons_of_a_delivery(world):
+    """The registry's name counts are computed once a month and reused by each source;
+    the persons outside the registry are the delivery's own. A 低保金 payment to 欧阳锋 by
+    name alone: his name is unique in the county for a delivery without other 欧阳锋, and
+    shared for one that also pays an outsider 欧阳锋 (a valid ID not in the registry) --
+    whichever delivery is linked first."""
+    reg, registry, _ = _with_people(world, [("HP1", "欧阳锋", "620102003001", dt.date(1950, 4, 4), "低保")])
+    seeds = len(reg["name"]) - 1
+    outsider = make_id_number("620102", dt.date(1952, 6, 6), 517)
+
+    def delivery(extra):
+        rec = {"name": [], "id": [], "region": [], "event_type": []}
+        for name, idv, region in [(reg["name"][i], reg["id"][i], reg["region"][i]) for i in range(seeds)] + extra:
+            rec["name"].append(name)
+            rec["id"].append(idv)
+            rec["region"].append(region)
+            rec["event_type"].append("低保金发放")
+        return _std(rec, "civil_affairs")
+
+    alone = delivery([("欧阳锋", None, "620102003001")])
+    beside = delivery([("欧阳锋", None, "620102003001"), ("欧阳锋", outsider, "620102003001")])
+    for order in ((alone, beside), (beside, alone)):
+        rarity = {}
+        for frame in order:
+            links = link_source(registry, frame, "civil_affairs").links
+            row = links.filter(pl.col("source_row") == seeds + 1).row(0, named=True)
+            rarity[frame is alone] = json.loads(row["detail"])["name_rarity"]
+        assert rarity[True].startswith("unique"), rarity
+        assert rarity[False] == "shared", rarity
+
+
 def test_a_name_that_is_not_the_persons_vetoes_an_id_one_edit_away(world):
     """A mistyped ID one edit from a registry person's, under a name that is not theirs in any
     form: at a prefecture's density that is usually someone else. At most reviewed."""

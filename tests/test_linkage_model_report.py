@@ -77,3 +77,26 @@ def test_report_shows_the_linkage_model_in_chinese(sample_run):
         ]
     assert parser.sources == sources.to_list()
     assert "姓名一致" in html and "先验" in html and "待人工复核积压" in html and "身份证号缺失" in html
+
+
+@pytest.mark.slow
+def test_linkage_reads_only_the_columns_it_needs(sample_run):
+    """monthly.link_source reads features.INPUT_COLUMNS and review.RECORD_COLUMNS of an
+    extract, not all of it (3.4M claims at 1x): prepared on those alone, every source of the
+    sample gives the same comparison fields as on the whole std table, and the review list
+    finds every column it shows."""
+    from lowincome.linkage.features import INPUT_COLUMNS, prepare
+    from lowincome.linkage.review import RECORD_COLUMNS
+    from lowincome.monthly import read_std
+
+    month = sample_run.months[-1]
+    wh = Warehouse(sample_run.warehouse)
+    for source in ("registry", "civil_affairs", "health_insurance", "human_resources", "rural_revitalization"):
+        whole = read_std(wh, source, month)
+        if source == "registry":
+            narrow = whole.select([c for c in INPUT_COLUMNS if c in whole.columns])
+        else:
+            narrow = read_std(wh, source, month, ("month", "source", *RECORD_COLUMNS, *INPUT_COLUMNS))
+            assert set(narrow.columns) < set(whole.columns), source
+            assert {"source_row", "name", "id_number_raw"} <= set(narrow.columns), source
+        assert whole.height > 0 and prepare(narrow).equals(prepare(whole)), source

@@ -44,6 +44,34 @@ def excel_mantissa(raw: pl.Expr) -> pl.Expr:
     return parts.struct.field("1") + parts.struct.field("2")
 
 
+# The std columns prepare() reads (those a source does not deliver are NULL): a caller
+# may read just these of a large table.
+INPUT_COLUMNS = (
+    "name",
+    "name_pinyin",
+    "id_number",
+    "id_number_raw",
+    "birth_date",
+    "id_birth_date",
+    "sex",
+    "id_sex",
+    "county_code",
+    "township_code",
+    "village_code",
+    "household_id",
+    "rr_household_id",
+    "event_type",
+    "record_type",
+    "visit_type",
+    "employer",
+    "amount",
+    "monthly_wage",
+    "person_key",
+    "category",
+    "month",
+)
+
+
 def prepare(df: pl.DataFrame) -> pl.DataFrame:
     """Std registry or agency table -> the fields the linkage settings name.
     Each derived column is computed once (staged with_columns)."""

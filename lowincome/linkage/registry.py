@@ -140,29 +140,57 @@ def _group_candidates(lp: pl.DataFrame, rp: pl.DataFrame, residual: np.ndarray, 
     )
 
 
-def _name_counts(con, left: str, right: str, out: str) -> None:
+_SCOPES = ("village", "township", "county")
+_REGISTRY_COUNTS: dict = {}  # one slot: the prepared registry (by identity) and its name counts
+
+
+def _registry_name_counts(con, right: str, rp: pl.DataFrame) -> pl.DataFrame:
+    """idx, name_n_<scope>: how many registry persons hold the exact name in the person's
+    village / township / county / anywhere. The same for every source of the month:
+    computed once per prepared registry."""
+    cached = _REGISTRY_COUNTS.get("registry")
+    if cached is not None and cached[0] is rp:
+        return cached[1]
+    counts = {
+        sc: f"(SELECT name, {sc}, count(DISTINCT pid) AS n FROM p WHERE {sc} IS NOT NULL GROUP BY ALL)"
+        for sc in _SCOPES
+    }
+    frame = query_pl(
+        con,
+        f"""WITH p AS (SELECT idx, name, {", ".join(_SCOPES)}, coalesce(id_valid, 'reg:' || idx) AS pid FROM {right})
+        SELECT p.idx, {", ".join(f"n_{sc}.n AS name_n_{sc}" for sc in _SCOPES)}, n_all.n AS name_n_all
+        FROM p
+        {" ".join(f"LEFT JOIN {counts[sc]} n_{sc} ON n_{sc}.name = p.name AND n_{sc}.{sc} = p.{sc}" for sc in _SCOPES)}
+        LEFT JOIN (SELECT name, count(DISTINCT pid) AS n FROM p GROUP BY ALL) n_all ON n_all.name = p.name
+        ORDER BY p.idx""",
+    )
+    _REGISTRY_COUNTS["registry"] = (rp, frame)
+    return frame
+
+
+def _name_counts(con, left: str, right: str, out: str, rp: pl.DataFrame) -> None:
     """`out` = the registry with name_n_<scope>: how many persons hold the exact name in
     the village / township / county / anywhere -- registry persons plus the
-    delivery's records whose valid ID is not in the registry (other persons)."""
+    delivery's records whose valid ID is not in the registry (other persons). The two
+    sets of persons are disjoint (an ID not in the registry), so the counts add up."""
+    con.register("_registry_counts", _registry_name_counts(con, right, rp).to_arrow())
+    other = {
+        sc: f"(SELECT name, {sc}, count(DISTINCT id_valid) AS n FROM others WHERE {sc} IS NOT NULL GROUP BY ALL)"
+        for sc in _SCOPES
+    }
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {out} AS
-        WITH people AS (
-            SELECT name, village, township, county, coalesce(id_valid, 'reg:' || idx) AS pid FROM {right}
-            UNION ALL  -- the counts are of distinct pids: no need to dedupe rows here
+        WITH others AS (
             SELECT DISTINCT name, village, township, county, id_valid FROM {left}
             WHERE id_valid IS NOT NULL AND id_valid NOT IN (SELECT id_valid FROM {right} WHERE id_valid IS NOT NULL)
-        ),
-        nv AS (SELECT name, village, count(DISTINCT pid) AS n FROM people WHERE village IS NOT NULL GROUP BY ALL),
-        nt AS (SELECT name, township, count(DISTINCT pid) AS n FROM people WHERE township IS NOT NULL GROUP BY ALL),
-        nc AS (SELECT name, county, count(DISTINCT pid) AS n FROM people WHERE county IS NOT NULL GROUP BY ALL),
-        na AS (SELECT name, count(DISTINCT pid) AS n FROM people GROUP BY ALL)
-        SELECT r.*, nv.n AS name_n_village, nt.n AS name_n_township, nc.n AS name_n_county, na.n AS name_n_all
-        FROM {right} r
-        LEFT JOIN nv ON nv.name = r.name AND nv.village = r.village
-        LEFT JOIN nt ON nt.name = r.name AND nt.township = r.township
-        LEFT JOIN nc ON nc.name = r.name AND nc.county = r.county
-        LEFT JOIN na ON na.name = r.name"""
+        )
+        SELECT r.*, {", ".join(f"c.name_n_{sc} + coalesce(o_{sc}.n, 0) AS name_n_{sc}" for sc in _SCOPES)},
+               c.name_n_all + coalesce(o_all.n, 0) AS name_n_all
+        FROM {right} r JOIN _registry_counts c USING (idx)
+        {" ".join(f"LEFT JOIN {other[sc]} o_{sc} ON o_{sc}.name = r.name AND o_{sc}.{sc} = r.{sc}" for sc in _SCOPES)}
+        LEFT JOIN (SELECT name, count(DISTINCT id_valid) AS n FROM others GROUP BY ALL) o_all ON o_all.name = r.name"""
     )
+    con.unregister("_registry_counts")
 
 
 def _record_keys(con, left: str, out: str, source: str, key_columns: list[str], history: pl.DataFrame | None) -> None:
@@ -426,7 +454,7 @@ def link_source(
     con = open_compute()
     register(con, "l_raw", lp)
     register(con, "r_raw", rp)
-    _name_counts(con, "l_raw", "r_raw", "r_in")
+    _name_counts(con, "l_raw", "r_raw", "r_in", rp)
     key_columns = (ls.evidence.get("record_key") or {}).get(source, [])
     _record_keys(con, "l_raw", "l_in", source, key_columns, history)
 

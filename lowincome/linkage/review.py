@@ -118,6 +118,19 @@ def _reason(detail: pl.Expr) -> pl.Expr:
     )
 
 
+# The agency record's std columns the review list shows (besides those linkage reads).
+RECORD_COLUMNS = (
+    "source_row",
+    "name",
+    "id_number",
+    "id_number_raw",
+    "birth_date",
+    "id_birth_date",
+    "region_code",
+    "insured_region",
+)
+
+
 def review_rows(links: pl.DataFrame, registry: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
     """The review band as the table written to Excel (masked, Chinese-ready), each
     row with its waterfall in words so the clerk decides from the evidence."""
