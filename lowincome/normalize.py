@@ -133,7 +133,7 @@ def as_text(raw: pl.Series) -> pl.Series:
     if dtype == pl.String:
         return raw
     if dtype == pl.Null:
-        return pl.Series(name, [None] * len(raw), dtype=pl.String)
+        return pl.repeat(None, len(raw), dtype=pl.String, eager=True).alias(name)
     if _is_float(dtype):
         f = raw.cast(pl.Float64)
         integral = f.is_finite() & (f.floor() == f) & (f.abs() < _MAX_EXACT_FLOAT)
@@ -271,7 +271,7 @@ _YES_NO_MAP = {
 @unique_first
 def normalize_yes_no_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     if raw.dtype == pl.Boolean:
-        return raw, pl.Series("unparseable", [False] * len(raw), dtype=pl.Boolean)
+        return raw, pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
     return _map_enum(raw, _YES_NO_MAP, pl.Boolean)
 
 
@@ -326,7 +326,7 @@ def parse_money_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
         ok = plain.is_finite().fill_null(False)
         if ok.any():
             rest = (~ok).arg_true()
-            bad = pl.Series("unparseable", [False] * len(raw))
+            bad = pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
             if len(rest):
                 rest_out, rest_bad = _money_from_text(raw.gather(rest))
                 plain = plain.scatter(rest, rest_out)
@@ -363,7 +363,7 @@ def parse_money(raw: pl.Series) -> pl.Series:
 def parse_integer_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     name = raw.name
     if _is_int(raw.dtype):
-        return raw.cast(pl.Int64), pl.Series("unparseable", [False] * len(raw))
+        return raw.cast(pl.Int64), pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
     number, bad = parse_money_with_status(raw)
     integral = number.is_not_null() & (number.floor() == number) & (number.abs() < _MAX_EXACT_FLOAT)
     out = _eval({"n": number, "i": integral}, pl.when("i").then(pl.col("n").cast(pl.Int64)), name)
@@ -409,9 +409,9 @@ def parse_dates_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     name = raw.name
     dtype = raw.dtype
     if dtype == pl.Date:
-        return raw, pl.Series("unparseable", [False] * len(raw))
+        return raw, pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
     if isinstance(dtype, pl.Datetime):
-        return raw.dt.date().rename(name), pl.Series("unparseable", [False] * len(raw))
+        return raw.dt.date().rename(name), pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
     if dtype.is_numeric():
         f = raw.cast(pl.Float64)
         compact = f.cast(pl.Int64, strict=False).cast(pl.String)
@@ -550,7 +550,7 @@ def normalize_id_numbers(raw: pl.Series, *, today: dt.date | None = None) -> pl.
     today = today or dt.date.today()
     n = len(raw)
     raw_text = as_text(raw).rename("id_number_raw")
-    float_mangled = pl.Series("fm", [False] * n, dtype=pl.Boolean)
+    float_mangled = pl.repeat(False, n, dtype=pl.Boolean, eager=True).alias("fm")
     candidate = raw_text
     if _is_float(raw.dtype):
         f = raw.cast(pl.Float64)

@@ -29,7 +29,11 @@ def person_tokens(keys: pl.Series) -> pl.Series:
 
 def record_tokens(records: pl.DataFrame, source: str) -> pl.Series:
     """Stable key of each agency record across months: source + name + ID as delivered, hashed."""
-    raw = records["id_number_raw"] if "id_number_raw" in records.columns else pl.Series([None] * records.height)
+    raw = (
+        records["id_number_raw"]
+        if "id_number_raw" in records.columns
+        else pl.repeat(None, records.height, dtype=pl.String, eager=True)
+    )
     keys = (
         pl.DataFrame({"n": records["name"], "i": raw.cast(pl.String)})
         .select(pl.concat_str([pl.lit(source), pl.col("n").fill_null(""), pl.col("i").fill_null("")], separator="|"))
