@@ -33,7 +33,7 @@ def run_linkage_checks(
 ) -> list[dg.AssetCheckResult]:
     tag = f"linkage:{source}"
     with warehouse.writer() as con:
-        results = [r for r in quality.linkage_quality(con, month) if r.source == tag]
+        results = quality.linkage_quality(con, month, source=source)
         quality.write_results(con, month, tag, results)
     return [check_result(key, LINKAGE, results)]
 

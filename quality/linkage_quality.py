@@ -22,7 +22,7 @@ SELECT month, source,
        count(*) FILTER (WHERE decision = 'review')                               AS review,
        count(*) FILTER (WHERE decision NOT IN ('accept', 'review') OR decision IS NULL) AS unmatched
 FROM linkage.links
-WHERE month BETWEEN ? AND ?
+WHERE month BETWEEN ? AND ? AND (? IS NULL OR source = ?)
 GROUP BY month, source
 """
 
@@ -35,9 +35,10 @@ CATEGORY_LABELS = {
 }
 
 
-def link_counts(con, first: dt.date, last: dt.date) -> dict[tuple[dt.date, str], dict]:
-    """{(month, source): {total, exact, probabilistic, clerical, review, unmatched, rate}}."""
-    rows = con.execute(LINK_COUNTS_SQL, [first, last]).fetchall()
+def link_counts(con, first: dt.date, last: dt.date, source: str | None = None) -> dict[tuple[dt.date, str], dict]:
+    """{(month, source): {total, exact, probabilistic, clerical, review, unmatched, rate}},
+    of one source or (None) all."""
+    rows = con.execute(LINK_COUNTS_SQL, [first, last, source, source]).fetchall()
     cols = ["month", "source", "total", "exact", "probabilistic", "clerical", "review", "unmatched"]
     out = {}
     for row in rows:
@@ -56,11 +57,16 @@ def _loaded_linked_sources(con, month: dt.date) -> set[str]:
     return {r[0] for r in rows if r[0] in SOURCES and SOURCES[r[0]].linked}
 
 
-def linkage_quality(con, month: dt.date, config: QualityConfig | None = None) -> list[ExpectationResult]:
+def linkage_quality(
+    con, month: dt.date, config: QualityConfig | None = None, source: str | None = None
+) -> list[ExpectationResult]:
+    """The linkage expectations of `month`, for one source (its linkage step) or all."""
     cfg = config or default_config()
     prev = previous_month(month)
-    counts = link_counts(con, prev, month)
+    counts = link_counts(con, prev, month, source)
     sources = sorted({s for (m, s) in counts if m == month} | _loaded_linked_sources(con, month))
+    if source is not None:
+        sources = [s for s in sources if s == source]
     empty = {
         "total": 0,
         "exact": 0,

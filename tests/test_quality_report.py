@@ -116,6 +116,15 @@ def test_linkage_quality_rates_change_and_backlog(warehouse):
     assert all(r.severity == "warning" for r in res.values())
 
 
+def test_linkage_quality_of_one_source_is_that_source_of_all(warehouse):
+    """Each linkage step checks its own source only (not every source four times)."""
+    with warehouse.reader() as con:
+        every = linkage_quality(con, MONTH, CFG)
+        for source in AGENCY_SOURCES[:2]:
+            own = linkage_quality(con, MONTH, CFG, source=source)
+            assert own and own == [r for r in every if r.source == f"linkage:{source}"]
+
+
 def test_report_contains_the_figures_of_dq_results(warehouse, tmp_path):
     with warehouse.reader() as con:
         path = write_report(con, MONTH, tmp_path)
