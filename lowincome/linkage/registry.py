@@ -463,9 +463,7 @@ def link_source(
     t_exact = time.perf_counter() - t0
     t1 = time.perf_counter()
     prob, result, residual = _probabilistic_stage(con, ls, source, lp, rp, ex)
-    keys = query_pl(con, "SELECT record_key, 'other:' || md5(id_valid) AS other_person FROM l_in ORDER BY idx").select(
-        pl.all().gather(row_profile)
-    )
+    keys = query_pl(con, "SELECT record_key, 'other:' || md5(id_valid) AS other_person FROM l_in ORDER BY idx")
     con.close()
     t_prob = time.perf_counter() - t1
 
@@ -473,7 +471,8 @@ def link_source(
     prob = prob.select(
         "left_idx", "right_idx", pl.col("score"), pl.lit("probabilistic").alias("method"), "decision"
     ).join(detail, on="left_idx")
-    links = _links_frame(_chosen(prob, ex), row_profile, records, registry, source, month)
+    chosen = _chosen(prob, ex)
+    links = _links_frame(chosen, row_profile, records, registry, source, month)
 
     accepted = links["decision"] == "accept"
     metrics = {
@@ -494,14 +493,25 @@ def link_source(
         "seconds_probabilistic": round(t_prob, 3),
         "classifier": result.model.classifier,
     }
-    return LinkResult(links, metrics, _model_run(ls, result.model, month, source, metrics), _key_owners(keys, links))
+    return LinkResult(
+        links, metrics, _model_run(ls, result.model, month, source, metrics), _key_owners(keys, chosen, registry)
+    )
 
 
-def _key_owners(keys: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
+def _key_owners(keys: pl.DataFrame, chosen: pl.DataFrame, registry: pl.DataFrame) -> pl.DataFrame:
     """linkage.record_history rows: (record_key, person) of accepted links, and of records
     whose valid ID links to nobody (a person outside the registry, `other:<md5 of the ID>`):
-    a later record with that key is evidence only while one person held it."""
-    frame = keys.with_columns(person=links["registry_person_key"], decision=links["decision"])
-    owners = pl.when(pl.col("decision") == "accept").then(pl.col("person"))
-    owners = owners.when(pl.col("decision") == "none").then(pl.col("other_person"))
-    return frame.select("record_key", person_key=owners).drop_nulls().unique().sort("record_key", "person_key")
+    a later record with that key is evidence only while one person held it. Per identity
+    profile (`keys` in profile order): its records share the key and the decision."""
+    frame = keys.with_row_index("left_idx").with_columns(pl.col("left_idx").cast(pl.Int64))
+    frame = frame.join(chosen.select("left_idx", "right_idx", "decision"), on="left_idx", how="left")
+    decision = pl.col("decision").fill_null("none")
+    person = registry["person_key"].cast(pl.String)
+    owners = pl.when(decision == "accept").then(pl.col("person")).when(decision == "none").then(pl.col("other_person"))
+    return (
+        frame.with_columns(person=person.gather(frame["right_idx"]) if registry.height else pl.lit(None, pl.String))
+        .select("record_key", person_key=owners)
+        .drop_nulls()
+        .unique()
+        .sort("record_key", "person_key")
+    )
