@@ -602,6 +602,37 @@ def test_history_key_also_held_by_someone_outside_the_registry_is_no_evidence(wo
     assert row["decision"] == "review" and json.loads(row["detail"])["history"] == "missing", row
 
 
+def test_a_mangled_id_meets_a_registry_person_without_an_id(world):
+    """A registry person whose own ID is missing, paid a pension: last month's record carried
+    a valid ID (linked by name, birth date and sex, the ID's); this month's arrives
+    Excel-mangled (only its birth region survives) and without a residence. The mangled ID
+    cannot meet the person through the ID region (the registry has none for them): the name
+    block among registry persons without an ID does, and the pension account's history links it."""
+    reg, _, rows = _with_people(world, [("HN1", "西门吹雪", "620102003003", dt.date(1950, 9, 9), None)])
+    own_id = reg["id"][-1]
+    reg["id"][-1] = None
+    registry = _std(reg, "registry")
+    seeds = len(reg["name"]) - 1
+    first = link_source(
+        registry, _pensions(reg, seeds, [("西门吹雪", own_id, 239.0)]), "human_resources", LinkageSettings()
+    )
+    row = first.links.filter(pl.col("source_row") == seeds + 1).row(0, named=True)
+    assert (row["decision"], row["registry_row"]) == ("accept", rows["HN1"]), row
+    mangled = f"{own_id[0]}.{own_id[1:9]}E+17"
+    second = link_source(
+        registry,
+        _pensions(reg, seeds, [("西门吹雪", mangled, 239.0), ("西门吹雪", mangled, 3020.0)]),
+        "human_resources",
+        LinkageSettings(),
+        history=first.record_keys,
+    ).links
+    same, other = (second.filter(pl.col("source_row") == seeds + k).row(0, named=True) for k in (1, 2))
+    assert (same["decision"], same["registry_row"]) == ("accept", rows["HN1"]), same
+    assert json.loads(same["detail"])["evidence"] == ["history"]
+    # another account: a candidate for review, no longer "no candidate"
+    assert (other["decision"], other["registry_row"]) == ("review", rows["HN1"]), other
+
+
 def test_a_name_that_is_not_the_persons_vetoes_an_id_one_edit_away(world):
     """A mistyped ID one edit from a registry person's, under a name that is not theirs in any
     form: at a prefecture's density that is usually someone else. At most reviewed."""
