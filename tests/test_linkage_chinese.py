@@ -633,6 +633,30 @@ def test_a_mangled_id_meets_a_registry_person_without_an_id(world):
     assert (other["decision"], other["registry_row"]) == ("review", rows["HN1"]), other
 
 
+def test_name_rarity_weighs_exact_names_only(world):
+    """How rare a name is says something only when the names are equal: a homophone (陳 for
+    陈, 小 for 晓) is weighed once, by the name comparison; its rarity is not known (weight 0),
+    never a second penalty for the same difference."""
+    reg, registry, _ = _with_people(world, [("HR1", "陈晓明", "620102003004", dt.date(1958, 2, 2), None)])
+    rec = {"name": [], "id": [], "region": [], "birth_date": []}
+    for i in range(len(reg["name"]) - 1):
+        rec["name"].append(reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["region"].append(reg["region"][i])
+        rec["birth_date"].append(reg["birth_date"][i])
+    for name in ("陳小明", "陈晓明"):
+        rec["name"].append(name)
+        rec["id"].append(None)
+        rec["region"].append("620102003004")
+        rec["birth_date"].append(dt.date(1958, 2, 2))
+    n = len(rec["name"])
+    links = link_source(registry, _std(rec, "health_insurance"), "health_insurance", LinkageSettings()).links
+    homophone, exact = (json.loads(links.filter(pl.col("source_row") == k)["detail"][0]) for k in (n - 1, n))
+    assert homophone["name"] == "pinyin" and homophone["name_rarity"] == "missing", homophone
+    assert homophone["weights"]["name_rarity"] == 0.0
+    assert exact["name"] == "exact" and exact["name_rarity"].startswith("unique_"), exact
+
+
 def test_a_name_that_is_not_the_persons_vetoes_an_id_one_edit_away(world):
     """A mistyped ID one edit from a registry person's, under a name that is not theirs in any
     form: at a prefecture's density that is usually someone else. At most reviewed."""
