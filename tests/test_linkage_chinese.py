@@ -657,6 +657,45 @@ def test_name_rarity_weighs_exact_names_only(world):
     assert exact["name"] == "exact" and exact["name_rarity"].startswith("unique_"), exact
 
 
+def _typo(idv: str, pos: int) -> str:
+    """`idv` with the digit at `pos` changed: fails the check digit (or is a wrong one)."""
+    c = idv[pos]
+    return idv[:pos] + (str((int(c) + 3) % 10) if c.isdigit() else "1") + idv[pos + 1 :]
+
+
+def test_two_typos_one_on_each_side_are_no_contradiction(world):
+    """The registry holds a person's ID with a typo and the agency's record another typo of
+    the same ID: both fail the check digit, two places apart. That is no ID pointing to
+    someone else: the name and the birth date (which the record's ID still carries) link it.
+    A record two places from a registry ID that passes the check digit still contradicts it."""
+    reg, _, rows = _with_people(
+        world,
+        [
+            ("HT2", "上官婉儿", "620102003005", dt.date(1955, 5, 5), None),
+            ("HT3", "公孙胜", "620102003006", dt.date(1956, 6, 6), None),
+        ],
+    )
+    true_id, valid_id = reg["id"][-2], reg["id"][-1]
+    reg["id"][-2] = _typo(true_id, 14)  # the registry's own typo
+    registry = _std(reg, "registry")
+    seeds = len(reg["name"]) - 2
+    links = link_source(
+        registry,
+        _pensions(
+            reg,
+            seeds,
+            [("上官婉儿", _typo(true_id, 17), 250.0), ("公孙胜", _typo(_typo(valid_id, 14), 17), 260.0)],
+        ),
+        "human_resources",
+        LinkageSettings(),
+    ).links
+    both, one_side = (links.filter(pl.col("source_row") == seeds + k).row(0, named=True) for k in (1, 2))
+    d = json.loads(both["detail"])
+    assert d["id"] == "d2_both_typos" and "contradicted" not in d["evidence"] and "birth" in d["evidence"], d
+    assert (both["decision"], both["registry_row"]) == ("accept", rows["HT2"]), both
+    assert json.loads(one_side["detail"])["id"] == "disagree" and one_side["decision"] != "accept", one_side
+
+
 def test_a_name_that_is_not_the_persons_vetoes_an_id_one_edit_away(world):
     """A mistyped ID one edit from a registry person's, under a name that is not theirs in any
     form: at a prefecture's density that is usually someone else. At most reviewed."""
