@@ -344,6 +344,30 @@ def test_r10_six_month_window(wh, first_back, category, fires):
             assert "近6个月临时救助 2 次（共 2,500 元）" in flags(con, M1)[("H1", "R10")]["evidence_text"]
 
 
+def test_r10_count_reached_only_with_a_record_in_review_is_held(wh):
+    """Two 临时救助 are needed: one linked and one waiting in the review band leave the count
+    unknown: the household is held back (待核实, with the reason), not flagged and not silently
+    dropped; a clerk's link (the record accepted) then flags it."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a, b = fx.person("甲"), fx.person("乙")
+        for m in (M1, M2):
+            fx.loaded(m)
+            fx.household(m, "H1", [a, b], income=2 * S * 24, category="其他")
+        fx.civil(M1, a, "临时救助", 1000)
+        fx.civil(M1, b, "临时救助", 1500, decision="review")
+        fx.civil(M2, a, "低保金发放", 300)
+        run_rules(con, M1, PARAMS)
+        assert ("H1", "R10") not in flags(con, M1, fired_only=False)
+        held = query_pl(con, "SELECT * FROM flags.held_back WHERE month = ? AND rule_code = 'R10'", [M1])
+        assert held["household_key"].to_list() == ["H1"], held
+        assert "已匹配 1 次，另有 1 条临时救助记录待人工核对匹配" in held["reason"][0]
+        fx.civil(M2, b, "临时救助", 800)
+        run_rules(con, M2, PARAMS)
+        assert "近6个月临时救助 2 次（共 1,800 元）" in flags(con, M2)[("H1", "R10")]["evidence_text"]
+        assert query_pl(con, "SELECT * FROM flags.held_back WHERE month = ? AND rule_code = 'R10'", [M2]).height == 0
+
+
 # ---------------------------------------------------------------- R11
 def test_r11_disaster_relief_or_rr_disaster_risk(wh):
     with wh.writer() as con:
