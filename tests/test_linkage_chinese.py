@@ -696,6 +696,38 @@ def test_two_typos_one_on_each_side_are_no_contradiction(world):
     assert json.loads(one_side["detail"])["id"] == "disagree" and one_side["decision"] != "accept", one_side
 
 
+def test_a_second_name_only_post_of_a_person_linked_by_id_is_reviewed(world):
+    """One person holds one public-welfare post a month: when this month's delivery already
+    links the person's 公益性岗位 by exact ID, a second one carrying only the name is a
+    namesake until a clerk says otherwise (claimed), even with last month's record key."""
+    reg, registry, rows = _with_people(world, [("HG1", "独孤求败", "620102003007", dt.date(1980, 7, 7), None)])
+    seeds = len(reg["name"]) - 1
+
+    def posts(extra) -> pl.DataFrame:
+        rec = {"name": [], "id": [], "record_type": []}
+        wages = []
+        for name, idv, wage in [(reg["name"][i], reg["id"][i], 1000.0 + i) for i in range(seeds)] + list(extra):
+            rec["name"].append(name)
+            rec["id"].append(idv)
+            rec["record_type"].append("公益性岗位")
+            wages.append(wage)
+        return _std(rec, "human_resources").with_columns(monthly_wage=pl.Series(wages))
+
+    first = link_source(registry, posts([("独孤求败", reg["id"][-1], 900.0)]), "human_resources", LinkageSettings())
+    assert first.links.filter(pl.col("source_row") == seeds + 1)["decision"].to_list() == ["accept"]
+    second = link_source(
+        registry,
+        posts([("独孤求败", reg["id"][-1], 900.0), ("独孤求败", None, 900.0)]),
+        "human_resources",
+        LinkageSettings(),
+        history=first.record_keys,
+    ).links
+    by_id, name_only = (second.filter(pl.col("source_row") == seeds + k).row(0, named=True) for k in (1, 2))
+    assert (by_id["decision"], by_id["registry_row"]) == ("accept", rows["HG1"]), by_id
+    d = json.loads(name_only["detail"])
+    assert name_only["decision"] == "review" and "claimed" in d["evidence"], name_only
+
+
 def test_a_name_that_is_not_the_persons_vetoes_an_id_one_edit_away(world):
     """A mistyped ID one edit from a registry person's, under a name that is not theirs in any
     form: at a prefecture's density that is usually someone else. At most reviewed."""
