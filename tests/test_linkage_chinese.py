@@ -53,6 +53,12 @@ def _std(raw: dict, source: str) -> pl.DataFrame:
     return df
 
 
+def _excel_shown(idv: str, plus: int = 0) -> str:
+    """An ID as Excel shows it once it took it for a number: 9 significant digits, rounded
+    (`plus` adds that many to the last one shown). The check character does not move them."""
+    return f"{(int(idv[:17]) * 10 + plus * 10**9):.8E}"
+
+
 @pytest.fixture(scope="module")
 def world():
     rng = np.random.default_rng(7)
@@ -123,7 +129,7 @@ def _records(world):
         230:250
     ]:  # ID lost (Excel-mangled: its own leading digits survive / blank), birth date and region kept
         idv = reg["id"][i]
-        add(i, id_=[f"{idv[0]}.{idv[1:9]}E+17", None][i % 2])
+        add(i, id_=[_excel_shown(idv), None][i % 2])
     for i in people[250:260]:  # traditional / homophone name with a valid ID
         nm = reg["name"][i].replace("陈", "陳").replace("国", "國").replace("华", "華")
         add(i, name=nm[:-1] + ("小" if nm[-1] != "小" else "晓"), id_=reg["id"][i])
@@ -402,7 +408,10 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
         "blank_payment": (None, "低保金发放"),
         "blank_relief": (None, "受灾救助"),
         "mangled_wrong": ("6.20104199E+17", "受灾救助"),  # born 199x: not the 1958 欧阳修竹
-        "mangled_right": ("6.20104195E+17", "受灾救助"),
+        "mangled_right": (_excel_shown(own_id), "受灾救助"),  # as Excel shows it: 9 digits, rounded
+        # one less in the last digit (6.20104195E+17: born 1945-1954), what cutting the digits
+        # instead of rounding them would show: someone else, not this 1958 ID
+        "mangled_next": (_excel_shown(own_id, -1), "受灾救助"),
     }
     rows = {}
     for key, (idv, event) in cases.items():
@@ -422,6 +431,8 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
     assert (relief["decision"], relief["registry_row"]) == ("review", solo_row), relief
     assert by_row[rows["mangled_wrong"]]["decision"] != "accept"
     assert json.loads(by_row[rows["mangled_wrong"]]["detail"])["id"] == "disagree"
+    nxt = by_row[rows["mangled_next"]]
+    assert nxt["decision"] != "accept" and json.loads(nxt["detail"])["id"] == "disagree", nxt
     pay = json.loads(by_row[rows["blank_payment"]]["detail"])
     relief = json.loads(relief["detail"])
     assert pay["weights"]["enrolled_only_event"] == 3.0 and relief["weights"]["enrolled_only_event"] == 0.0
@@ -618,7 +629,7 @@ def test_a_mangled_id_meets_a_registry_person_without_an_id(world):
     )
     row = first.links.filter(pl.col("source_row") == seeds + 1).row(0, named=True)
     assert (row["decision"], row["registry_row"]) == ("accept", rows["HN1"]), row
-    mangled = f"{own_id[0]}.{own_id[1:9]}E+17"
+    mangled = _excel_shown(own_id)
     second = link_source(
         registry,
         _pensions(reg, seeds, [("西门吹雪", mangled, 239.0), ("西门吹雪", mangled, 3020.0)]),
