@@ -412,6 +412,9 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
         # one less in the last digit (6.20104195E+17: born 1945-1954), what cutting the digits
         # instead of rounding them would show: someone else, not this 1958 ID
         "mangled_next": (_excel_shown(own_id, -1), "受灾救助"),
+        # an ID stored as an xlsx number, read back through a double: 16 digits, the last one
+        # off by one (a double holds ~16 digits), still this ID
+        "xlsx_number": (f"{own_id[0]}.{str(int(own_id[:16]) + 1)[1:]}E+17", "受灾救助"),
     }
     rows = {}
     for key, (idv, event) in cases.items():
@@ -423,7 +426,7 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
     records = _std(rec, "civil_affairs")
     links = link_source(registry, records, "civil_affairs", LinkageSettings()).links
     by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
-    for key, kind in (("blank_payment", "unique_name"), ("mangled_right", "id_prefix")):
+    for key, kind in (("blank_payment", "unique_name"), ("mangled_right", "id_prefix"), ("xlsx_number", "id_prefix")):
         r = by_row[rows[key]]
         assert (r["decision"], r["registry_row"]) == ("accept", solo_row), (key, r)
         assert kind in json.loads(r["detail"])["evidence"]
