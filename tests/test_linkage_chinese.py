@@ -53,6 +53,12 @@ def _std(raw: dict, source: str) -> pl.DataFrame:
     return df
 
 
+def _excel_shown(idv: str, plus: int = 0) -> str:
+    """An ID as Excel shows it once it took it for a number: 9 significant digits, rounded
+    (`plus` adds that many to the last one shown). The check character does not move them."""
+    return f"{(int(idv[:17]) * 10 + plus * 10**9):.8E}"
+
+
 @pytest.fixture(scope="module")
 def world():
     rng = np.random.default_rng(7)
@@ -123,7 +129,7 @@ def _records(world):
         230:250
     ]:  # ID lost (Excel-mangled: its own leading digits survive / blank), birth date and region kept
         idv = reg["id"][i]
-        add(i, id_=[f"{idv[0]}.{idv[1:9]}E+17", None][i % 2])
+        add(i, id_=[_excel_shown(idv), None][i % 2])
     for i in people[250:260]:  # traditional / homophone name with a valid ID
         nm = reg["name"][i].replace("陈", "陳").replace("国", "國").replace("华", "華")
         add(i, name=nm[:-1] + ("小" if nm[-1] != "小" else "晓"), id_=reg["id"][i])
@@ -402,7 +408,13 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
         "blank_payment": (None, "低保金发放"),
         "blank_relief": (None, "受灾救助"),
         "mangled_wrong": ("6.20104199E+17", "受灾救助"),  # born 199x: not the 1958 欧阳修竹
-        "mangled_right": ("6.20104195E+17", "受灾救助"),
+        "mangled_right": (_excel_shown(own_id), "受灾救助"),  # as Excel shows it: 9 digits, rounded
+        # one less in the last digit (6.20104195E+17: born 1945-1954), what cutting the digits
+        # instead of rounding them would show: someone else, not this 1958 ID
+        "mangled_next": (_excel_shown(own_id, -1), "受灾救助"),
+        # an ID stored as an xlsx number, read back through a double: 16 digits, the last one
+        # off by one (a double holds ~16 digits), still this ID
+        "xlsx_number": (f"{own_id[0]}.{str(int(own_id[:16]) + 1)[1:]}E+17", "受灾救助"),
     }
     rows = {}
     for key, (idv, event) in cases.items():
@@ -414,7 +426,7 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
     records = _std(rec, "civil_affairs")
     links = link_source(registry, records, "civil_affairs", LinkageSettings()).links
     by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
-    for key, kind in (("blank_payment", "unique_name"), ("mangled_right", "id_prefix")):
+    for key, kind in (("blank_payment", "unique_name"), ("mangled_right", "id_prefix"), ("xlsx_number", "id_prefix")):
         r = by_row[rows[key]]
         assert (r["decision"], r["registry_row"]) == ("accept", solo_row), (key, r)
         assert kind in json.loads(r["detail"])["evidence"]
@@ -422,6 +434,8 @@ def test_unique_name_partial_id_and_enrolled_events_are_evidence(world):
     assert (relief["decision"], relief["registry_row"]) == ("review", solo_row), relief
     assert by_row[rows["mangled_wrong"]]["decision"] != "accept"
     assert json.loads(by_row[rows["mangled_wrong"]]["detail"])["id"] == "disagree"
+    nxt = by_row[rows["mangled_next"]]
+    assert nxt["decision"] != "accept" and json.loads(nxt["detail"])["id"] == "disagree", nxt
     pay = json.loads(by_row[rows["blank_payment"]]["detail"])
     relief = json.loads(relief["detail"])
     assert pay["weights"]["enrolled_only_event"] == 3.0 and relief["weights"]["enrolled_only_event"] == 0.0
@@ -682,6 +696,132 @@ def test_name_counts_of_the_registry_are_kept_but_not_the_other_persons_of_a_del
             rarity[frame is alone] = json.loads(row["detail"])["name_rarity"]
         assert rarity[True].startswith("unique"), rarity
         assert rarity[False] == "shared", rarity
+
+
+def test_a_mangled_id_meets_a_registry_person_without_an_id(world):
+    """A registry person whose own ID is missing, paid a pension: last month's record carried
+    a valid ID (linked by name, birth date and sex, the ID's); this month's arrives
+    Excel-mangled (only its birth region survives) and without a residence. The mangled ID
+    cannot meet the person through the ID region (the registry has none for them): the name
+    block among registry persons without an ID does, and the pension account's history links it."""
+    reg, _, rows = _with_people(world, [("HN1", "西门吹雪", "620102003003", dt.date(1950, 9, 9), None)])
+    own_id = reg["id"][-1]
+    reg["id"][-1] = None
+    registry = _std(reg, "registry")
+    seeds = len(reg["name"]) - 1
+    first = link_source(
+        registry, _pensions(reg, seeds, [("西门吹雪", own_id, 239.0)]), "human_resources", LinkageSettings()
+    )
+    row = first.links.filter(pl.col("source_row") == seeds + 1).row(0, named=True)
+    assert (row["decision"], row["registry_row"]) == ("accept", rows["HN1"]), row
+    mangled = _excel_shown(own_id)
+    second = link_source(
+        registry,
+        _pensions(reg, seeds, [("西门吹雪", mangled, 239.0), ("西门吹雪", mangled, 3020.0)]),
+        "human_resources",
+        LinkageSettings(),
+        history=first.record_keys,
+    ).links
+    same, other = (second.filter(pl.col("source_row") == seeds + k).row(0, named=True) for k in (1, 2))
+    assert (same["decision"], same["registry_row"]) == ("accept", rows["HN1"]), same
+    assert json.loads(same["detail"])["evidence"] == ["history"]
+    # another account: a candidate for review, no longer "no candidate"
+    assert (other["decision"], other["registry_row"]) == ("review", rows["HN1"]), other
+
+
+def test_name_rarity_weighs_exact_names_only(world):
+    """How rare a name is says something only when the names are equal: a homophone (陳 for
+    陈, 小 for 晓) is weighed once, by the name comparison; its rarity is not known (weight 0),
+    never a second penalty for the same difference."""
+    reg, registry, _ = _with_people(world, [("HR1", "陈晓明", "620102003004", dt.date(1958, 2, 2), None)])
+    rec = {"name": [], "id": [], "region": [], "birth_date": []}
+    for i in range(len(reg["name"]) - 1):
+        rec["name"].append(reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["region"].append(reg["region"][i])
+        rec["birth_date"].append(reg["birth_date"][i])
+    for name in ("陳小明", "陈晓明"):
+        rec["name"].append(name)
+        rec["id"].append(None)
+        rec["region"].append("620102003004")
+        rec["birth_date"].append(dt.date(1958, 2, 2))
+    n = len(rec["name"])
+    links = link_source(registry, _std(rec, "health_insurance"), "health_insurance", LinkageSettings()).links
+    homophone, exact = (json.loads(links.filter(pl.col("source_row") == k)["detail"][0]) for k in (n - 1, n))
+    assert homophone["name"] == "pinyin" and homophone["name_rarity"] == "missing", homophone
+    assert homophone["weights"]["name_rarity"] == 0.0
+    assert exact["name"] == "exact" and exact["name_rarity"].startswith("unique_"), exact
+
+
+def _typo(idv: str, pos: int) -> str:
+    """`idv` with the digit at `pos` changed: fails the check digit (or is a wrong one)."""
+    c = idv[pos]
+    return idv[:pos] + (str((int(c) + 3) % 10) if c.isdigit() else "1") + idv[pos + 1 :]
+
+
+def test_two_typos_one_on_each_side_are_no_contradiction(world):
+    """The registry holds a person's ID with a typo and the agency's record another typo of
+    the same ID: both fail the check digit, two places apart. That is no ID pointing to
+    someone else: the name and the birth date (which the record's ID still carries) link it.
+    A record two places from a registry ID that passes the check digit still contradicts it."""
+    reg, _, rows = _with_people(
+        world,
+        [
+            ("HT2", "上官婉儿", "620102003005", dt.date(1955, 5, 5), None),
+            ("HT3", "公孙胜", "620102003006", dt.date(1956, 6, 6), None),
+        ],
+    )
+    true_id, valid_id = reg["id"][-2], reg["id"][-1]
+    reg["id"][-2] = _typo(true_id, 14)  # the registry's own typo
+    registry = _std(reg, "registry")
+    seeds = len(reg["name"]) - 2
+    links = link_source(
+        registry,
+        _pensions(
+            reg,
+            seeds,
+            [("上官婉儿", _typo(true_id, 17), 250.0), ("公孙胜", _typo(_typo(valid_id, 14), 17), 260.0)],
+        ),
+        "human_resources",
+        LinkageSettings(),
+    ).links
+    both, one_side = (links.filter(pl.col("source_row") == seeds + k).row(0, named=True) for k in (1, 2))
+    d = json.loads(both["detail"])
+    assert d["id"] == "d2_both_typos" and "contradicted" not in d["evidence"] and "birth" in d["evidence"], d
+    assert (both["decision"], both["registry_row"]) == ("accept", rows["HT2"]), both
+    assert json.loads(one_side["detail"])["id"] == "disagree" and one_side["decision"] != "accept", one_side
+
+
+def test_a_second_name_only_post_of_a_person_linked_by_id_is_reviewed(world):
+    """One person holds one public-welfare post a month: when this month's delivery already
+    links the person's 公益性岗位 by exact ID, a second one carrying only the name is a
+    namesake until a clerk says otherwise (claimed), even with last month's record key."""
+    reg, registry, rows = _with_people(world, [("HG1", "独孤求败", "620102003007", dt.date(1980, 7, 7), None)])
+    seeds = len(reg["name"]) - 1
+
+    def posts(extra) -> pl.DataFrame:
+        rec = {"name": [], "id": [], "record_type": []}
+        wages = []
+        for name, idv, wage in [(reg["name"][i], reg["id"][i], 1000.0 + i) for i in range(seeds)] + list(extra):
+            rec["name"].append(name)
+            rec["id"].append(idv)
+            rec["record_type"].append("公益性岗位")
+            wages.append(wage)
+        return _std(rec, "human_resources").with_columns(monthly_wage=pl.Series(wages))
+
+    first = link_source(registry, posts([("独孤求败", reg["id"][-1], 900.0)]), "human_resources", LinkageSettings())
+    assert first.links.filter(pl.col("source_row") == seeds + 1)["decision"].to_list() == ["accept"]
+    second = link_source(
+        registry,
+        posts([("独孤求败", reg["id"][-1], 900.0), ("独孤求败", None, 900.0)]),
+        "human_resources",
+        LinkageSettings(),
+        history=first.record_keys,
+    ).links
+    by_id, name_only = (second.filter(pl.col("source_row") == seeds + k).row(0, named=True) for k in (1, 2))
+    assert (by_id["decision"], by_id["registry_row"]) == ("accept", rows["HG1"]), by_id
+    d = json.loads(name_only["detail"])
+    assert name_only["decision"] == "review" and "claimed" in d["evidence"], name_only
 
 
 def test_a_name_that_is_not_the_persons_vetoes_an_id_one_edit_away(world):

@@ -83,7 +83,7 @@ def test_settings_round_trip_and_hash():
     again = LinkSettings.from_dict(s.to_dict())
     assert again == s and again.sha == s.sha
     assert s.replace(accept=0.95).sha != s.sha
-    assert s.comparison("id").labels == ["exact", "d1", "legacy15", "prefix", "disagree"]
+    assert s.comparison("id").labels == ["exact", "d1", "d2_both_typos", "legacy15", "prefix", "disagree"]
     assert s.comparison("id").zh_label(-1) == "身份证号缺失" and s.comparison("id").zh_label(1) == "身份证号差一位"
 
 

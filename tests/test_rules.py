@@ -344,6 +344,30 @@ def test_r10_six_month_window(wh, first_back, category, fires):
             assert "近6个月临时救助 2 次（共 2,500 元）" in flags(con, M1)[("H1", "R10")]["evidence_text"]
 
 
+def test_r10_count_reached_only_with_a_record_in_review_is_held(wh):
+    """Two 临时救助 are needed: one linked and one waiting in the review band leave the count
+    unknown: the household is held back (待核实, with the reason), not flagged and not silently
+    dropped; a clerk's link (the record accepted) then flags it."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a, b = fx.person("甲"), fx.person("乙")
+        for m in (M1, M2):
+            fx.loaded(m)
+            fx.household(m, "H1", [a, b], income=2 * S * 24, category="其他")
+        fx.civil(M1, a, "临时救助", 1000)
+        fx.civil(M1, b, "临时救助", 1500, decision="review")
+        fx.civil(M2, a, "低保金发放", 300)
+        run_rules(con, M1, PARAMS)
+        assert ("H1", "R10") not in flags(con, M1, fired_only=False)
+        held = query_pl(con, "SELECT * FROM flags.held_back WHERE month = ? AND rule_code = 'R10'", [M1])
+        assert held["household_key"].to_list() == ["H1"], held
+        assert "已匹配 1 次，另有 1 条临时救助记录待人工核对匹配" in held["reason"][0]
+        fx.civil(M2, b, "临时救助", 800)
+        run_rules(con, M2, PARAMS)
+        assert "近6个月临时救助 2 次（共 1,800 元）" in flags(con, M2)[("H1", "R10")]["evidence_text"]
+        assert query_pl(con, "SELECT * FROM flags.held_back WHERE month = ? AND rule_code = 'R10'", [M2]).height == 0
+
+
 # ---------------------------------------------------------------- R11
 def test_r11_disaster_relief_or_rr_disaster_risk(wh):
     with wh.writer() as con:
@@ -360,6 +384,41 @@ def test_r11_disaster_relief_or_rr_disaster_risk(wh):
         got = {hh for hh, rule in flags(con, M1) if rule == "R11"}
         assert got == {"H0", "H1"}
         assert flags(con, M1)[("H0", "R11")]["recommended_action"] == "临时救助（急难）"
+
+
+def test_r05_r11_evidence_waiting_in_review_is_held_not_flagged(wh):
+    """A 失业登记 (R05) or a 受灾救助 / 乡村振兴 disaster risk (R11) whose link waits in the
+    review band is no evidence yet: a household with nothing else is held back (待核实, with
+    the reason), neither flagged nor dropped; beside linked evidence the pending record is named."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a, b, c, d, e = (fx.person(n) for n in ("待失业", "待受灾", "受灾", "同户待核", "待风险"))
+        for m in (M1, M2):
+            fx.loaded(m)
+            fx.household(m, "H1", [a], income=2 * S * 12)
+            fx.household(m, "H2", [b], income=2 * S * 12, category="防返贫监测")
+            fx.household(m, "H3", [c, d], income=2 * S * 24, category="防返贫监测")
+            fx.household(m, "H4", [e], income=2 * S * 12, category="防返贫监测")
+        fx.hr(M2, a, "失业登记", decision="review")
+        fx.civil(M2, b, "受灾救助", 3000, decision="review")
+        fx.civil(M2, c, "受灾救助", 2000)
+        fx.civil(M2, d, "受灾救助", 1000, decision="review")
+        fx.rr(M2, e, "RR4", risk="因灾", decision="review")
+        run_rules(con, M2, PARAMS)
+        fired = flags(con, M2)
+        assert ("H1", "R05") not in fired and ("H2", "R11") not in fired and ("H4", "R11") not in fired
+        held = query_pl(
+            con,
+            "SELECT rule_code, household_key, reason FROM flags.held_back WHERE month = ? AND rule_code IN ('R05', 'R11')",
+            [M2],
+        )
+        reasons = {(r["rule_code"], r["household_key"]): r["reason"] for r in held.iter_rows(named=True)}
+        assert set(reasons) == {("R05", "H1"), ("R11", "H2"), ("R11", "H4")}, reasons
+        assert "的2026年8月失业登记记录待人工核对匹配" in reasons[("R05", "H1")]
+        assert "待受灾的受灾救助记录待人工核对匹配" in reasons[("R11", "H2")]
+        assert "待风险的乡村振兴因灾/意外风险记录待人工核对匹配" in reasons[("R11", "H4")]
+        text = fired[("H3", "R11")]["evidence_text"]
+        assert "受灾救助 2,000 元" in text and "同户待核的受灾救助记录待人工核对匹配" in text, text
 
 
 # ---------------------------------------------------------------- lifecycle

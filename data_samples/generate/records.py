@@ -108,6 +108,8 @@ class _Traits:
     pension: np.ndarray
     pension_amt: np.ndarray
     extra_ss: np.ndarray
+    employer: np.ndarray  # index into EMPLOYERS: the unit a person contributes through / works for
+    public_wage: np.ndarray  # a public-welfare post's fixed monthly subsidy
 
 
 def _traits(w: World) -> _Traits:
@@ -129,7 +131,14 @@ def _traits(w: World) -> _Traits:
     extra_ss = np.zeros(P, bool)  # outsiders employed in the prefecture's firms (volume > 1)
     if w.shape.volume > 1:
         extra_ss = working & ~reg_p & ~ss & (rng.random(P) < min(1.0, 0.1 * (w.shape.volume - 1)))
-    return _Traits(age0, working, risky_ok, ss, ss_stop, ss_wage, public_job, pension, pension_amt, extra_ss)
+    # An agency's monthly lines of one person keep their unit and amount: contributions are
+    # paid through the same employer month after month, and a public-welfare post pays a
+    # fixed subsidy through its unit (drawn once, as the pension amount and contribution base are).
+    employer = rng.integers(0, len(EMPLOYERS), P)
+    public_wage = (rng.integers(8, 16, P) * 100).astype(float)
+    return _Traits(
+        age0, working, risky_ok, ss, ss_stop, ss_wage, public_job, pension, pension_amt, extra_ss, employer, public_wage
+    )
 
 
 def background(w: World) -> None:
@@ -152,6 +161,7 @@ def background(w: World) -> None:
                 tr.age0,
                 tr.extra_ss & (w.death_t > t),
                 tr.ss_wage,
+                tr.employer,
             )
     _bg_monitored(w)
 
@@ -271,7 +281,7 @@ def _bg_human_resources(w: World, t: int, tr: _Traits) -> None:
     working, risky_ok = tr.working, tr.risky_ok
     for rtype, sel, wage, amount in (
         ("社保缴费", tr.ss & alive & (tr.ss_stop > t), tr.ss_wage, None),
-        ("公益性岗位", tr.public_job & alive, (rng.integers(8, 16, P) * 100).astype(float), None),
+        ("公益性岗位", tr.public_job & alive, tr.public_wage, None),
         ("养老金发放", tr.pension & alive, None, tr.pension_amt),
         ("失业登记", working & risky_ok & alive & (rng.random(P) < 0.003), None, None),
         ("就业登记", working & risky_ok & alive & (rng.random(P) < 0.006), None, None),
@@ -284,8 +294,11 @@ def _bg_human_resources(w: World, t: int, tr: _Traits) -> None:
             t,
             pidx,
             record_type=np.full(m, rtype, object),
-            employer=emp[rng.integers(0, len(emp), m)]
-            if rtype != "养老金发放" and rtype != "失业登记"
+            # a new job registration names its new employer; monthly lines keep the person's unit
+            employer=emp[tr.employer[pidx]]
+            if rtype in ("社保缴费", "公益性岗位")
+            else emp[rng.integers(0, len(emp), m)]
+            if rtype == "就业登记"
             else np.full(m, None, object),
             wage=wage[pidx] if wage is not None else np.full(m, None, object),
             amount=amount[pidx] if amount is not None else np.full(m, None, object),
@@ -328,6 +341,7 @@ def _volume_records(
     age0: np.ndarray,
     contributing: np.ndarray,
     wage: np.ndarray,
+    employer: np.ndarray,
 ) -> None:
     """The extra delivery volume of a prefecture (Shape.volume > 1), none of it planted:
     repeated ordinary and chronic outpatient settlements per person (no major diagnoses;
@@ -342,7 +356,7 @@ def _volume_records(
         t,
         pidx,
         record_type=np.full(m, "社保缴费", object),
-        employer=np.asarray(EMPLOYERS, object)[rng.integers(0, len(EMPLOYERS), m)],
+        employer=np.asarray(EMPLOYERS, object)[employer[pidx]],
         wage=wage[pidx],
         amount=np.full(m, None, object),
         start_date=np.full(m, w.months[t], object),

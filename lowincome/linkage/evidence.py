@@ -59,10 +59,11 @@ def identity_evidence(
     that carry their comparison levels (lvl_<comparison>)."""
     ev = settings.evidence
     prefix_digits = int(ev.get("id_prefix_digits", 0) or 0)
+    # the id comparison's `prefix` level says whether the surviving digits agree (one definition)
+    agree = next((lv.sql for lv in settings.comparison("id").levels if lv.label == "prefix"), None)
     prefix = (
-        f"coalesce(length(l.id_prefix) >= {prefix_digits} AND l.name = r.name AND "
-        f"abs(CAST(l.id_prefix AS BIGINT) - TRY_CAST(left(r.id18, length(l.id_prefix)) AS BIGINT)) <= 1, false)"
-        if prefix_digits
+        f"coalesce(length(l.id_prefix) >= {prefix_digits} AND l.name = r.name AND ({agree}), false)"
+        if prefix_digits and agree
         else "false"
     )
     once = (ev.get("one_per_month") or {}).get(source)

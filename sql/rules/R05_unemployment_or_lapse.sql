@@ -11,7 +11,8 @@ description: >
   in M-1 and has neither 社保缴费 nor 就业登记 in M; identity across months is the registry
   person_key of the linked person. The lapse branch reads an absence: while a human_resources
   record of M waits in the review band with this person as its candidate, the absence is
-  unknown and the household is held back (held_reason), not flagged.
+  unknown and the household is held back (held_reason), not flagged. So is a household whose
+  only evidence is a 失业登记 of M waiting in the review band: not evidence until a clerk links it.
 */
 WITH hr AS (
     SELECT h.month, h.source_row, h.record_type, h.person_key
@@ -21,6 +22,13 @@ WITH hr AS (
 pending AS (
     SELECT p.person_key, list(rec('human_resources', p.month, p.source_row)) AS recs
     FROM rule_pending p, c WHERE p.source = 'human_resources' AND p.month = c.month
+    GROUP BY p.person_key
+), pending_unemployed AS (
+    SELECT p.person_key, list(rec('human_resources', p.month, p.source_row)) AS recs
+    FROM rule_pending p
+    JOIN std.human_resources h ON h.month = p.month AND h.source_row = p.source_row
+    CROSS JOIN c
+    WHERE p.source = 'human_resources' AND p.month = c.month AND h.record_type = '失业登记'
     GROUP BY p.person_key
 ),
 unemployed AS (
@@ -40,6 +48,10 @@ unemployed AS (
     SELECT l.person_key, list_concat(l.recs, coalesce(p.recs, [])),
            CASE WHEN p.person_key IS NULL THEN 'lapsed' ELSE 'lapsed_pending' END
     FROM lapsed l LEFT JOIN pending p USING (person_key)
+    UNION ALL
+    SELECT person_key, recs, 'unemployed_pending'
+    FROM pending_unemployed
+    WHERE person_key NOT IN (SELECT person_key FROM unemployed) AND person_key NOT IN (SELECT person_key FROM lapsed)
 ), hit AS (
     SELECT r.household_id, r.source_row, r.name, r.age, cand.why, cand.recs
     FROM cand
@@ -52,12 +64,14 @@ unemployed AS (
                       || CASE WHEN why = 'unemployed' THEN ym((SELECT month FROM rule_ctx)) || '失业登记'
                               WHEN why = 'lapsed' THEN ym((SELECT prev_month FROM rule_ctx)) || '有社保缴费，'
                                    || ym((SELECT month FROM rule_ctx)) || '无社保缴费或就业登记'
+                              WHEN why = 'unemployed_pending' THEN '的' || ym((SELECT month FROM rule_ctx))
+                                   || '失业登记记录待人工核对匹配'
                               ELSE ym((SELECT prev_month FROM rule_ctx)) || '有社保缴费，'
                                    || ym((SELECT month FROM rule_ctx)) || '的人社记录待人工核对匹配' END,
                       '；' ORDER BY why DESC, source_row) AS whats,
            count(DISTINCT source_row) FILTER (WHERE why = 'unemployed') AS n_unemployed,
            count(DISTINCT source_row) FILTER (WHERE why = 'lapsed') AS n_lapsed,
-           count(DISTINCT source_row) FILTER (WHERE why = 'lapsed_pending') AS n_pending
+           count(DISTINCT source_row) FILTER (WHERE why IN ('lapsed_pending', 'unemployed_pending')) AS n_pending
     FROM hit
     GROUP BY household_id
 )
@@ -69,7 +83,7 @@ SELECT
     agg.whats AS evidence_text,
     NULL AS action_extra,
     CASE WHEN agg.n_unemployed + agg.n_lapsed = 0
-         THEN '断缴待核实：' || agg.whats END AS held_reason,
+         THEN '失业或断缴待核实：' || agg.whats END AS held_reason,
     hh.county_code, hh.township_code, hh.village_code, hh.category
 FROM agg
 JOIN rule_households hh USING (household_id)

@@ -8,7 +8,9 @@ action: 临时救助（急难）
 params: []
 description: >
   A linked 受灾救助 event in M, or a linked 乡村振兴 member (M's snapshot) with 风险类型 in
-  {因灾, 因意外事故} and 风险消除 = 否.
+  {因灾, 因意外事故} and 风险消除 = 否. Such a record waiting in the review band with a member as
+  its candidate is not evidence until a clerk links it: a household with nothing else is held
+  back (待核实, with the reason), not flagged; beside a linked one it is named.
 */
 WITH c AS (SELECT * FROM rule_ctx),
 ev AS (
@@ -24,19 +26,33 @@ ev AS (
     FROM linked_rural_revitalization r
     CROSS JOIN c
     WHERE r.month = c.month AND r.risk_type IN ('因灾', '因意外事故') AND NOT r.risk_cleared
+    UNION ALL
+    SELECT p.household_id, rec(p.source, p.month, p.source_row), 2, p.source_row,
+           '成员' || coalesce(g.name, '') || CASE WHEN p.source = 'civil_affairs' THEN '的受灾救助记录'
+                                                   ELSE '的乡村振兴因灾/意外风险记录' END || '待人工核对匹配'
+    FROM rule_pending p
+    LEFT JOIN rule_registry g USING (person_key)
+    LEFT JOIN std.civil_affairs e ON p.source = 'civil_affairs' AND e.month = p.month AND e.source_row = p.source_row
+    LEFT JOIN std.rural_revitalization r
+           ON p.source = 'rural_revitalization' AND r.month = p.month AND r.source_row = p.source_row
+    CROSS JOIN c
+    WHERE p.month = c.month
+      AND (e.event_type = '受灾救助' OR (r.risk_type IN ('因灾', '因意外事故') AND NOT r.risk_cleared))
 ), agg AS (
     SELECT household_id, list(r) AS recs, string_agg(what, '；' ORDER BY k0, k1) AS whats,
-           count(*) FILTER (WHERE k0 = 0) AS n_relief, count(*) FILTER (WHERE k0 = 1) AS n_rr
+           count(*) FILTER (WHERE k0 = 0) AS n_relief, count(*) FILTER (WHERE k0 = 1) AS n_rr,
+           count(*) FILTER (WHERE k0 = 2) AS n_pending
     FROM ev
     GROUP BY household_id
 )
 SELECT
     hh.household_id AS household_key,
     list_concat([rec('registry', c.month, hh.hh_row)], agg.recs) AS records,
-    to_json({'disaster_relief_events': agg.n_relief, 'rr_disaster_members': agg.n_rr}) AS figures,
+    to_json({'disaster_relief_events': agg.n_relief, 'rr_disaster_members': agg.n_rr,
+             'pending_records': agg.n_pending}) AS figures,
     agg.whats AS evidence_text,
     NULL AS action_extra,
-    NULL AS held_reason,
+    CASE WHEN agg.n_relief + agg.n_rr = 0 THEN '受灾意外待核实：' || agg.whats END AS held_reason,
     hh.county_code, hh.township_code, hh.village_code, hh.category
 FROM agg
 JOIN rule_households hh USING (household_id)
