@@ -134,7 +134,18 @@ def _one_hot(levels: np.ndarray, settings: LinkSettings) -> pd.DataFrame:
 def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> Model:
     """Logistic regression (recordlinkage) on one-hot levels of seed records'
     candidate pairs, with masked and simulated copies (settings.training)."""
-    X = _one_hot(levels, settings)
+    # The vectors take few distinct values: fit on each distinct (vector, label) once,
+    # weighted by its count (the same objective as fitting every row). Copies are made of
+    # the distinct vectors with their counts: a copy of a vector is one vector.
+    distinct = (
+        pl.DataFrame(np.column_stack([levels, y]).astype(np.int64))
+        .group_by(pl.all())
+        .len("_n")
+        .sort(pl.all().exclude("_n"))
+        .to_numpy()
+    )
+    X = _one_hot(distinct[:, :-2], settings)
+    y0, n0 = distinct[:, -2], distinct[:, -1]
 
     def masked(frame: pd.DataFrame, names) -> pd.DataFrame:
         out = frame.copy()
@@ -142,28 +153,29 @@ def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> M
             out[[f"{cname}={lab}" for lab in settings.comparison(cname).labels]] = 0
         return out
 
-    parts_X, parts_y = [X], [y]
+    parts_X, parts_y, parts_n = [X], [y0], [n0]
     variants = [((), X)]  # (masked comparisons, frame)
     for mask in settings.masks:
         Xm = masked(X, mask)
         variants.append((mask, Xm))
         parts_X.append(Xm)
-        parts_y.append(y)
+        parts_y.append(y0)
+        parts_n.append(n0)
     # simulated positives, on the frame as it is and on every mask that leaves the comparison known
     for cname, labels in settings.simulate.items():
         for lab in labels:
             for mask, frame in variants:
                 if cname in mask:
                     continue
-                Xp = masked(frame[y == 1], [cname])
+                Xp = masked(frame[y0 == 1], [cname])
                 Xp[f"{cname}={lab}"] = 1
                 parts_X.append(Xp)
-                parts_y.append(np.ones(len(Xp), dtype=int))
+                parts_y.append(np.ones(len(Xp), dtype=np.int64))
+                parts_n.append(n0[y0 == 1])
     Xt = pd.concat(parts_X, ignore_index=True)
     Xt["_y"] = np.concatenate(parts_y)
-    # The vectors take few distinct values: fit on each distinct (vector, label)
-    # once, weighted by its count (the same objective as fitting every row).
-    grouped = Xt.groupby(list(Xt.columns), sort=True).size().reset_index(name="_n")
+    Xt["_n"] = np.concatenate(parts_n)
+    grouped = Xt.groupby([c for c in Xt.columns if c != "_n"], sort=True)["_n"].sum().reset_index()
     yt = grouped.pop("_y").to_numpy()
     weight = grouped.pop("_n").to_numpy()
     clf = recordlinkage.LogisticRegressionClassifier()
