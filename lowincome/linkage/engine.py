@@ -428,6 +428,8 @@ def apply_sole_namesake(
     what the event implies or by a field that contradicts it -- gains `weight` log-odds.
     Adds `sole_namesake`. (Not a score threshold: whether a plausible namesake sits just
     above or below the review line depends on the month's fitted weights.)"""
+    if len(eligible) == 0:  # no such event in the delivery (医保, 人社, 乡村振兴): nothing to weigh
+        return pairs.with_columns(sole_namesake=pl.lit(False))
     exact = pl.col("lvl_name") == exact_level
     alive = exact & ~ruled_out
     counts = pairs.filter(alive).group_by("left_idx").len("_n")
