@@ -635,6 +635,37 @@ def test_a_person_who_enters_the_registry_keeps_the_history_of_their_own_id(worl
     assert json.loads(row["detail"])["history"] == "same_person", row
 
 
+def test_a_key_last_held_outside_the_registry_says_nothing_of_a_person_without_an_id(world):
+    """Last month 慕容复's claims carried his valid ID and he was not in the registry: the key
+    (name, county, birth date) went to `other:<his ID>`. This month he is enrolled, but the
+    registry holds him without an ID, and his claim comes without one. Whether the key's last
+    holder is he cannot be told: history is unknown (weight 0), not "someone else" -- the
+    claim is linked on name, birth date and place, as a first claim would be."""
+    reg, registry, rows = _with_people(world, [("HK1", "慕容复", "620102003005", dt.date(1953, 3, 3), None)])
+    his_id = reg["id"][-1]
+    reg["id"][-1] = None
+    registry = _std(reg, "registry")
+    before = registry.head(registry.height - 1)
+    n = len(reg["name"]) - 1
+
+    def claims(last_id):
+        rec = {k: list(reg[k][:n]) for k in ("name", "id", "region", "birth_date", "sex")}
+        for k, v in zip(
+            ("name", "id", "region", "birth_date", "sex"),
+            ("慕容复", last_id, "620102003005", dt.date(1953, 3, 3), "男"),
+        ):
+            rec[k].append(v)
+        return _std(rec, "health_insurance")
+
+    first = link_source(before, claims(his_id), "health_insurance")
+    assert first.links["decision"][-1] == "none"
+    assert first.record_keys["person_key"].str.starts_with("other:").sum() == 1
+    second = link_source(registry, claims(None), "health_insurance", history=first.record_keys).links
+    row = second.row(second.height - 1, named=True)
+    assert json.loads(row["detail"])["history"] == "missing", row
+    assert (row["decision"], row["registry_row"]) == ("accept", rows["HK1"]), row
+
+
 def test_a_record_without_history_keeps_its_weight_when_the_seeds_carry_history(world):
     """The classifier trains on records linked by ID, which mostly carry last month's link;
     the records it scores mostly do not. A claim with exact name, birth date and village but
