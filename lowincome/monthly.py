@@ -89,7 +89,7 @@ def read_std(warehouse: Warehouse, source: str, month: dt.date, columns: tuple[s
     with warehouse.reader() as con:
         if source != "registry":
             if columns is not None:
-                have = {r[0] for r in con.execute(f"DESCRIBE std.{source}").fetchall()}
+                have = polars_schema(f"std.{source}")
                 sql = sql.replace("*", ", ".join(f'"{c}"' for c in dict.fromkeys(columns) if c in have), 1)
             return query_pl(con, sql, [month])
         key = (str(warehouse.path), month) + con.execute(
