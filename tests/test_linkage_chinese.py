@@ -549,24 +549,11 @@ def test_pension_account_history_links_a_name_only_pension(world):
     name alone is linked on that history; one of another amount (another account) is not."""
     reg, registry, rows = _with_people(world, [("HP1", "欧阳锋", "620102003001", dt.date(1950, 4, 4), None)])
     seeds = len(reg["name"]) - 1
-
-    def delivery(extra):
-        rec = {"name": [], "id": [], "record_type": [], "amount": []}
-        for i in range(seeds):
-            rec["name"].append(reg["name"][i])
-            rec["id"].append(reg["id"][i])
-            rec["record_type"].append("养老金发放")
-            rec["amount"].append(200.0 + i)
-        for name, idv, amount in extra:
-            rec["name"].append(name)
-            rec["id"].append(idv)
-            rec["record_type"].append("养老金发放")
-            rec["amount"].append(amount)
-        return _std(rec, "human_resources")
-
-    first = link_source(registry, delivery([("欧阳锋", reg["id"][-1], 239.0)]), "human_resources", LinkageSettings())
+    first = link_source(
+        registry, _pensions(reg, seeds, [("欧阳锋", reg["id"][-1], 239.0)]), "human_resources", LinkageSettings()
+    )
     assert first.links.filter(pl.col("source_row") == seeds + 1)["decision"].to_list() == ["accept"]
-    second = delivery([("欧阳锋", None, 239.0), ("欧阳锋", None, 3020.0)])
+    second = _pensions(reg, seeds, [("欧阳锋", None, 239.0), ("欧阳锋", None, 3020.0)])
     links = link_source(registry, second, "human_resources", LinkageSettings(), history=first.record_keys).links
     by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
     same, other = by_row[seeds + 1], by_row[seeds + 2]
