@@ -4,7 +4,7 @@
 Each rule is one SQL file in `sql/rules/`: a header (a YAML block comment: code, name,
 severity, sources, previous, action, params, description; README "Adding a rule") and
 one SELECT over the context the files of `sql/rules_context/` create (rule_ctx,
-rule_registry, rule_households, linked_<source>, rule_pending). The catalogue `RULES`
+rule_registry, rule_households, linked_<source>, rule_pending, pending_<source>). The catalogue `RULES`
 is read from those headers. This module decides which rules can run for the month
 (ops.source_status), evaluates them (`sql/rule_run/`), applies the lifecycle and
 dispositions and the summaries (`sql/lifecycle/`), and replaces the month's rows of
@@ -74,7 +74,7 @@ def param_values(params: Params) -> dict[str, object]:
 
 
 PARAM_NAMES = tuple(param_values(Params()))
-AGENCY_SOURCES = tuple(s for s in EXTRACT_SOURCES if s != "registry")  # each has a linked_<source> view
+AGENCY_SOURCES = tuple(s for s in EXTRACT_SOURCES if s != "registry")  # each has linked_<source> and pending_<source> views
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,11 @@ WITH hr AS (
 ), c AS (SELECT * FROM rule_ctx),
 pending AS (
     SELECT p.person_key, list(rec('human_resources', p.month, p.source_row)) AS recs
-    FROM rule_pending p, c WHERE p.source = 'human_resources' AND p.month = c.month
+    FROM pending_human_resources p, c WHERE p.month = c.month
     GROUP BY p.person_key
 ), pending_unemployed AS (
     SELECT p.person_key, list(rec('human_resources', p.month, p.source_row)) AS recs
-    FROM rule_pending p
-    JOIN std.human_resources h ON h.month = p.month AND h.source_row = p.source_row
-    CROSS JOIN c
-    WHERE p.source = 'human_resources' AND p.month = c.month AND h.record_type = '失业登记'
+    FROM pending_human_resources p, c WHERE p.month = c.month AND p.record_type = '失业登记'
     GROUP BY p.person_key
 ),
 unemployed AS (

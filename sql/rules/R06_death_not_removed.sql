@@ -18,14 +18,13 @@ WITH c AS (SELECT * FROM rule_ctx),
 -- death of that member) is not yet evidence: the household is held back with the reason
 -- (待核实 in the workbook), never flagged on a probabilistic candidate alone.
 pending_deaths AS (
-    SELECT p.person_key, min(e.event_date) AS death_date,
+    SELECT e.person_key, min(e.event_date) AS death_date,
            list(rec('civil_affairs', e.month, e.source_row)) AS recs
-    FROM std.civil_affairs e
-    JOIN rule_pending p ON p.source = 'civil_affairs' AND p.month = e.month AND p.source_row = e.source_row
+    FROM pending_civil_affairs e
     CROSS JOIN c
     WHERE e.event_type = '死亡火化' AND e.month <= c.month
       AND (e.event_date IS NULL OR e.event_date <= c.month_end)
-    GROUP BY p.person_key
+    GROUP BY e.person_key
 ),
 deaths AS (
     SELECT e.person_key, min(e.event_date) AS death_date,

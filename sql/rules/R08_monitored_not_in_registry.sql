@@ -18,7 +18,7 @@ rr AS (
     FROM std.rural_revitalization r
     CROSS JOIN c
     LEFT JOIN linked_rural_revitalization l ON l.month = r.month AND l.source_row = r.source_row
-    LEFT JOIN rule_pending p ON p.source = 'rural_revitalization' AND p.month = r.month AND p.source_row = r.source_row
+    LEFT JOIN pending_rural_revitalization p ON p.month = r.month AND p.source_row = r.source_row
     WHERE r.month = c.month AND r.rr_household_id IS NOT NULL
 ), agg AS (
     SELECT rr_household_id,

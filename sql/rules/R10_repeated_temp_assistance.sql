@@ -25,9 +25,8 @@ ev AS (
     WHERE e.event_type = '临时救助' AND e.month BETWEEN c.rep_start AND c.month
     UNION ALL
     -- waiting for a clerk: the count is unknown while one of these may be the member's
-    SELECT p.household_id, e.month, e.source_row, e.amount, true AS pending
-    FROM std.civil_affairs e
-    JOIN rule_pending p ON p.source = 'civil_affairs' AND p.month = e.month AND p.source_row = e.source_row
+    SELECT e.household_id, e.month, e.source_row, e.amount, true AS pending
+    FROM pending_civil_affairs e
     CROSS JOIN c
     WHERE e.event_type = '临时救助' AND e.month BETWEEN c.rep_start AND c.month
 ),

@@ -27,17 +27,20 @@ ev AS (
     CROSS JOIN c
     WHERE r.month = c.month AND r.risk_type IN ('因灾', '因意外事故') AND NOT r.risk_cleared
     UNION ALL
-    SELECT p.household_id, rec(p.source, p.month, p.source_row), 2, p.source_row,
-           '成员' || coalesce(g.name, '') || CASE WHEN p.source = 'civil_affairs' THEN '的受灾救助记录'
-                                                   ELSE '的乡村振兴因灾/意外风险记录' END || '待人工核对匹配'
-    FROM rule_pending p
+    -- waiting for a clerk: the member may be the candidate (named, not yet evidence on its own)
+    SELECT e.household_id, rec('civil_affairs', e.month, e.source_row), 2, e.source_row,
+           '成员' || coalesce(g.name, '') || '的受灾救助记录待人工核对匹配'
+    FROM pending_civil_affairs e
     LEFT JOIN rule_registry g USING (person_key)
-    LEFT JOIN std.civil_affairs e ON p.source = 'civil_affairs' AND e.month = p.month AND e.source_row = p.source_row
-    LEFT JOIN std.rural_revitalization r
-           ON p.source = 'rural_revitalization' AND r.month = p.month AND r.source_row = p.source_row
     CROSS JOIN c
-    WHERE p.month = c.month
-      AND (e.event_type = '受灾救助' OR (r.risk_type IN ('因灾', '因意外事故') AND NOT r.risk_cleared))
+    WHERE e.month = c.month AND e.event_type = '受灾救助'
+    UNION ALL
+    SELECT r.household_id, rec('rural_revitalization', r.month, r.source_row), 2, r.source_row,
+           '成员' || coalesce(g.name, '') || '的乡村振兴因灾/意外风险记录待人工核对匹配'
+    FROM pending_rural_revitalization r
+    LEFT JOIN rule_registry g USING (person_key)
+    CROSS JOIN c
+    WHERE r.month = c.month AND r.risk_type IN ('因灾', '因意外事故') AND NOT r.risk_cleared
 ), agg AS (
     SELECT household_id, list(r) AS recs, string_agg(what, '；' ORDER BY k0, k1) AS whats,
            count(*) FILTER (WHERE k0 = 0) AS n_relief, count(*) FILTER (WHERE k0 = 1) AS n_rr,

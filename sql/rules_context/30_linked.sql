@@ -5,6 +5,9 @@
 --                    registry_row and registry_name. Rules read these views, never the links.
 --   rule_pending     records waiting for a clerk (review band), with the registry person they may
 --                    be: for the rules that read an absence, such a record makes the absence unknown.
+--   pending_<source> one view per agency source: its std rows waiting in the review band, with the
+--                    candidate's person_key and household_id. Rules read these, never rule_pending
+--                    joined to std.
 CREATE OR REPLACE TEMP TABLE rule_links AS
 SELECT l.month, l.source, l.source_row, l.registry_row, r.household_id, r.person_key, r.name AS registry_name
 FROM linkage.links l
@@ -38,3 +41,23 @@ SELECT l.month, l.source, l.source_row, r.household_id, r.person_key
 FROM linkage.links l
 JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
 WHERE l.decision = 'review' AND l.month <= getvariable('month');
+
+CREATE OR REPLACE TEMP VIEW pending_civil_affairs AS
+SELECT s.*, p.person_key, p.household_id
+FROM std.civil_affairs s
+JOIN rule_pending p ON p.source = 'civil_affairs' AND p.month = s.month AND p.source_row = s.source_row;
+
+CREATE OR REPLACE TEMP VIEW pending_health_insurance AS
+SELECT s.*, p.person_key, p.household_id
+FROM std.health_insurance s
+JOIN rule_pending p ON p.source = 'health_insurance' AND p.month = s.month AND p.source_row = s.source_row;
+
+CREATE OR REPLACE TEMP VIEW pending_human_resources AS
+SELECT s.*, p.person_key, p.household_id
+FROM std.human_resources s
+JOIN rule_pending p ON p.source = 'human_resources' AND p.month = s.month AND p.source_row = s.source_row;
+
+CREATE OR REPLACE TEMP VIEW pending_rural_revitalization AS
+SELECT s.*, p.person_key, p.household_id
+FROM std.rural_revitalization s
+JOIN rule_pending p ON p.source = 'rural_revitalization' AND p.month = s.month AND p.source_row = s.source_row;
