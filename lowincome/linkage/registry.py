@@ -89,7 +89,17 @@ class LinkageSettings:
         )
 
 
-_PREPARED: dict = {}  # one slot: a month's registry is prepared once for all its sources
+@dataclass
+class _MonthRegistry:
+    """What the four sources of a month share: the registry frame, prepared once, and its
+    name counts (computed by the first source that needs them)."""
+
+    frame: pl.DataFrame
+    prepared: pl.DataFrame
+    name_counts: pl.DataFrame | None = None
+
+
+_REGISTRY: dict[str, _MonthRegistry] = {}  # one slot
 
 
 def prepared_registry(registry: pl.DataFrame) -> pl.DataFrame:
@@ -97,10 +107,10 @@ def prepared_registry(registry: pl.DataFrame) -> pl.DataFrame:
     job reads the month's registry once (monthly.read_std keeps it while its rows are
     unchanged) and hands the same frame to the four sources. The slot holds the frame
     itself, so its identity cannot be reused by another one."""
-    cached = _PREPARED.get("registry")
-    if cached is None or cached[0] is not registry:
-        _PREPARED["registry"] = (registry, prepare(registry))
-    return _PREPARED["registry"][1]
+    slot = _REGISTRY.get("registry")
+    if slot is None or slot.frame is not registry:
+        _REGISTRY["registry"] = slot = _MonthRegistry(registry, prepare(registry))
+    return slot.prepared
 
 
 @dataclass
@@ -141,16 +151,15 @@ def _group_candidates(lp: pl.DataFrame, rp: pl.DataFrame, residual: np.ndarray, 
 
 
 _SCOPES = ("village", "township", "county")
-_REGISTRY_COUNTS: dict = {}  # one slot: the prepared registry (by identity) and its name counts
 
 
 def _registry_name_counts(con, right: str, rp: pl.DataFrame) -> pl.DataFrame:
     """idx, name_n_<scope>: how many registry persons hold the exact name in the person's
     village / township / county / anywhere. The same for every source of the month:
     computed once per prepared registry."""
-    cached = _REGISTRY_COUNTS.get("registry")
-    if cached is not None and cached[0] is rp:
-        return cached[1]
+    slot = _REGISTRY.get("registry")
+    if slot is not None and slot.prepared is rp and slot.name_counts is not None:
+        return slot.name_counts
     counts = {
         sc: f"(SELECT name, {sc}, count(DISTINCT pid) AS n FROM p WHERE {sc} IS NOT NULL GROUP BY ALL)"
         for sc in _SCOPES
@@ -164,7 +173,8 @@ def _registry_name_counts(con, right: str, rp: pl.DataFrame) -> pl.DataFrame:
         LEFT JOIN (SELECT name, count(DISTINCT pid) AS n FROM p GROUP BY ALL) n_all ON n_all.name = p.name
         ORDER BY p.idx""",
     )
-    _REGISTRY_COUNTS["registry"] = (rp, frame)
+    if slot is not None and slot.prepared is rp:
+        slot.name_counts = frame
     return frame
 
 
