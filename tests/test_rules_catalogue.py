@@ -51,8 +51,16 @@ def rules_dir(tmp_path):
     return d
 
 
-def _month_with_a_big_claim(wh: Warehouse) -> None:
-    """H1 pays 5,000 yuan out of pocket in M1 (> its monthly standard 560); H2 pays 100."""
+def _write_r12(rules_dir: Path, body: str = R12) -> Path:
+    """The example rule (or a variant of it) as rules_dir's R12 file."""
+    path = rules_dir / "R12_large_out_of_pocket.sql"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def _month_with_a_big_claim(tmp_path: Path) -> Warehouse:
+    """A warehouse where H1 pays 5,000 yuan out of pocket in M1 (> its monthly standard 560); H2 pays 100."""
+    wh = Warehouse(tmp_path / "w.duckdb")
     with wh.writer() as con:
         fx = Fixture(con)
         fx.loaded(M1)
@@ -61,6 +69,7 @@ def _month_with_a_big_claim(wh: Warehouse) -> None:
         fx.household(M1, "H2", [b], income=60000)
         fx.claim(M1, a, 5000)
         fx.claim(M1, b, 100)
+    return wh
 
 
 # ---------------------------------------------------------------- the shipped catalogue
@@ -88,7 +97,7 @@ def test_actions_with_parameters_are_filled_for_the_month():
 
 # ---------------------------------------------------------------- adding a rule
 def test_a_new_rule_file_is_in_the_catalogue_flags_workbook_and_report(tmp_path, rules_dir):
-    (rules_dir / "R12_large_out_of_pocket.sql").write_text(R12, encoding="utf-8")
+    _write_r12(rules_dir)
     catalogue = load_catalogue(rules_dir)
     assert list(catalogue)[-1] == "R12" and "R12" not in RULES
     r12 = catalogue["R12"]
@@ -99,8 +108,7 @@ def test_a_new_rule_file_is_in_the_catalogue_flags_workbook_and_report(tmp_path,
         ("dibao_standard",),
     )
 
-    wh = Warehouse(tmp_path / "w.duckdb")
-    _month_with_a_big_claim(wh)
+    wh = _month_with_a_big_claim(tmp_path)
     with wh.writer() as con:
         result = run_rules(con, M1, PARAMS, rules_dir=rules_dir)
         assert result.counts_by_rule["R12"] == 1 and "R12" in result.ran
@@ -139,9 +147,8 @@ def test_a_new_rule_file_is_in_the_catalogue_flags_workbook_and_report(tmp_path,
 
 
 def test_the_new_rule_is_skipped_like_any_other_when_its_source_is_missing(tmp_path, rules_dir):
-    (rules_dir / "R12_large_out_of_pocket.sql").write_text(R12, encoding="utf-8")
-    wh = Warehouse(tmp_path / "w.duckdb")
-    _month_with_a_big_claim(wh)
+    _write_r12(rules_dir)
+    wh = _month_with_a_big_claim(tmp_path)
     with wh.writer() as con:
         con.execute("DELETE FROM ops.load_audit WHERE source = 'health_insurance'")
         result = run_rules(con, M1, PARAMS, rules_dir=rules_dir)
@@ -162,14 +169,13 @@ def test_the_new_rule_is_skipped_like_any_other_when_its_source_is_missing(tmp_p
     ],
 )
 def test_a_malformed_header_is_refused(rules_dir, change, message):
-    (rules_dir / "R12_large_out_of_pocket.sql").write_text(change(R12), encoding="utf-8")
+    _write_r12(rules_dir, change(R12))
     with pytest.raises(RuleFileError, match=message):
         load_catalogue(rules_dir)
 
 
 def test_a_duplicate_code_is_refused(rules_dir):
-    (rules_dir / "R12_large_out_of_pocket.sql").write_text(R12.replace("code: R12", "code: R02"), encoding="utf-8")
-    (rules_dir / "R12_large_out_of_pocket.sql").rename(rules_dir / "R02_copy.sql")
+    _write_r12(rules_dir, R12.replace("code: R12", "code: R02")).rename(rules_dir / "R02_copy.sql")
     with pytest.raises(RuleFileError, match="R02"):
         load_catalogue(rules_dir)
 
@@ -177,24 +183,20 @@ def test_a_duplicate_code_is_refused(rules_dir):
 def test_a_rule_reading_a_parameter_its_header_does_not_list_fails(tmp_path, rules_dir):
     # R12 reads edge_multiplier without declaring it: rule_ctx does not have it
     body = R12.replace("WHERE p.oop > hh.s * hh.size", "WHERE p.oop > c.edge_multiplier * hh.s * hh.size")
-    (rules_dir / "R12_large_out_of_pocket.sql").write_text(body, encoding="utf-8")
-    wh = Warehouse(tmp_path / "w.duckdb")
-    _month_with_a_big_claim(wh)
+    _write_r12(rules_dir, body)
+    wh = _month_with_a_big_claim(tmp_path)
     with wh.writer() as con, pytest.raises(Exception, match="edge_multiplier"):
         run_rules(con, M1, PARAMS, rules_dir=rules_dir)
     # declared, it runs
-    (rules_dir / "R12_large_out_of_pocket.sql").write_text(
-        body.replace("params: [dibao_standard]", "params: [dibao_standard, edge_multiplier]"), encoding="utf-8"
-    )
+    _write_r12(rules_dir, body.replace("params: [dibao_standard]", "params: [dibao_standard, edge_multiplier]"))
     with wh.writer() as con:
         assert run_rules(con, M1, PARAMS, rules_dir=rules_dir).counts_by_rule["R12"] == 1
 
 
 def test_a_rule_output_other_than_the_fixed_columns_fails(tmp_path, rules_dir):
     body = R12.replace("    NULL AS held_reason,\n", "")
-    (rules_dir / "R12_large_out_of_pocket.sql").write_text(body, encoding="utf-8")
-    wh = Warehouse(tmp_path / "w.duckdb")
-    _month_with_a_big_claim(wh)
+    _write_r12(rules_dir, body)
+    wh = _month_with_a_big_claim(tmp_path)
     with wh.writer() as con, pytest.raises(RuleFileError, match="held_reason"):
         run_rules(con, M1, PARAMS, rules_dir=rules_dir)
     assert OUTPUT_COLUMNS[5] == "held_reason"
@@ -202,15 +204,14 @@ def test_a_rule_output_other_than_the_fixed_columns_fails(tmp_path, rules_dir):
 
 def test_an_action_extra_key_the_header_does_not_define_fails(tmp_path, rules_dir):
     body = R12.replace("    NULL AS action_extra,", "    'urgent' AS action_extra,")
-    (rules_dir / "R12_large_out_of_pocket.sql").write_text(body, encoding="utf-8")
-    wh = Warehouse(tmp_path / "w.duckdb")
-    _month_with_a_big_claim(wh)
+    _write_r12(rules_dir, body)
+    wh = _month_with_a_big_claim(tmp_path)
     with wh.writer() as con, pytest.raises(RuleFileError, match="urgent"):
         run_rules(con, M1, PARAMS, rules_dir=rules_dir)
     # defined in the header, its words follow the action
-    (rules_dir / "R12_large_out_of_pocket.sql").write_text(
+    _write_r12(
+        rules_dir,
         body.replace("params: [dibao_standard]", "action_extra:\n  urgent: 三日内入户\nparams: [dibao_standard]"),
-        encoding="utf-8",
     )
     with wh.writer() as con:
         run_rules(con, M1, PARAMS, rules_dir=rules_dir)
