@@ -21,6 +21,7 @@ position), registered by the caller; the engine never needs another process.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -70,6 +71,14 @@ def level_case(c: Comparison) -> str:
         known_any.append(f"({known})")
     disagree = len(c.levels)
     return f"CASE {' '.join(whens)} WHEN {' OR '.join(known_any)} THEN {disagree} ELSE {MISSING} END"
+
+
+def blocking_columns(settings: LinkSettings) -> list[str]:
+    """The left-side columns blocking reads: `idx`, the blocks' keys, and the l.<column>
+    names in their `where` and in `exclude`."""
+    sql = " ".join([b.where or "" for b in settings.blocking] + [settings.exclude or ""])
+    named = [k for b in settings.blocking for k in b.keys] + re.findall(r"\bl\.(\w+)", sql)
+    return list(dict.fromkeys(["idx", *named]))
 
 
 def candidates_sql(settings: LinkSettings, left: str, right: str) -> str:
@@ -285,15 +294,21 @@ def score_pairs(
             train = np.sort(rng.choice(train, settings.max_training_records, replace=False))
     register(con, "_link_rows", _int_frame("idx", link))
     register(con, "_train_rows", _int_frame("idx", train))
+    # The records to block carry only what blocking reads (a narrow copy: a prefecture's
+    # health-insurance month leaves ~2M records here); comparisons read `left` itself.
+    cols = blocking_columns(settings)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _lt AS SELECT l.* FROM {left} l WHERE l.idx IN (SELECT idx FROM _link_rows)"
+        f"CREATE OR REPLACE TEMP TABLE _lt AS SELECT {', '.join(f'l.{c}' for c in cols)} FROM {left} l "
+        "WHERE l.idx IN (SELECT idx FROM _link_rows)"
     )
     # Training records are blocked as if their seed key were unknown: they stand for
     # the records that reach this stage without one, and must meet the same rivals.
-    blank = f"NULL AS {settings.seed_column}" if settings.seed_column else ""
+    train_cols = ", ".join(
+        f"CASE WHEN false THEN l.{c} END AS {c}" if c == settings.seed_column else f"l.{c}" for c in cols
+    )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _lt_train AS SELECT l.* {'REPLACE (' + blank + ')' if blank else ''} "
-        f"FROM {left} l WHERE l.idx IN (SELECT idx FROM _train_rows)"
+        f"CREATE OR REPLACE TEMP TABLE _lt_train AS SELECT {train_cols} FROM {left} l "
+        "WHERE l.idx IN (SELECT idx FROM _train_rows)"
     )
     extras = [candidates_sql(settings, "_lt_train", right)] if len(train) else []
     if use_seeds:
