@@ -55,27 +55,32 @@ class TreeSampler:
         self.proc = psutil.Process(pid)
         self.interval = interval
         self.samples: list[tuple[float, int]] = []  # (unix time, bytes)
+        self.cpu: list[tuple[float, float]] = []  # (unix time, CPU seconds so far)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _rss(self) -> int:
-        total = 0
+    def _rss_cpu(self) -> tuple[int, float]:
+        """(RSS bytes, CPU seconds) of the tree; CPU counts reaped children (worker pools)."""
+        total, cpu = 0, 0.0
         try:
             procs = [self.proc, *self.proc.children(recursive=True)]
         except self._psutil.Error:
-            return 0
+            return 0, 0.0
         for p in procs:
             try:
                 total += p.memory_info().rss
+                c = p.cpu_times()
+                cpu += c.user + c.system + c.children_user + c.children_system
             except self._psutil.Error:
                 pass
-        return total
+        return total, cpu
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            rss = self._rss()
+            rss, cpu = self._rss_cpu()
             if rss:
                 self.samples.append((time.time(), rss))
+                self.cpu.append((time.time(), cpu))
             self._stop.wait(self.interval)
 
     def __enter__(self) -> TreeSampler:
@@ -90,6 +95,11 @@ class TreeSampler:
         lo, hi = start or 0.0, end or float("inf")
         vals = [r for t, r in self.samples if lo - self.interval <= t <= hi + self.interval]
         return max(vals, default=0)
+
+    def cpu_seconds(self, start: float, end: float) -> float:
+        """CPU seconds the tree used between two instants (samples nearest inside them)."""
+        inside = [c for t, c in self.cpu if start <= t <= end]
+        return inside[-1] - inside[0] if len(inside) >= 2 else 0.0
 
 
 def run_sampled(cmd: list[str], env: dict | None = None) -> tuple[int, float, TreeSampler]:
@@ -253,6 +263,21 @@ def print_stages(rows: list[dict]) -> None:
         peak = "—" if not r["peak"] else f"{r['peak'] / GiB:.2f} GiB"
         print(f"  {r['stage']:20s} {sec:>9s} {rate:>12s} {peak:>10s}  {r['note']}")
     print("  (rows/s: rows read for read/standardise/DQ, records linked for linkage, rows loaded otherwise)")
+
+
+def print_cpu(steps: dict[str, dict], sampler: TreeSampler, wall: float) -> None:
+    """How many of the machine's cores each kind of step kept busy: CPU seconds of the
+    process tree over the steps' windows, divided by their wall seconds."""
+    print("\n  CPU use (process tree CPU seconds / wall seconds):")
+    print(f"  {'steps':32s} {'wall s':>8s} {'CPU s':>8s} {'cores':>6s}")
+    kinds = ("std__", "linkage__", "flags__", "exports__caseworker_workbooks", "exports__quality_report")
+    for prefix in kinds:
+        group = [s for k, s in steps.items() if k.startswith(prefix) and s["start"] and s["end"]]
+        w = sum(s["end"] - s["start"] for s in group)
+        c = sum(sampler.cpu_seconds(s["start"], s["end"]) for s in group)
+        print(f"  {prefix.rstrip('_') + '*':32s} {w:8.1f} {c:8.1f} {c / w if w else 0:6.2f}")
+    total = sampler.cpu[-1][1] - sampler.cpu[0][1] if len(sampler.cpu) >= 2 else 0.0
+    print(f"  {'whole child process':32s} {wall:8.1f} {total:8.1f} {total / wall if wall else 0:6.2f}")
 
 
 # ---------------------------------------------------------------- linkage figures
@@ -451,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         steps = result["steps"]
         print(f"\nmonth {cur} per stage (sum over sources; Dagster step events and materialisation metadata):")
         print_stages(stage_table(steps, sampler))
+        print_cpu(steps, sampler, wall)
         month_date = dt.date.fromisoformat(f"{cur}-01")
         if not paths["warehouse"].exists():
             return 1
