@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 
 import numpy as np
 import polars as pl
@@ -883,3 +884,92 @@ def test_review_list_explains_each_candidate_in_chinese(world, tmp_path):
     assert any("姓名一致" in t or "姓名同音" in t for t in texts)
     reasons = [r[header.index("复核原因")].value for r in ws.iter_rows(min_row=2)]
     assert "匹配证据不足" not in reasons  # the reason says which evidence is missing
+
+
+def test_a_contribution_is_no_second_claim_on_a_persons_post(world):
+    """One person, one post and one contribution account a month, of each kind: a
+    public-welfare worker's 公益性岗位 linked by exact ID does not make the same person's
+    社保缴费 (delivered with the name alone, recognised by last month's contribution key) a
+    namesake's claim; a second 公益性岗位 carrying the name alone still is one."""
+    reg, registry, rows = _with_people(world, [("HW1", "令狐冲霄", "620102003007", dt.date(1981, 8, 8), None)])
+    seeds = len(reg["name"]) - 1
+
+    def delivery(extra) -> pl.DataFrame:
+        rows_ = [(reg["name"][i], reg["id"][i], "公益性岗位", 1000.0 + i) for i in range(seeds)] + list(extra)
+        rec = {"name": [r[0] for r in rows_], "id": [r[1] for r in rows_], "record_type": [r[2] for r in rows_]}
+        return _std(rec, "human_resources").with_columns(monthly_wage=pl.Series([r[3] for r in rows_]))
+
+    own = reg["id"][-1]
+    first = link_source(
+        registry,
+        delivery([("令狐冲霄", own, "公益性岗位", 900.0), ("令狐冲霄", own, "社保缴费", 5000.0)]),
+        "human_resources",
+        LinkageSettings(),
+    )
+    assert first.links.filter(pl.col("source_row") > seeds)["decision"].to_list() == ["accept", "accept"]
+    second = link_source(
+        registry,
+        delivery(
+            [
+                ("令狐冲霄", own, "公益性岗位", 900.0),
+                ("令狐冲霄", None, "社保缴费", 5000.0),
+                ("令狐冲霄", None, "公益性岗位", 900.0),
+            ]
+        ),
+        "human_resources",
+        LinkageSettings(),
+        history=first.record_keys,
+    ).links
+    post, contribution, second_post = (
+        second.filter(pl.col("source_row") == seeds + k).row(0, named=True) for k in (1, 2, 3)
+    )
+    assert (post["decision"], post["registry_row"]) == ("accept", rows["HW1"]), post
+    assert (contribution["decision"], contribution["registry_row"]) == ("accept", rows["HW1"]), contribution["detail"]
+    assert json.loads(contribution["detail"])["evidence"] == ["history"]
+    d = json.loads(second_post["detail"])
+    assert second_post["decision"] == "review" and "claimed" in d["evidence"], second_post
+
+
+def test_a_mangled_ids_birth_decade_weighs_what_it_tells(world):
+    """A pension delivered with the name and an Excel-mangled ID (9 digits: birth region and
+    birth decade) whose digits are this registry person's: the prefix carries the fixed
+    birth-decade weight (the seeds never show the level, its fitted weight is 0), so it
+    scores that much above the same pension with the name alone, and the prefix is its
+    evidence; the same name with another decade's digits gets no such weight, is
+    contradicted and not linked."""
+    reg, registry, rows = _with_people(
+        world,
+        [
+            ("HD1", "司马长风", "620102002003", dt.date(1952, 6, 16), None),
+            ("HD2", "司马长风", "620103001002", dt.date(1961, 2, 2), None),
+        ],
+    )
+    own = reg["id"][rows["HD1"] - 1]
+    assert own.startswith("620102195")
+    other_decade = f"{int(own[:6] + '1975') * 10**9:.8E}"  # 6.20102198E+17: born 1975-1984
+    rec = {"name": [], "id": [], "record_type": []}
+    for i in range(len(reg["name"]) - 2):
+        rec["name"].append(reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["record_type"].append("养老金发放")
+    at = {}
+    for key, idv in (("right", _excel_shown(own)), ("wrong", other_decade), ("blank", None)):
+        rec["name"].append("司马长风")
+        rec["id"].append(idv)
+        rec["record_type"].append("养老金发放")
+        at[key] = len(rec["name"])
+    links = link_source(registry, _std(rec, "human_resources"), "human_resources", LinkageSettings()).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    right, wrong, blank = by_row[at["right"]], by_row[at["wrong"]], by_row[at["blank"]]
+    assert right["registry_row"] == rows["HD1"] and right["decision"] != "none", right
+    d = json.loads(right["detail"])
+    assert d["id"] == "prefix" and d["id_prefix_decade"] is True and d["weights"]["id_prefix_decade"] == 1.4, d
+    assert d["weights"]["id"] == 0.0 and "id_prefix" in d["evidence"], d
+    b = json.loads(blank["detail"])
+    assert not b["id_prefix_decade"] and b["id"] == "missing", b
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    # both namesakes fit a name-only pension alike: the blank one's best is either, at one score
+    assert logit(right["match_score"]) - logit(blank["match_score"]) == pytest.approx(1.4, abs=1e-3)
+    assert wrong["decision"] != "accept", wrong
+    w = json.loads(wrong["detail"])
+    assert w["id"] == "disagree" and not w["id_prefix_decade"], w
