@@ -973,3 +973,43 @@ def test_a_mangled_ids_birth_decade_weighs_what_it_tells(world):
     assert wrong["decision"] != "accept", wrong
     w = json.loads(wrong["detail"])
     assert w["id"] == "disagree" and not w["id_prefix_decade"], w
+
+
+def test_a_homophone_typo_of_the_sole_payee_is_linked_not_while_someone_holds_the_name(world):
+    """A 低保金 payment typed with a homophone (东郭国君 for 东郭国军), no ID, no region: the
+    only registry person who reads so and whom the payment can concern is linked as the
+    sole namesake. But when a registry person holds the exact name (南宫国君, 特困: ruled out
+    for a 低保金), the 低保 homophone 南宫国军 is not made the payee on the reading alone."""
+    reg, registry, rows = _with_people(
+        world,
+        [
+            ("HJ1", "东郭国军", "620102001001", dt.date(1955, 5, 5), "低保"),
+            ("HN1", "南宫国君", "620103002001", dt.date(1949, 6, 6), "特困"),
+            ("HN2", "南宫国军", "620103001001", dt.date(1962, 8, 8), "低保"),
+        ],
+    )
+    # the month's exact-ID records, the classifier's seeds; a clerk typed one in ten of the
+    # names with a homophone, as payment lists come (so the model knows what a reading is worth)
+    homophone = str.maketrans("伟芳敏静丽军洋艳杰明", "卫方民敬莉君阳燕洁铭")
+    rec = {"name": [], "id": [], "region": [], "event_type": []}
+    for i in range(len(reg["name"]) - 3):
+        rec["name"].append(reg["name"][i].translate(homophone) if i % 10 == 0 else reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["region"].append(reg["region"][i])
+        rec["event_type"].append("临时救助")
+    at = {}
+    for key, name in (("typo", "东郭国君"), ("exact_held", "南宫国君")):
+        rec["name"].append(name)
+        rec["id"].append(None)
+        rec["region"].append(None)
+        rec["event_type"].append("低保金发放")
+        at[key] = len(rec["name"])
+    links = link_source(registry, _std(rec, "civil_affairs"), "civil_affairs", LinkageSettings()).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    typo = by_row[at["typo"]]
+    assert (typo["decision"], typo["registry_row"]) == ("accept", rows["HJ1"]), typo["detail"]
+    d = json.loads(typo["detail"])
+    assert d["name"] == "pinyin" and d["sole_namesake"] is True and "sole_namesake" in d["evidence"], d
+    held = by_row[at["exact_held"]]
+    h = json.loads(held["detail"])
+    assert held["decision"] != "accept" and not h["sole_namesake"], held["detail"]

@@ -16,7 +16,8 @@ evidence, switched on and tuned in the `evidence` section of the settings file:
   with an exact name;
 - history: the same agency record key linked to this person in earlier months;
 - sole_namesake: where unique_name_when holds, the best candidate is the record's
-  only candidate with the exact name not ruled out: its registry namesakes are ruled
+  only candidate with the exact name (or, where no candidate holds the exact name, the
+  same reading: sole_namesake_name_levels) not ruled out: its registry namesakes are ruled
   out by what the event implies (a 低保金 payment to a 特困 person, a pension to a
   child: the settings' negative adjustments) or by a contradicting level (another
   county, birth date or ID: evidence.sole_namesake_ruled_out); see

@@ -336,8 +336,9 @@ def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact)
     if sole_weight and scored.height:
         when = ls.evidence.get("unique_name_when") or "TRUE"
         eligible = query_pl(con, f"SELECT l.idx FROM l_in l WHERE coalesce(({when}), false)")["idx"].to_numpy()
-        exact_level = ls.comparison("name").labels.index("exact")
-        scored = apply_sole_namesake(scored, eligible, exact_level, _ruled_out(ls), sole_weight)
+        labels = ls.comparison("name").labels
+        levels = [labels.index(lab) for lab in ls.evidence.get("sole_namesake_name_levels") or ["exact"]]
+        scored = apply_sole_namesake(scored, eligible, levels, _ruled_out(ls), sole_weight)
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c in ("group_support", "sole_namesake")]
     d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
