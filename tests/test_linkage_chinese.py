@@ -1013,3 +1013,37 @@ def test_a_homophone_typo_of_the_sole_payee_is_linked_not_while_someone_holds_th
     held = by_row[at["exact_held"]]
     h = json.loads(held["detail"])
     assert held["decision"] != "accept" and not h["sole_namesake"], held["detail"]
+
+
+def test_the_own_record_of_a_registry_person_without_an_id_is_no_namesake(world):
+    """A registry person whose ID the registry lacks (皇甫嵩, 低保) has a 临时救助 this month
+    delivered with a valid ID: name and birth date (the ID's) are his, so that record is he,
+    not another holder of the name, and his 低保金 paid by name alone finds the name unique
+    in the village. A record with a valid ID of another birth date is someone else: shared."""
+    reg, _, rows = _with_people(world, [("HX1", "皇甫嵩", "620102003004", dt.date(1956, 3, 3), "低保")])
+    own_id = reg["id"][-1]
+    reg["id"][-1] = None  # the registry lacks his ID
+    registry = _std(reg, "registry")
+    seeds = len(reg["name"]) - 1
+    other = make_id_number("620102", dt.date(1961, 9, 9), 519)
+
+    def delivery(extra):
+        rec = {"name": [], "id": [], "region": [], "event_type": []}
+        rows_ = [(reg["name"][i], reg["id"][i], reg["region"][i], "临时救助") for i in range(seeds)] + extra
+        for name, idv, region, event in rows_:
+            rec["name"].append(name)
+            rec["id"].append(idv)
+            rec["region"].append(region)
+            rec["event_type"].append(event)
+        return _std(rec, "civil_affairs")
+
+    payment = ("皇甫嵩", None, "620102003004", "低保金发放")
+    rarity = {}
+    for key, idv in (("own", own_id), ("other", other)):
+        frame = delivery([payment, ("皇甫嵩", idv, "620102003004", "临时救助")])
+        links = link_source(registry, frame, "civil_affairs", LinkageSettings()).links
+        row = links.filter(pl.col("source_row") == seeds + 1).row(0, named=True)
+        assert row["registry_row"] == rows["HX1"], row
+        rarity[key] = json.loads(row["detail"])["name_rarity"]
+    assert rarity["own"].startswith("unique_"), rarity
+    assert rarity["other"] == "shared", rarity
