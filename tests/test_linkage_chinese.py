@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 
 import numpy as np
 import polars as pl
@@ -883,3 +884,166 @@ def test_review_list_explains_each_candidate_in_chinese(world, tmp_path):
     assert any("姓名一致" in t or "姓名同音" in t for t in texts)
     reasons = [r[header.index("复核原因")].value for r in ws.iter_rows(min_row=2)]
     assert "匹配证据不足" not in reasons  # the reason says which evidence is missing
+
+
+def test_a_contribution_is_no_second_claim_on_a_persons_post(world):
+    """One person, one post and one contribution account a month, of each kind: a
+    public-welfare worker's 公益性岗位 linked by exact ID does not make the same person's
+    社保缴费 (delivered with the name alone, recognised by last month's contribution key) a
+    namesake's claim; a second 公益性岗位 carrying the name alone still is one."""
+    reg, registry, rows = _with_people(world, [("HW1", "令狐冲霄", "620102003007", dt.date(1981, 8, 8), None)])
+    seeds = len(reg["name"]) - 1
+
+    def delivery(extra) -> pl.DataFrame:
+        rows_ = [(reg["name"][i], reg["id"][i], "公益性岗位", 1000.0 + i) for i in range(seeds)] + list(extra)
+        rec = {"name": [r[0] for r in rows_], "id": [r[1] for r in rows_], "record_type": [r[2] for r in rows_]}
+        return _std(rec, "human_resources").with_columns(monthly_wage=pl.Series([r[3] for r in rows_]))
+
+    own = reg["id"][-1]
+    first = link_source(
+        registry,
+        delivery([("令狐冲霄", own, "公益性岗位", 900.0), ("令狐冲霄", own, "社保缴费", 5000.0)]),
+        "human_resources",
+        LinkageSettings(),
+    )
+    assert first.links.filter(pl.col("source_row") > seeds)["decision"].to_list() == ["accept", "accept"]
+    second = link_source(
+        registry,
+        delivery(
+            [
+                ("令狐冲霄", own, "公益性岗位", 900.0),
+                ("令狐冲霄", None, "社保缴费", 5000.0),
+                ("令狐冲霄", None, "公益性岗位", 900.0),
+            ]
+        ),
+        "human_resources",
+        LinkageSettings(),
+        history=first.record_keys,
+    ).links
+    post, contribution, second_post = (
+        second.filter(pl.col("source_row") == seeds + k).row(0, named=True) for k in (1, 2, 3)
+    )
+    assert (post["decision"], post["registry_row"]) == ("accept", rows["HW1"]), post
+    assert (contribution["decision"], contribution["registry_row"]) == ("accept", rows["HW1"]), contribution["detail"]
+    assert json.loads(contribution["detail"])["evidence"] == ["history"]
+    d = json.loads(second_post["detail"])
+    assert second_post["decision"] == "review" and "claimed" in d["evidence"], second_post
+
+
+def test_a_mangled_ids_birth_decade_weighs_what_it_tells(world):
+    """A pension delivered with the name and an Excel-mangled ID (9 digits: birth region and
+    birth decade) whose digits are this registry person's: the prefix carries the fixed
+    birth-decade weight (the seeds never show the level, its fitted weight is 0), so it
+    scores that much above the same pension with the name alone, and the prefix is its
+    evidence; the same name with another decade's digits gets no such weight, is
+    contradicted and not linked."""
+    reg, registry, rows = _with_people(
+        world,
+        [
+            ("HD1", "司马长风", "620102002003", dt.date(1952, 6, 16), None),
+            ("HD2", "司马长风", "620103001002", dt.date(1961, 2, 2), None),
+        ],
+    )
+    own = reg["id"][rows["HD1"] - 1]
+    assert own.startswith("620102195")
+    other_decade = f"{int(own[:6] + '1975') * 10**9:.8E}"  # 6.20102198E+17: born 1975-1984
+    rec = {"name": [], "id": [], "record_type": []}
+    for i in range(len(reg["name"]) - 2):
+        rec["name"].append(reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["record_type"].append("养老金发放")
+    at = {}
+    for key, idv in (("right", _excel_shown(own)), ("wrong", other_decade), ("blank", None)):
+        rec["name"].append("司马长风")
+        rec["id"].append(idv)
+        rec["record_type"].append("养老金发放")
+        at[key] = len(rec["name"])
+    links = link_source(registry, _std(rec, "human_resources"), "human_resources", LinkageSettings()).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    right, wrong, blank = by_row[at["right"]], by_row[at["wrong"]], by_row[at["blank"]]
+    assert right["registry_row"] == rows["HD1"] and right["decision"] != "none", right
+    d = json.loads(right["detail"])
+    assert d["id"] == "prefix" and d["id_prefix_decade"] is True and d["weights"]["id_prefix_decade"] == 1.4, d
+    assert d["weights"]["id"] == 0.0 and "id_prefix" in d["evidence"], d
+    b = json.loads(blank["detail"])
+    assert not b["id_prefix_decade"] and b["id"] == "missing", b
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    # both namesakes fit a name-only pension alike: the blank one's best is either, at one score
+    assert logit(right["match_score"]) - logit(blank["match_score"]) == pytest.approx(1.4, abs=1e-3)
+    assert wrong["decision"] != "accept", wrong
+    w = json.loads(wrong["detail"])
+    assert w["id"] == "disagree" and not w["id_prefix_decade"], w
+
+
+def test_a_homophone_typo_of_the_sole_payee_is_linked_not_while_someone_holds_the_name(world):
+    """A 低保金 payment typed with a homophone (东郭国君 for 东郭国军), no ID, no region: the
+    only registry person who reads so and whom the payment can concern is linked as the
+    sole namesake. But when a registry person holds the exact name (南宫国君, 特困: ruled out
+    for a 低保金), the 低保 homophone 南宫国军 is not made the payee on the reading alone."""
+    reg, registry, rows = _with_people(
+        world,
+        [
+            ("HJ1", "东郭国军", "620102001001", dt.date(1955, 5, 5), "低保"),
+            ("HN1", "南宫国君", "620103002001", dt.date(1949, 6, 6), "特困"),
+            ("HN2", "南宫国军", "620103001001", dt.date(1962, 8, 8), "低保"),
+        ],
+    )
+    # the month's exact-ID records, the classifier's seeds; a clerk typed one in ten of the
+    # names with a homophone, as payment lists come (so the model knows what a reading is worth)
+    homophone = str.maketrans("伟芳敏静丽军洋艳杰明", "卫方民敬莉君阳燕洁铭")
+    rec = {"name": [], "id": [], "region": [], "event_type": []}
+    for i in range(len(reg["name"]) - 3):
+        rec["name"].append(reg["name"][i].translate(homophone) if i % 10 == 0 else reg["name"][i])
+        rec["id"].append(reg["id"][i])
+        rec["region"].append(reg["region"][i])
+        rec["event_type"].append("临时救助")
+    at = {}
+    for key, name in (("typo", "东郭国君"), ("exact_held", "南宫国君")):
+        rec["name"].append(name)
+        rec["id"].append(None)
+        rec["region"].append(None)
+        rec["event_type"].append("低保金发放")
+        at[key] = len(rec["name"])
+    links = link_source(registry, _std(rec, "civil_affairs"), "civil_affairs", LinkageSettings()).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    typo = by_row[at["typo"]]
+    assert (typo["decision"], typo["registry_row"]) == ("accept", rows["HJ1"]), typo["detail"]
+    d = json.loads(typo["detail"])
+    assert d["name"] == "pinyin" and d["sole_namesake"] is True and "sole_namesake" in d["evidence"], d
+    held = by_row[at["exact_held"]]
+    h = json.loads(held["detail"])
+    assert held["decision"] != "accept" and not h["sole_namesake"], held["detail"]
+
+
+def test_the_own_record_of_a_registry_person_without_an_id_is_no_namesake(world):
+    """A registry person whose ID the registry lacks (皇甫嵩, 低保) has a 临时救助 this month
+    delivered with a valid ID: name and birth date (the ID's) are his, so that record is he,
+    not another holder of the name, and his 低保金 paid by name alone finds the name unique
+    in the village. A record with a valid ID of another birth date is someone else: shared."""
+    reg, _, rows = _with_people(world, [("HX1", "皇甫嵩", "620102003004", dt.date(1956, 3, 3), "低保")])
+    own_id = reg["id"][-1]
+    reg["id"][-1] = None  # the registry lacks his ID
+    registry = _std(reg, "registry")
+    seeds = len(reg["name"]) - 1
+    other = make_id_number("620102", dt.date(1961, 9, 9), 519)
+
+    def delivery(extra):
+        rec = {"name": [], "id": [], "region": [], "event_type": []}
+        rows_ = [(reg["name"][i], reg["id"][i], reg["region"][i], "临时救助") for i in range(seeds)] + extra
+        for name, idv, region, event in rows_:
+            rec["name"].append(name)
+            rec["id"].append(idv)
+            rec["region"].append(region)
+            rec["event_type"].append(event)
+        return _std(rec, "civil_affairs")
+
+    payment = ("皇甫嵩", None, "620102003004", "低保金发放")
+    rarity = {}
+    for key, idv in (("own", own_id), ("other", other)):
+        frame = delivery([payment, ("皇甫嵩", idv, "620102003004", "临时救助")])
+        links = link_source(registry, frame, "civil_affairs", LinkageSettings()).links
+        row = links.filter(pl.col("source_row") == seeds + 1).row(0, named=True)
+        assert row["registry_row"] == rows["HX1"], row
+        rarity[key] = json.loads(row["detail"])["name_rarity"]
+    assert rarity["own"].startswith("unique_"), rarity
+    assert rarity["other"] == "shared", rarity

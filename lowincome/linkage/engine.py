@@ -435,29 +435,44 @@ def apply_group(
 
 
 def apply_sole_namesake(
-    pairs: pl.DataFrame, eligible: np.ndarray, exact_level: int, ruled_out: pl.Expr, weight: float
+    pairs: pl.DataFrame, eligible: np.ndarray, name_levels, ruled_out: pl.Expr, weight: float
 ) -> pl.DataFrame:
     """Namesake context, after scoring: for a record in `eligible` (an event whose population
-    is the registry), a candidate that is the record's only candidate with the exact name
-    (`lvl_name` == exact_level) not `ruled_out` -- every other registry namesake ruled out by
-    what the event implies or by a field that contradicts it -- gains `weight` log-odds.
+    is the registry), a candidate that is the record's only candidate with its name at one of
+    `name_levels` (lvl_name indices, strongest first: the exact name, then e.g. the same
+    reading) not `ruled_out` -- every other registry namesake ruled out by what the event
+    implies or by a field that contradicts it -- gains `weight` log-odds. The sole candidate
+    must hold the strongest of those name levels among all the record's candidates, ruled
+    out or not: a homophone is not the payee while someone holds the exact name.
     Adds `sole_namesake`. (Not a score threshold: whether a plausible namesake sits just
     above or below the review line depends on the month's fitted weights.)"""
     if len(eligible) == 0:  # no such event in the delivery (医保, 人社, 乡村振兴): nothing to weigh
         return pairs.with_columns(sole_namesake=pl.lit(False))
-    exact = pl.col("lvl_name") == exact_level
-    alive = exact & ~ruled_out
+    if isinstance(name_levels, int):
+        name_levels = [name_levels]
+    rank = {lvl: i for i, lvl in enumerate(name_levels)}
+    named = pl.col("lvl_name").is_in(list(name_levels))
+    alive = named & ~ruled_out
     counts = pairs.filter(alive).group_by("left_idx").len("_n")
+    strongest = (
+        pairs.filter(named)
+        .group_by("left_idx")
+        .agg(_top=pl.col("lvl_name").replace_strict(rank, return_dtype=pl.Int64).min())
+    )
     elig = pl.DataFrame({"left_idx": np.asarray(eligible, dtype=np.int64), "_elig": True}).with_columns(
         pl.col("left_idx").cast(pairs.schema["left_idx"])
     )
+    own = pl.col("lvl_name").replace_strict(rank, default=None, return_dtype=pl.Int64)
     out = (
         pairs.join(counts, on="left_idx", how="left")
+        .join(strongest, on="left_idx", how="left")
         .join(elig, on="left_idx", how="left")
-        .with_columns(sole_namesake=(alive & (pl.col("_n") == 1) & pl.col("_elig")).fill_null(False))
+        .with_columns(
+            sole_namesake=(alive & (pl.col("_n") == 1) & (own == pl.col("_top")) & pl.col("_elig")).fill_null(False)
+        )
     )
     out = out.with_columns(logit=pl.col("logit") + pl.when(pl.col("sole_namesake")).then(weight).otherwise(0.0))
-    return out.with_columns(score=_sigmoid(pl.col("logit"))).drop("_n", "_elig")
+    return out.with_columns(score=_sigmoid(pl.col("logit"))).drop("_n", "_top", "_elig")
 
 
 def decide(scored: pl.DataFrame, accept: float, review: float, margin: float, one_to_one: bool = False) -> pl.DataFrame:

@@ -16,7 +16,8 @@ evidence, switched on and tuned in the `evidence` section of the settings file:
   with an exact name;
 - history: the same agency record key linked to this person in earlier months;
 - sole_namesake: where unique_name_when holds, the best candidate is the record's
-  only candidate with the exact name not ruled out: its registry namesakes are ruled
+  only candidate with the exact name (or, where no candidate holds the exact name, the
+  same reading: sole_namesake_name_levels) not ruled out: its registry namesakes are ruled
   out by what the event implies (a 低保金 payment to a 特困 person, a pension to a
   child: the settings' negative adjustments) or by a contradicting level (another
   county, birth date or ID: evidence.sole_namesake_ruled_out); see
@@ -46,6 +47,17 @@ def at_levels(settings: LinkSettings, comparison: str, labels) -> pl.Expr:
     return pl.col(f"lvl_{comparison}").is_in(idx).fill_null(False)
 
 
+def one_per_month(ev: dict, source: str) -> tuple[str | None, list[str]]:
+    """(when, same) of the source's `one_per_month` setting: the records a person has at most
+    one of a month, and the columns two such records must share to be the same claim (a
+    pension and a contribution of one person are two records, not two claims). A bare SQL
+    string means no columns: any two such records claim alike."""
+    spec = (ev.get("one_per_month") or {}).get(source)
+    if isinstance(spec, dict):
+        return spec.get("when"), list(spec.get("same") or ())
+    return spec, []
+
+
 def identity_evidence(
     con: duckdb.DuckDBPyConnection,
     best: pl.DataFrame,
@@ -66,18 +78,23 @@ def identity_evidence(
         if prefix_digits and agree
         else "false"
     )
-    once = (ev.get("one_per_month") or {}).get(source)
+    once, same = one_per_month(ev, source)
     unique_when = ev.get("unique_name_when") or "TRUE"
     con.register("_best", best.select("left_idx", "right_idx").to_arrow())
     con.register(
         "_exact", exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow()
     )
-    claimed = (
-        f"coalesce(({once}) AND b.right_idx IN (SELECT e.right_idx FROM _exact e JOIN {left} l ON l.idx = e.left_idx "
-        f"WHERE {once}), false)"
-        if once
-        else "false"
-    )
+    # the persons claimed by exact ID this month, with the columns a second claim must share (its kind)
+    if once:
+        keep = "".join(f", l.{c} AS same_{i}" for i, c in enumerate(same))
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _claims AS SELECT DISTINCT e.right_idx{keep} FROM _exact e "
+            f"JOIN {left} l ON l.idx = e.left_idx WHERE {once}"
+        )
+        on = "".join(f" AND c.same_{i} IS NOT DISTINCT FROM l.{c}" for i, c in enumerate(same))
+        claimed = f"coalesce(({once}) AND EXISTS (SELECT 1 FROM _claims c WHERE c.right_idx = b.right_idx{on}), false)"
+    else:
+        claimed = "false"
     out = query_pl(
         con,
         f"""SELECT b.left_idx, b.right_idx,
@@ -88,6 +105,7 @@ def identity_evidence(
     )
     con.unregister("_best")
     con.unregister("_exact")
+    con.execute("DROP TABLE IF EXISTS _claims")
     return best.join(out, on=["left_idx", "right_idx"], how="left").with_columns(
         pl.col("ev_id_prefix", "claimed", "unique_name_counts").fill_null(False),
         ev_id=at_levels(settings, "id", ev.get("id_levels")),

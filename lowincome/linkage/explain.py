@@ -18,7 +18,7 @@ EVIDENCE_ZH = {
     "unique_name": "姓名在当地唯一",
     "id_prefix": "损坏的身份证号前几位一致",
     "history": "往月同一记录已匹配此人",
-    "sole_namesake": "同名者中唯一符合该发放类型的人员",
+    "sole_namesake": "同名（含同音）者中唯一符合该发放类型的人员",
     "claimed": "此人本月已有同类记录按身份证号匹配",
     "contradicted": "身份证号或出生日期指向他人",
 }
@@ -47,7 +47,7 @@ def waterfall_zh(detail: str | None, settings: LinkSettings) -> str:
         if d.get(a.name):
             parts.append(f"{a.zh or a.name} {_signed(weights.get(a.name, 0.0))}")
     if d.get("sole_namesake"):
-        parts.append(f"同名者中唯一符合该发放类型 {_signed(weights.get('sole_namesake', 0.0))}")
+        parts.append(f"同名（含同音）者中唯一符合该发放类型 {_signed(weights.get('sole_namesake', 0.0))}")
     if d.get("household"):
         k = d["household"]
         parts.append(

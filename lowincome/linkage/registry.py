@@ -182,7 +182,10 @@ def _name_counts(con, left: str, right: str, out: str, rp: pl.DataFrame) -> None
     """`out` = the registry with name_n_<scope>: how many persons hold the exact name in
     the village / township / county / anywhere -- registry persons plus the
     delivery's records whose valid ID is not in the registry (other persons). The two
-    sets of persons are disjoint (an ID not in the registry), so the counts add up."""
+    sets of persons are disjoint (an ID not in the registry), so the counts add up --
+    except for a registry person without a valid ID, whose own records may carry one: a
+    record whose name and birth date (its ID's) are those of such a person is that
+    person, not another holder of the name."""
     con.register("_registry_counts", _registry_name_counts(con, right, rp).to_arrow())
     other = {
         sc: f"(SELECT name, {sc}, count(DISTINCT id_valid) AS n FROM others WHERE {sc} IS NOT NULL GROUP BY ALL)"
@@ -191,8 +194,9 @@ def _name_counts(con, left: str, right: str, out: str, rp: pl.DataFrame) -> None
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {out} AS
         WITH others AS (
-            SELECT DISTINCT name, village, township, county, id_valid FROM {left}
+            SELECT DISTINCT name, village, township, county, id_valid FROM {left} l
             WHERE id_valid IS NOT NULL AND id_valid NOT IN (SELECT id_valid FROM {right} WHERE id_valid IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM {right} u WHERE u.id_valid IS NULL AND u.name = l.name AND u.birth = l.birth)
         )
         SELECT r.*, {", ".join(f"c.name_n_{sc} + coalesce(o_{sc}.n, 0) AS name_n_{sc}" for sc in _SCOPES)},
                c.name_n_all + coalesce(o_all.n, 0) AS name_n_all
@@ -336,8 +340,9 @@ def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact)
     if sole_weight and scored.height:
         when = ls.evidence.get("unique_name_when") or "TRUE"
         eligible = query_pl(con, f"SELECT l.idx FROM l_in l WHERE coalesce(({when}), false)")["idx"].to_numpy()
-        exact_level = ls.comparison("name").labels.index("exact")
-        scored = apply_sole_namesake(scored, eligible, exact_level, _ruled_out(ls), sole_weight)
+        labels = ls.comparison("name").labels
+        levels = [labels.index(lab) for lab in ls.evidence.get("sole_namesake_name_levels") or ["exact"]]
+        scored = apply_sole_namesake(scored, eligible, levels, _ruled_out(ls), sole_weight)
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c in ("group_support", "sole_namesake")]
     d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")

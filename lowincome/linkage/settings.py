@@ -94,6 +94,21 @@ class Adjustment:
     zh: str = ""
 
 
+def _adjustment(a: dict, comparisons: list[dict]) -> Adjustment:
+    """An adjustment from the settings. `level: {comparison: label}` makes it hold where
+    that comparison level holds (its own SQL, one definition), and `sql`, if also given."""
+    conds = [a["sql"]] if a.get("sql") else []
+    for cname, label in (a.get("level") or {}).items():
+        c = next(c for c in comparisons if c["name"] == cname)
+        lv = next(lv for lv in c["levels"] if lv["label"] == label)
+        level = Level(lv["label"], lv["sql"], known=lv.get("known", ""))
+        conds += [level.known_sql, level.sql]
+    if not conds:
+        raise ValueError(f"adjustment {a['name']!r} needs `sql` or `level`")
+    sql = conds[0] if len(conds) == 1 else " AND ".join(f"({c})" for c in conds)
+    return Adjustment(a["name"], sql, float(a["weight"]), a.get("zh", ""))
+
+
 @dataclass(frozen=True)
 class LinkSettings:
     name: str
@@ -147,9 +162,7 @@ class LinkSettings:
             )
             if g
             else None,
-            adjustments=tuple(
-                Adjustment(a["name"], a["sql"], float(a["weight"]), a.get("zh", "")) for a in d.get("adjustments", ())
-            ),
+            adjustments=tuple(_adjustment(a, d["comparisons"]) for a in d.get("adjustments", ())),
             exclude=d.get("exclude", ""),
             evidence=d.get("evidence") or {},
         )
