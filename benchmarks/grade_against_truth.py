@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import polars as pl
+
 from benchmarks.sample_run import review_share, run_sample, warehouse_flags, warehouse_links
 from data_samples.truth import grade_flag_views, grade_links, true_links
 
@@ -37,6 +39,21 @@ def main() -> int:
         for source, s in grade_links(true_links(run.truth, loaded), accepted).items():
             r, n = review.get(source, (0, 0))
             print(f"  {source:22s} {s}  review={r}/{n} ({r / max(n, 1):.2%})")
+        # The first month has no link history (evidence.record_key): a monthly job has it
+        # from its second month on, so each month is also shown on its own.
+        truth = true_links(run.truth, loaded)
+        months = sorted(loaded["month"].unique().to_list())
+        if len(months) > 1:
+            print("Linkage per month (recall; review share):")
+            for month in months:
+                at = pl.col("month").cast(pl.Date) == month
+                scores = grade_links(truth.filter(at), accepted.filter(at))
+                shares = review_share(run.warehouse, month)
+                cells = [
+                    f"{s} R={sc.recall:.4f} P={sc.precision:.4f} rev={shares.get(s, (0, 1))[0] / max(shares.get(s, (0, 1))[1], 1):.2%}"
+                    for s, sc in scores.items()
+                ]
+                print(f"  {month}: " + "; ".join(cells))
         views = grade_flag_views(run.truth, warehouse_flags(run.warehouse))
         for view, scores in views.items():
             print(f"Flags, {view} (vs truth/flags.csv):")

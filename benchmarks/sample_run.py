@@ -27,13 +27,14 @@ def warehouse_flags(warehouse: Path) -> pl.DataFrame:
         return query_pl(con, "SELECT month, household_key, rule_code, fired, suppressed, state FROM flags.risk_flags")
 
 
-def review_share(warehouse: Path) -> dict[str, tuple[int, int]]:
-    """Per source, (records in the review band, records) over all months of linkage.links."""
+def review_share(warehouse: Path, month: dt.date | None = None) -> dict[str, tuple[int, int]]:
+    """Per source, (records in the review band, records) over all months of linkage.links, or one."""
+    where = "" if month is None else f" WHERE month = DATE '{month:%Y-%m-%d}'"
     with Warehouse(warehouse).reader() as con:
         df = query_pl(
             con,
             "SELECT source, count(*) FILTER (WHERE decision = 'review') AS review, count(*) AS n "
-            "FROM linkage.links GROUP BY source ORDER BY source",
+            f"FROM linkage.links{where} GROUP BY source ORDER BY source",
         )
     return {s: (int(r), int(n)) for s, r, n in df.iter_rows()}
 
