@@ -11,7 +11,7 @@ import pytest
 from rules_fixtures import M1, M2, M3, PARAMS, Fixture, month_end, years_before
 
 from lowincome.params import ParamsError, load_params, params_from_dict
-from lowincome.rules import RULES, run_rules
+from lowincome.rules import RULES, _set_variables, _setup_context, run_rules
 from lowincome.schema import flag_id
 from lowincome.warehouse import Warehouse, query_pl
 
@@ -237,6 +237,33 @@ def test_r06_death_until_removed_with_payments_after_death(wh):
         assert ("H1", "R06") not in flags(con, M3)
         assert flags(con, M3, fired_only=False)[("H1", "R06")]["state"] == "已清零"
         assert ("H2", "R06") not in flags(con, M2)  # H2 left the registry
+
+
+def test_rules_read_every_month_of_civil_affairs_and_twelve_of_the_other_sources(wh):
+    """A death 14 months back, with a payment after it 13 months back, still flags its person
+    (R06 reads 民政 of every month); a claim 12 months back is no longer read: the rules'
+    inputs are bounded by the longest window, not by the history."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a, b = fx.person("逝者"), fx.person("病人")
+        m14, m13, m12 = months_back(M1, 14), months_back(M1, 13), months_back(M1, 12)
+        for m in (m14, m13, m12, M1):
+            fx.loaded(m)
+            fx.household(m, "H1", [a], income=S * 0.8 * 12, category="低保")
+            fx.household(m, "H2", [b], income=21600)
+        fx.civil(m14, a, "死亡火化", date=m14 + dt.timedelta(days=2))
+        fx.civil(m13, a, "低保金发放", 600, date=m13 + dt.timedelta(days=4))
+        fx.claim(m12, b, 30000)
+        run_rules(con, M1, PARAMS)
+        r = flags(con, M1)[("H1", "R06")]
+        assert "死亡后仍发放低保金/特困供养金 1 笔共 600 元" in r["evidence_text"]
+        assert ("H2", "R01") not in flags(con, M1)
+        # what the rules were given (run_rules drops its context when it is done)
+        _set_variables(con, {"month": M1, "params_path": PARAMS.source_path})
+        _setup_context(con, PARAMS, RULES)
+        read = con.sql("SELECT DISTINCT source, month FROM rule_links ORDER BY ALL").fetchall()
+        assert ("civil_affairs", m14) in read and ("civil_affairs", m13) in read
+        assert ("health_insurance", m12) not in read
 
 
 def test_r06_death_in_the_review_band_is_held_not_flagged(wh):
