@@ -113,6 +113,11 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _MAX_EXACT_FLOAT = 9007199254740992.0
 
 
+def _none_unparseable(n: int) -> pl.Series:
+    """The unparseable mask of values already of the target type: all False (broadcast)."""
+    return pl.repeat(False, n, dtype=pl.Boolean, eager=True).alias("unparseable")
+
+
 def _is_float(dtype: pl.DataType) -> bool:
     return dtype in (pl.Float32, pl.Float64)
 
@@ -271,7 +276,7 @@ _YES_NO_MAP = {
 @unique_first
 def normalize_yes_no_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     if raw.dtype == pl.Boolean:
-        return raw, pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
+        return raw, _none_unparseable(len(raw))
     return _map_enum(raw, _YES_NO_MAP, pl.Boolean)
 
 
@@ -326,7 +331,7 @@ def parse_money_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
         ok = plain.is_finite().fill_null(False)
         if ok.any():
             rest = (~ok).arg_true()
-            bad = pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
+            bad = _none_unparseable(len(raw))
             if len(rest):
                 rest_out, rest_bad = _money_from_text(raw.gather(rest))
                 plain = plain.scatter(rest, rest_out)
@@ -363,7 +368,7 @@ def parse_money(raw: pl.Series) -> pl.Series:
 def parse_integer_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     name = raw.name
     if _is_int(raw.dtype):
-        return raw.cast(pl.Int64), pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
+        return raw.cast(pl.Int64), _none_unparseable(len(raw))
     number, bad = parse_money_with_status(raw)
     integral = number.is_not_null() & (number.floor() == number) & (number.abs() < _MAX_EXACT_FLOAT)
     out = _eval({"n": number, "i": integral}, pl.when("i").then(pl.col("n").cast(pl.Int64)), name)
@@ -409,9 +414,9 @@ def parse_dates_with_status(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
     name = raw.name
     dtype = raw.dtype
     if dtype == pl.Date:
-        return raw, pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
+        return raw, _none_unparseable(len(raw))
     if isinstance(dtype, pl.Datetime):
-        return raw.dt.date().rename(name), pl.repeat(False, len(raw), dtype=pl.Boolean, eager=True).alias("unparseable")
+        return raw.dt.date().rename(name), _none_unparseable(len(raw))
     if dtype.is_numeric():
         f = raw.cast(pl.Float64)
         compact = f.cast(pl.Int64, strict=False).cast(pl.String)
