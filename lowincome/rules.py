@@ -74,9 +74,8 @@ def param_values(params: Params) -> dict[str, object]:
 
 
 PARAM_NAMES = tuple(param_values(Params()))
-AGENCY_SOURCES = tuple(
-    s for s in EXTRACT_SOURCES if s != "registry"
-)  # each has linked_<source> and pending_<source> views
+# each has linked_<source> and pending_<source> views
+AGENCY_SOURCES = tuple(s for s in EXTRACT_SOURCES if s != "registry")
 
 
 @dataclass(frozen=True)

@@ -435,7 +435,7 @@ def apply_group(
 
 
 def apply_sole_namesake(
-    pairs: pl.DataFrame, eligible: np.ndarray, name_levels, ruled_out: pl.Expr, weight: float
+    pairs: pl.DataFrame, eligible: np.ndarray, name_levels: list[int], ruled_out: pl.Expr, weight: float
 ) -> pl.DataFrame:
     """Namesake context, after scoring: for a record in `eligible` (an event whose population
     is the registry), a candidate that is the record's only candidate with its name at one of
@@ -448,8 +448,6 @@ def apply_sole_namesake(
     above or below the review line depends on the month's fitted weights.)"""
     if len(eligible) == 0:  # no such event in the delivery (医保, 人社, 乡村振兴): nothing to weigh
         return pairs.with_columns(sole_namesake=pl.lit(False))
-    if isinstance(name_levels, int):
-        name_levels = [name_levels]
     rank = {lvl: i for i, lvl in enumerate(name_levels)}
     named = pl.col("lvl_name").is_in(list(name_levels))
     alive = named & ~ruled_out
