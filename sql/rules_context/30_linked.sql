@@ -10,9 +10,7 @@
 --   pending_<source> one view per agency source: its std rows waiting in the review band, with the
 --                    candidate's person_key and household_id. Rules read these, never rule_pending
 --                    joined to std.
--- How far back: 民政 every month <= M (R06: a death, and the payments after it, of any month);
--- the other sources the trailing 12 months, the longest window any rule reads (R01, R04; R10's
--- window is at most 12 by params.py). Without this bound each month joined every earlier
+-- How far back: read_back() (10_macros.sql). Without that bound each month joined every earlier
 -- month's links and std rows: the rules' cost grew with the history, not with the month.
 CREATE OR REPLACE TEMP TABLE rule_links AS
 SELECT l.month, l.source, l.source_row, l.registry_row, r.household_id, r.person_key, r.name AS registry_name
@@ -21,7 +19,7 @@ JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
 JOIN rule_usable u ON u.month = l.month AND u.source = l.source
 JOIN rule_usable ur ON ur.month = l.month AND ur.source = 'registry'
 WHERE l.decision = 'accept' AND l.month <= getvariable('month') AND r.household_id IS NOT NULL
-  AND (l.source = 'civil_affairs' OR l.month >= (SELECT win12_start FROM rule_inputs));
+  AND read_back(l.source, l.month);
 
 CREATE OR REPLACE TEMP VIEW linked_civil_affairs AS
 SELECT s.*, l.registry_row, l.person_key, l.household_id, l.registry_name
@@ -48,7 +46,7 @@ SELECT l.month, l.source, l.source_row, r.household_id, r.person_key
 FROM linkage.links l
 JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
 WHERE l.decision = 'review' AND l.month <= getvariable('month')
-  AND (l.source = 'civil_affairs' OR l.month >= (SELECT win12_start FROM rule_inputs));
+  AND read_back(l.source, l.month);
 
 CREATE OR REPLACE TEMP VIEW pending_civil_affairs AS
 SELECT s.*, p.person_key, p.household_id
