@@ -300,13 +300,13 @@ def _rule_runs(
 
 
 def _drop_temp(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop this module's temp tables and views (rule_*, linked_*) and reset its variables."""
+    """Drop this module's temp tables and views (rule_*, linked_*, pending_*) and reset its variables."""
     for kind, names in (
         ("VIEW", "SELECT view_name FROM duckdb_views() WHERE temporary"),
         ("TABLE", "SELECT table_name FROM duckdb_tables() WHERE temporary"),
     ):
         for (name,) in con.execute(names).fetchall():
-            if name.startswith(("rule_", "linked_")):
+            if name.startswith(("rule_", "linked_", "pending_")):
                 con.execute(f"DROP {kind} IF EXISTS temp.{name}")
     ours = {"month", "params_path", "withheld_reason", "rule_code", "rule_params", *PARAM_NAMES}
     for (name,) in con.execute("SELECT name FROM duckdb_variables()").fetchall():

@@ -628,3 +628,19 @@ def test_registry_unusable_withholds_the_month(wh):
         assert not flags(con, M1, fired_only=False)
         status = query_pl(con, "SELECT published, reason FROM flags.month_status WHERE month = ?", [M1])
         assert status.rows()[0][0] is False and status.rows()[0][1]
+
+
+def test_run_rules_leaves_no_context_on_the_connection(wh):
+    """The writer connection is shared with what runs after the rules: none of the context's
+    temp tables or views (rule_*, linked_*, pending_*) outlives run_rules."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a = fx.person("甲一")
+        fx.loaded(M1)
+        fx.household(M1, "H1", [a], income=10000)
+        run_rules(con, M1, PARAMS)
+        left = con.sql(
+            "SELECT view_name FROM duckdb_views() WHERE temporary "
+            "UNION ALL SELECT table_name FROM duckdb_tables() WHERE temporary"
+        ).fetchall()
+        assert not [n for (n,) in left if n.startswith(("rule_", "linked_", "pending_"))]
