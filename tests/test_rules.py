@@ -91,6 +91,23 @@ def test_r01_fires_above_income_not_at_equality_and_window(wh):
         assert ev["figures"]["out_of_pocket_12m"] == 21601.5
 
 
+def test_r01_amount_is_the_same_whatever_order_the_claims_are_summed_in(wh):
+    """12000.7 + 6000.1 + 3600.2 is 21601.000000000004 in floating point, in that order: the
+    sum is rounded to the fen, so the text says 21,601 元, as it would in any other order (a
+    parallel sum adds in any order, and a rerun must write the same flag)."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a = fx.person("甲一")
+        fx.loaded(M1)
+        fx.household(M1, "H1", [a], income=21600)
+        for oop in (12000.7, 6000.1, 3600.2):
+            fx.claim(M1, a, oop)
+        run_rules(con, M1, PARAMS)
+        r = flags(con, M1)[("H1", "R01")]
+        assert "近12个月个人自付医疗费用 21,601 元（3 笔结算）" in r["evidence_text"], r["evidence_text"]
+        assert json.loads(r["evidence"])["figures"]["out_of_pocket_12m"] == 21601.0
+
+
 def test_review_and_unmatched_links_raise_nothing(wh):
     with wh.writer() as con:
         fx = Fixture(con)

@@ -16,7 +16,7 @@ WITH disabled AS (
     FROM rule_registry
     WHERE disability_grade IN (1, 2) OR (disability_grade = 3 AND disability_type IN ('智力', '精神'))
 ), major AS (
-    SELECT h.household_id, h.registry_name AS name, h.month, h.source_row, h.diagnosis_icd10, h.settled_on
+    SELECT h.household_id, registry_name(h.month, h.registry_row) AS name, h.month, h.source_row, h.diagnosis_icd10, h.settled_on
     FROM linked_health_insurance h
     CROSS JOIN rule_ctx c
     WHERE h.month BETWEEN c.win12_start AND c.month

@@ -35,7 +35,7 @@ deaths AS (
       AND (e.event_date IS NULL OR e.event_date <= c.month_end)
     GROUP BY e.person_key
 ), paid AS (
-    SELECT e.person_key, count(*) AS n_paid, sum(e.amount) AS amount_paid,
+    SELECT e.person_key, count(*) AS n_paid, round(sum(e.amount), 2) AS amount_paid,
            list(rec('civil_affairs', e.month, e.source_row)) AS recs
     FROM linked_civil_affairs e
     JOIN deaths d ON d.person_key = e.person_key
@@ -66,7 +66,7 @@ deaths AS (
                       || CASE WHEN n_paid > 0 THEN '；死亡后仍发放低保金/特困供养金 ' || n_paid || ' 笔共 ' || yuan(amount_paid) || ' 元'
                               ELSE '' END, '；' ORDER BY pending, source_row) AS whats,
            count(*) FILTER (WHERE NOT pending) AS n_dead, count(*) FILTER (WHERE pending) AS n_pending,
-           sum(n_paid) AS n_paid, sum(amount_paid) AS amount_paid,
+           sum(n_paid) AS n_paid, round(sum(amount_paid), 2) AS amount_paid,
            min(death_date) FILTER (WHERE NOT pending) AS death_date
     FROM hit
     GROUP BY household_id

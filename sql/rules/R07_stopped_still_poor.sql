@@ -13,7 +13,7 @@ description: >
 WITH c AS (SELECT * FROM rule_ctx),
 stops AS (
     SELECT e.household_id, list(rec('civil_affairs', e.month, e.source_row)) AS recs,
-           string_agg('成员' || coalesce(e.registry_name, '') || e.event_type || '（' || coalesce(strftime(e.event_date, '%Y-%m-%d'), '日期不详') || '）',
+           string_agg('成员' || coalesce(registry_name(e.month, e.registry_row), '') || e.event_type || '（' || coalesce(strftime(e.event_date, '%Y-%m-%d'), '日期不详') || '）',
                       '；' ORDER BY e.source_row) AS whats,
            count(*) AS n_events
     FROM linked_civil_affairs e

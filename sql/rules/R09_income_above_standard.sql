@@ -12,7 +12,7 @@ description: >
 */
 WITH c AS (SELECT * FROM rule_ctx),
 ss AS (
-    SELECT h.household_id, sum(h.monthly_wage) AS wage, count(*) AS n_records,
+    SELECT h.household_id, round(sum(h.monthly_wage), 2) AS wage, count(*) AS n_records,
            list(rec('human_resources', h.month, h.source_row)) AS recs
     FROM linked_human_resources h
     CROSS JOIN c

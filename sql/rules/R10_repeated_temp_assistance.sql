@@ -33,7 +33,7 @@ ev AS (
 t AS (
     SELECT household_id, count(*) FILTER (WHERE NOT pending) AS n_events,
            count(*) FILTER (WHERE pending) AS n_pending,
-           sum(amount) FILTER (WHERE NOT pending) AS amount,
+           round(sum(amount) FILTER (WHERE NOT pending), 2) AS amount,
            list(rec('civil_affairs', month, source_row)) FILTER (WHERE NOT pending) AS recs,
            list(rec('civil_affairs', month, source_row)) AS all_recs
     FROM ev

@@ -15,14 +15,14 @@ description: >
 WITH c AS (SELECT * FROM rule_ctx),
 ev AS (
     SELECT e.household_id, rec('civil_affairs', e.month, e.source_row) AS r, 0 AS k0, e.source_row AS k1,
-           '成员' || coalesce(e.registry_name, '') || '受灾救助' || coalesce(' ' || yuan(e.amount) || ' 元', '')
+           '成员' || coalesce(registry_name(e.month, e.registry_row), '') || '受灾救助' || coalesce(' ' || yuan(e.amount) || ' 元', '')
                || '（' || coalesce(strftime(e.event_date, '%Y-%m-%d'), '日期不详') || '）' AS what
     FROM linked_civil_affairs e
     CROSS JOIN c
     WHERE e.month = c.month AND e.event_type = '受灾救助'
     UNION ALL
     SELECT r.household_id, rec('rural_revitalization', r.month, r.source_row), 1, r.source_row,
-           '成员' || coalesce(r.registry_name, '') || '乡村振兴监测风险类型' || r.risk_type || '，风险未消除'
+           '成员' || coalesce(registry_name(r.month, r.registry_row), '') || '乡村振兴监测风险类型' || r.risk_type || '，风险未消除'
     FROM linked_rural_revitalization r
     CROSS JOIN c
     WHERE r.month = c.month AND r.risk_type IN ('因灾', '因意外事故') AND NOT r.risk_cleared
