@@ -15,7 +15,6 @@ the filled-in workbook reads back as next month's `dispositions.xlsx`
 from __future__ import annotations
 
 import datetime as dt
-import json
 import multiprocessing
 import os
 import re
@@ -170,61 +169,68 @@ def _cleared(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
     )
 
 
+# A flag's evidence records as the rules write them (sql/rule_run/20_collect.sql).
+_RECORDS_TYPE = '[{"source": "VARCHAR", "month": "DATE", "source_row": "BIGINT"}]'
+
+
 def _evidence_records(con: duckdb.DuckDBPyConnection, flags: pl.DataFrame) -> pl.DataFrame:
     """(flag_id, source, month, source_row) of every record a flag's evidence names,
-    with the record's link (method, score) and, for 医保 records, the diagnosis code."""
-    rows = []
-    for fid, ev in zip(flags["flag_id"].to_list(), flags["evidence"].to_list()):
-        for r in json.loads(ev or "{}").get("records") or []:
-            rows.append((fid, r.get("source"), dt.date.fromisoformat(str(r.get("month"))[:10]), r.get("source_row")))
-    schema = {"flag_id": pl.Utf8, "source": pl.Utf8, "month": pl.Date, "source_row": pl.Int64}
-    recs = pl.DataFrame(rows, schema=schema, orient="row")
-    con.register("evidence_recs", recs.to_arrow())
+    with the record's link (method, score) and, for 医保 records, the diagnosis code.
+    The JSON is unnested in SQL: at a prefecture a year's R01 flags name ~1M claims."""
+    con.register("evidence_flags", flags.select("flag_id", "evidence").to_arrow())
     try:
         return query_pl(
             con,
-            """
+            f"""
+            WITH e AS (
+                SELECT flag_id, unnest(from_json(json_extract(evidence, '$.records'), '{_RECORDS_TYPE}'), recursive := true)
+                FROM evidence_flags
+            )
             SELECT e.flag_id, e.source, e.month, e.source_row, l.method, l.match_score, l.decision,
                    h.diagnosis_icd10
-            FROM evidence_recs e
+            FROM e
             LEFT JOIN linkage.links l ON l.month = e.month AND l.source = e.source AND l.source_row = e.source_row
             LEFT JOIN std.health_insurance h ON e.source = 'health_insurance' AND h.month = e.month
                  AND h.source_row = e.source_row
             ORDER BY e.flag_id, e.source, e.month, e.source_row""",
         )
     finally:
-        con.unregister("evidence_recs")
+        con.unregister("evidence_flags")
 
 
 def _diagnosis_codes(records: pl.DataFrame) -> dict[str, list[str]]:
     """flag_id -> the ICD-10 codes of the 医保 records its evidence names."""
-    codes: dict[str, list[str]] = {}
-    for fid, code in (
-        records.filter(pl.col("diagnosis_icd10").is_not_null()).select("flag_id", "diagnosis_icd10").iter_rows()
-    ):
-        codes.setdefault(fid, []).append(code)
-    return codes
+    codes = (
+        records.filter(pl.col("diagnosis_icd10").is_not_null())
+        .group_by("flag_id", maintain_order=True)
+        .agg(pl.col("diagnosis_icd10"))
+    )
+    return dict(zip(codes["flag_id"].to_list(), codes["diagnosis_icd10"].to_list(), strict=True))
+
+
+def _basis_text(source: str, method: str | None, score: float | None, decision: str | None) -> str:
+    label = SOURCE_SHORT.get(source, source)
+    if method is None or decision == "none":
+        return f"{label}：未匹配到在册人员"
+    if method == "probabilistic":
+        return f"{label}：概率匹配 {score:.2f}"
+    return f"{label}：{METHOD_TEXT.get(method, method)}"
 
 
 def _match_basis(records: pl.DataFrame) -> dict[str, str]:
-    """flag_id -> 比对依据, e.g. "医保：身份证号一致；人社：概率匹配 0.97"."""
-    out: dict[str, list[str]] = {}
-    for fid, source, method, score, decision in records.select(
-        "flag_id", "source", "method", "match_score", "decision"
-    ).iter_rows():
-        if source == "registry":
-            continue
-        label = SOURCE_SHORT.get(source, source)
-        if method is None or decision == "none":
-            text = f"{label}：未匹配到在册人员"
-        elif method == "probabilistic":
-            text = f"{label}：概率匹配 {score:.2f}"
-        else:
-            text = f"{label}：{METHOD_TEXT.get(method, method)}"
-        parts = out.setdefault(fid, [])
-        if text not in parts:
-            parts.append(text)
-    return {fid: "；".join(parts) for fid, parts in out.items()}
+    """flag_id -> 比对依据, e.g. "医保：身份证号一致；人社：概率匹配 0.97": each distinct text
+    once, in the order of the records (the text is made once per distinct link outcome)."""
+    outcome = ["source", "method", "match_score", "decision"]
+    linked = records.filter(pl.col("source") != "registry").select("flag_id", *outcome)
+    texts = linked.select(outcome).unique()
+    texts = texts.with_columns(text=pl.Series([_basis_text(*row) for row in texts.iter_rows()], dtype=pl.Utf8))
+    basis = (
+        linked.join(texts, on=outcome, how="left", nulls_equal=True, maintain_order="left")
+        .unique(subset=["flag_id", "text"], keep="first", maintain_order=True)
+        .group_by("flag_id", maintain_order=True)
+        .agg(pl.col("text").str.join("；"))
+    )
+    return dict(zip(basis["flag_id"].to_list(), basis["text"].to_list(), strict=True))
 
 
 def readable_evidence(text: str, codes: list[str], names: dict[str, str]) -> str:
