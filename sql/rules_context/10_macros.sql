@@ -4,7 +4,9 @@
 --   ym(d)                           a month as 2026年8月
 --   registry_name(month, row)       the registry person's name in that month's registry: the
 --                                   person a linked record names (evidence text); a lookup, so
---                                   a rule that does not show names does not pay for it
+--                                   a rule that does not show names does not pay for it. Months of
+--                                   the trailing 12 only (NULL before: no rule shows the name of an
+--                                   older record), so the lookup reads 12 registries, not the history
 --   read_back(source, month)        whether the rules read that source's records of that month:
 --                                   民政 every month (R06: a death, and the payments after it, of
 --                                   any month), the other sources the trailing 12 months, the longest
@@ -18,4 +20,5 @@ CREATE OR REPLACE TEMP MACRO yuan(x) AS
     CASE WHEN x IS NULL THEN '—' WHEN x = round(x) THEN format('{:,.0f}', x) ELSE format('{:,.2f}', x) END;
 CREATE OR REPLACE TEMP MACRO ym(d) AS strftime(d, '%Y') || '年' || month(d) || '月';
 CREATE OR REPLACE TEMP MACRO read_back(s, m) AS s = 'civil_affairs' OR m >= (getvariable('month')::DATE - INTERVAL 11 MONTH)::DATE;
-CREATE OR REPLACE TEMP MACRO registry_name(m, r) AS (SELECT name FROM std.registry WHERE month = m AND source_row = r);
+CREATE OR REPLACE TEMP MACRO registry_name(m, r) AS (SELECT name FROM std.registry WHERE month = m AND source_row = r
+    AND month >= (getvariable('month')::DATE - INTERVAL 11 MONTH)::DATE);
