@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from lowincome.warehouse import Warehouse
+from lowincome.warehouse import DEFAULT_MEMORY_LIMIT, Warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = {
@@ -44,6 +44,8 @@ class MonitorConfig(dg.ConfigurableResource):
     params: str
     # Optional region-name table (代码,名称); a `regions.csv` in the month folder or the inbox root wins.
     regions: str = ""
+    # DuckDB's memory for the warehouse connections (lowincome/warehouse.py says why it is capped)
+    duckdb_memory_limit: str = DEFAULT_MEMORY_LIMIT
 
     @classmethod
     def from_env(cls) -> MonitorConfig:
@@ -53,10 +55,11 @@ class MonitorConfig(dg.ConfigurableResource):
             exports=setting("MONITOR_EXPORTS"),
             params=setting("MONITOR_PARAMS"),
             regions=os.environ.get("MONITOR_REGIONS", ""),
+            duckdb_memory_limit=os.environ.get("MONITOR_DUCKDB_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT,
         )
 
     def open_warehouse(self) -> Warehouse:
-        return Warehouse(self.warehouse)
+        return Warehouse(self.warehouse, memory_limit=self.duckdb_memory_limit)
 
     @property
     def inbox_path(self) -> Path:
