@@ -28,7 +28,7 @@ import yaml
 
 from lowincome.months import add_months
 from lowincome.params import Params, ParamsError, load_params  # noqa: F401  (public API)
-from lowincome.schema import EXTRACT_SOURCES, polars_schema
+from lowincome.schema import AGENCY_SOURCES, EXTRACT_SOURCES, polars_schema
 from lowincome.warehouse import query_pl
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -74,8 +74,6 @@ def param_values(params: Params) -> dict[str, object]:
 
 
 PARAM_NAMES = tuple(param_values(Params()))
-# each has linked_<source> and pending_<source> views
-AGENCY_SOURCES = tuple(s for s in EXTRACT_SOURCES if s != "registry")
 
 
 @dataclass(frozen=True)
