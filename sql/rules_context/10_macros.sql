@@ -11,14 +11,13 @@
 --                                   民政 every month (R06: a death, and the payments after it, of
 --                                   any month), the other sources the trailing 12 months, the longest
 --                                   window a rule reads (R01, R04; R10's is at most 12, params.py).
---                                   The bound is win12_start written as a constant, not read from
---                                   rule_inputs: a constant prunes the links' row groups by month, a
---                                   subquery is applied after the scan (at 24 months of history the
---                                   links scan read 24 months, not 12)
+--                                   Bounded by win12_start() (00_inputs.sql), which prunes the links'
+--                                   row groups by month (at 24 months of history a bound read from
+--                                   rule_inputs let the links scan read 24 months, not 12)
 CREATE OR REPLACE TEMP MACRO rec(s, m, r) AS {'source': s::VARCHAR, 'month': m::DATE, 'source_row': r::INTEGER};
 CREATE OR REPLACE TEMP MACRO yuan(x) AS
     CASE WHEN x IS NULL THEN '—' WHEN x = round(x) THEN format('{:,.0f}', x) ELSE format('{:,.2f}', x) END;
 CREATE OR REPLACE TEMP MACRO ym(d) AS strftime(d, '%Y') || '年' || month(d) || '月';
-CREATE OR REPLACE TEMP MACRO read_back(s, m) AS s = 'civil_affairs' OR m >= (getvariable('month')::DATE - INTERVAL 11 MONTH)::DATE;
-CREATE OR REPLACE TEMP MACRO registry_name(m, r) AS (SELECT name FROM std.registry WHERE month = m AND source_row = r
-    AND month >= (getvariable('month')::DATE - INTERVAL 11 MONTH)::DATE);
+CREATE OR REPLACE TEMP MACRO read_back(s, m) AS s = 'civil_affairs' OR m >= win12_start();
+CREATE OR REPLACE TEMP MACRO registry_name(m, r) AS
+    (SELECT name FROM std.registry WHERE month = m AND source_row = r AND month >= win12_start());
