@@ -13,11 +13,12 @@
 --                    joined to std.
 -- How far back: read_back() (10_macros.sql). Without that bound each month joined every earlier
 -- month's links and std rows: the rules' cost grew with the history, not with the month.
--- rule_links is a view, not a table: the household and person come from the link row itself
--- (linkage.links keeps the registry person's household_id and person_key), so a rule that reads
--- one source pays for that source's rows only, with its filters pushed down to the scan. A
--- table of every accepted link of 12 months, joined to 12 registries, cost a prefecture 13 s
--- and 5 GB at every month once the history is full (measured at 1x with 12 months).
+-- The household and person come from the link row itself (linkage.links keeps the registry
+-- person's household_id and person_key), never from a join to the months' registries. rule_links
+-- is a view, not a table, so a rule that reads one source pays for that source's rows only,
+-- with its filters pushed down to the scan. A table of every accepted link of 12 months, joined
+-- to 12 registries, cost a prefecture 13 s and 5 GB at every month once the history is full
+-- (measured at 1x with 12 months).
 CREATE OR REPLACE TEMP VIEW rule_links AS
 SELECT l.month, l.source, l.source_row, l.registry_row,
        l.registry_household_id AS household_id, l.registry_person_key AS person_key
@@ -48,10 +49,9 @@ FROM std.rural_revitalization s
 JOIN rule_links l ON l.source = 'rural_revitalization' AND l.month = s.month AND l.source_row = s.source_row;
 
 CREATE OR REPLACE TEMP TABLE rule_pending AS
-SELECT l.month, l.source, l.source_row, r.household_id, r.person_key
+SELECT l.month, l.source, l.source_row, l.registry_household_id AS household_id, l.registry_person_key AS person_key
 FROM linkage.links l
-JOIN std.registry r ON r.month = l.month AND r.source_row = l.registry_row
-WHERE l.decision = 'review' AND l.month <= getvariable('month')
+WHERE l.decision = 'review' AND l.registry_row IS NOT NULL AND l.month <= getvariable('month')
   AND read_back(l.source, l.month);
 
 CREATE OR REPLACE TEMP VIEW pending_civil_affairs AS
