@@ -51,7 +51,7 @@ class Warehouse:
     def __init__(self, path: str | Path, lock_timeout_s: float = 600.0, memory_limit: str = DEFAULT_MEMORY_LIMIT):
         self.path = Path(path)
         self.lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout_s)
-        self.config = {"memory_limit": memory_limit or DEFAULT_MEMORY_LIMIT}
+        self.config = {"memory_limit": memory_limit}
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -36,7 +36,7 @@ WITH claims AS (
 SELECT
     o.household_id AS household_key,
     list_concat([rec('registry', c.month, o.hh_row)], recs.recs) AS records,
-    to_json({'out_of_pocket_12m': round(o.oop, 2), 'claims': o.n_claims,
+    to_json({'out_of_pocket_12m': o.oop, 'claims': o.n_claims,
              'household_annual_income': o.income, 'medical_burden_ratio': c.medical_burden_ratio,
              'category': o.category}) AS figures,
     '近12个月个人自付医疗费用 ' || yuan(o.oop) || ' 元（' || o.n_claims || ' 笔结算），超过家庭年收入 '
