@@ -27,17 +27,13 @@ from pathlib import Path
 
 import duckdb
 
+from lowincome.schema import AGENCY_SOURCES, REGISTRY
+
 ROOT = Path(__file__).resolve().parent.parent
 PARAMS = ROOT / "data_samples" / "params.yaml"
-COPIED = (
-    "std.registry",
-    "std.civil_affairs",
-    "std.health_insurance",
-    "std.human_resources",
-    "std.rural_revitalization",
-    "linkage.links",
-    "ops.load_audit",
-)
+# what the rules read of a month: the registry, the agency std rows, their links, the load audit
+# (usable months); a month's flags are the run's own output
+COPIED = (*(f"std.{s}" for s in (REGISTRY, *AGENCY_SOURCES)), "linkage.links", "ops.load_audit")
 
 
 def add_history(path: Path, months: int) -> dt.date:
@@ -71,29 +67,16 @@ def child(warehouse: str, month: str) -> None:
     print(json.dumps(figures))
 
 
-def history_in_child(path: Path, months: int) -> dt.date:
-    """add_history in its own process: the copies grow DuckDB's memory, and a child forked from a
-    large parent inherits its peak (Linux keeps the high-water mark across fork and exec), so the
-    rules' process would report the copying's peak, not its own."""
-    out = subprocess.run(
-        [sys.executable, __file__, "--history", str(path), str(months)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return dt.date.fromisoformat(out.stdout.strip().splitlines()[-1])
+def _in_child(*args) -> str:
+    """Run this script with `args` in a process of its own; its last line of output.
 
-
-def run(warehouse: Path, month: dt.date) -> dict:
+    Each step gets its own process: the history's copies grow DuckDB's memory, and a child
+    forked from a large parent inherits its peak (Linux keeps the high-water mark across fork
+    and exec), so the rules' process would report the copying's peak, not its own."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(warehouse), month.isoformat()],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
+        [sys.executable, __file__, *map(str, args)], cwd=ROOT, check=True, capture_output=True, text=True
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return out.stdout.strip().splitlines()[-1]
 
 
 def main() -> int:
@@ -113,9 +96,9 @@ def main() -> int:
             copy = Path(tmp) / f"warehouse_{months}.duckdb"
             shutil.copy(args.warehouse, copy)
             t0 = time.perf_counter()
-            month = history_in_child(copy, months)
+            month = dt.date.fromisoformat(_in_child("--history", copy, months))
             print(f"{months} months: history copied in {time.perf_counter() - t0:.0f} s", flush=True)
-            rows.append((months, run(copy, month)))
+            rows.append((months, json.loads(_in_child("--child", copy, month.isoformat()))))
             copy.unlink()
     print(f"\nrules of month {month:%Y-%m} (monthly.evaluate_rules, one process each):")
     print(f"  {'months read':>12} {'wall s':>8} {'CPU s':>8} {'peak RSS':>10} {'flags':>8}")
