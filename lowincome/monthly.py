@@ -184,7 +184,16 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
             "SELECT record_key, person_key FROM linkage.record_history WHERE source = ? AND month < ? AND month >= ?",
             [source, month, add_months(month, -months_back)],
         )
-    result = link(registry, records, source, settings, clerical=clerical, history=history)
+    seen_months = int((settings.for_source(source).evidence.get("unique_name_seen") or {}).get("months") or 0)
+    result = link(
+        registry,
+        records,
+        source,
+        settings,
+        clerical=clerical,
+        history=history,
+        namesakes=_namesakes_seen(warehouse, source, month, seen_months),
+    )
     with warehouse.writer() as con:
         key = "month = ? AND source = ?"
         replace_many(
@@ -210,6 +219,23 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     review_path.unlink(missing_ok=True)  # a rerun with nothing to review leaves no stale list
     review_path = write_review_list(result.links, registry, records, review_path)
     return result, review_path
+
+
+def _namesakes_seen(warehouse: Warehouse, source: str, month: dt.date, months_back: int):
+    """The lookup of namesakes in the source's deliveries of the `months_back` months
+    before `month` (evidence.namesakes_seen), read from the warehouse when linkage asks."""
+    from lowincome.linkage.evidence import namesakes_seen
+
+    if not months_back:
+        return None
+    start = add_months(month, -months_back)
+    relation = f"(SELECT * FROM std.{source} WHERE month >= DATE '{start}' AND month < DATE '{month}')"
+
+    def lookup(candidates: pl.DataFrame):
+        with warehouse.reader() as con:
+            return namesakes_seen(con, relation, polars_schema(f"std.{source}"), candidates)
+
+    return lookup
 
 
 _RETURNED_FILES = polars_schema("ops.returned_files")

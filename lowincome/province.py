@@ -346,7 +346,16 @@ def link_region(
             continue
         months_back = int(settings.for_source(source).evidence.get("history_months") or 0)
         history = _history(store, source, month, months_back)
-        result = link_source(registry.sort("source_row"), records, source, settings, clerical=clerical, history=history)
+        seen_months = int((settings.for_source(source).evidence.get("unique_name_seen") or {}).get("months") or 0)
+        result = link_source(
+            registry.sort("source_row"),
+            records,
+            source,
+            settings,
+            clerical=clerical,
+            history=history,
+            namesakes=_namesakes_seen(store, source, month, seen_months),
+        )
         links.append(result.links)
         model_runs.append(pl.DataFrame([result.model_run | {"month": month, "source": source}]))
         history_rows.append(result.record_keys.with_columns(month=pl.lit(month), source=pl.lit(source)))
@@ -380,6 +389,31 @@ def _history(store: PartitionStore, source: str, month: dt.date, months_back: in
     if not frames:
         return pl.DataFrame(schema=polars_schema("linkage.record_history")).select("record_key", "person_key")
     return pl.concat(frames)
+
+
+def _namesakes_seen(store: PartitionStore, source: str, month: dt.date, months_back: int):
+    """The lookup of namesakes in the source's deliveries of the `months_back` months before
+    `month`, every region's (a namesake may live anywhere in the scope), read from the store
+    when linkage asks (evidence.namesakes_seen); as monthly._namesakes_seen does on the warehouse."""
+    from lowincome.linkage.evidence import namesakes_seen
+
+    if not months_back:
+        return None
+
+    def lookup(candidates: pl.DataFrame):
+        earlier = [m for m in store.months(ingest_stage(source)) if add_months(month, -months_back) <= m < month]
+        frames = [f for f in (store.read(ingest_stage(source), m, "std") for m in earlier) if f is not None]
+        rows = (
+            pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=polars_schema(f"std.{source}"))
+        )
+        con = duckdb.connect()
+        try:
+            con.register("_earlier", rows.to_arrow())
+            return namesakes_seen(con, "_earlier", rows.columns, candidates)
+        finally:
+            con.close()
+
+    return lookup
 
 
 def region_month(store: PartitionStore, month: dt.date, region: str) -> dict[str, pl.DataFrame | None]:

@@ -1047,3 +1047,64 @@ def test_the_own_record_of_a_registry_person_without_an_id_is_no_namesake(world)
         rarity[key] = json.loads(row["detail"])["name_rarity"]
     assert rarity["own"].startswith("unique_"), rarity
     assert rarity["other"] == "shared", rarity
+
+
+def _earlier_deliveries(frames):
+    """A namesakes lookup over earlier months' std rows (what monthly._namesakes_seen reads
+    from the warehouse)."""
+    import duckdb
+
+    from lowincome.linkage.evidence import namesakes_seen
+
+    rows = pl.concat(frames, how="diagonal_relaxed")
+
+    def lookup(candidates):
+        con = duckdb.connect()
+        con.register("_earlier", rows.to_arrow())
+        return namesakes_seen(con, "_earlier", rows.columns, candidates)
+
+    return lookup
+
+
+def test_a_unique_name_on_a_pension_is_evidence_once_earlier_months_show_no_namesake(world):
+    """A pension comes with the name alone; 欧阳锋 is the only registry person of that name and
+    no record of this month carries it with another ID. A pension recurs every month, so
+    its payee shows an ID in other months: when last month's 人社 delivery named nobody else
+    欧阳锋 (his own pension, by his ID, is no namesake), the name is evidence and the pension
+    is linked (unique_name_seen). When last month a 欧阳锋 outside the registry drew a
+    pension on his own ID, it is reviewed; so it is without an earlier month to look at, and
+    for a 失业登记 (a one-off event: its person need not come back)."""
+    reg, registry, rows = _with_people(world, [("HP1", "欧阳锋", "620102003001", dt.date(1950, 4, 4), None)])
+    seeds = len(reg["name"]) - 1
+    last_month = dt.date(2026, 7, 1)
+    outsider = make_id_number("620103", dt.date(1952, 6, 6), 517)
+
+    def earlier(extra):
+        return _pensions(reg, seeds, extra).with_columns(month=pl.lit(last_month))
+
+    this_month = _pensions(reg, seeds, [("欧阳锋", None, 239.0)])
+    unemployed = this_month.with_columns(
+        record_type=pl.when(pl.col("source_row") == seeds + 1).then(pl.lit("失业登记")).otherwise("record_type")
+    )
+    clear = _earlier_deliveries([earlier([("欧阳锋", reg["id"][-1], 239.0)])])
+    cases = {
+        "no namesake last month": (this_month, clear),
+        "namesake last month": (this_month, _earlier_deliveries([earlier([("欧阳锋", outsider, 239.0)])])),
+        "no earlier month": (this_month, _earlier_deliveries([earlier([]).head(0)])),
+        "one-off event": (unemployed, clear),
+        "no lookup": (this_month, None),
+    }
+    got = {}
+    for case, (records, lookup) in cases.items():
+        links = link_source(registry, records, "human_resources", LinkageSettings(), namesakes=lookup).links
+        got[case] = links.filter(pl.col("source_row") == seeds + 1).row(0, named=True)
+    linked = got["no namesake last month"]
+    assert (linked["decision"], linked["registry_row"]) == ("accept", rows["HP1"]), linked
+    d = json.loads(linked["detail"])
+    assert d["name_rarity"] == "unique_all" and d["evidence"] == ["unique_name_seen"], d
+    for case in ("namesake last month", "no earlier month", "no lookup"):
+        r = got[case]
+        assert r["decision"] == "review" and r["registry_row"] == rows["HP1"], (case, r)
+        assert json.loads(r["detail"])["evidence"] == [], (case, r)
+    # a 失业登记 at 76 is not even a candidate (age_implausible); what matters: not linked
+    assert got["one-off event"]["decision"] != "accept", got["one-off event"]

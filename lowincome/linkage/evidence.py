@@ -12,6 +12,10 @@ evidence, switched on and tuned in the `evidence` section of the settings file:
 - unique_name: an exact name that only this person holds in the scope both
   sides share (registry persons + the delivery's records with other IDs), for
   records whose population is the registry (`unique_name_when`);
+- unique_name_seen: the same, for records whose population is not the registry but
+  whose persons recur (a pension, a contribution, claims: `unique_name_seen`), once
+  the source's earlier deliveries show no other holder of the name in the scope either
+  (see namesakes_seen);
 - id_prefix: an Excel-mangled ID whose surviving leading digits (>= n) agree,
   with an exact name;
 - history: the same agency record key linked to this person in earlier months;
@@ -30,6 +34,8 @@ ID or birth date points to someone else (`vetoes`, `contradicted`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import duckdb
 import polars as pl
@@ -80,6 +86,7 @@ def identity_evidence(
     )
     once, same = one_per_month(ev, source)
     unique_when = ev.get("unique_name_when") or "TRUE"
+    seen_when = ((ev.get("unique_name_seen") or {}).get("when") or {}).get(source) or "FALSE"
     con.register("_best", best.select("left_idx", "right_idx").to_arrow())
     con.register(
         "_exact", exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow()
@@ -100,17 +107,100 @@ def identity_evidence(
         f"""SELECT b.left_idx, b.right_idx,
             {prefix} AS ev_id_prefix,
             {claimed} AS claimed,
-            coalesce(({unique_when}), false) AS unique_name_counts
+            coalesce(({unique_when}), false) AS unique_name_counts,
+            coalesce(({seen_when}), false) AS unique_name_seen_when
         FROM _best b JOIN {left} l ON l.idx = b.left_idx JOIN {right} r ON r.idx = b.right_idx""",
     )
     con.unregister("_best")
     con.unregister("_exact")
     con.execute("DROP TABLE IF EXISTS _claims")
     return best.join(out, on=["left_idx", "right_idx"], how="left").with_columns(
-        pl.col("ev_id_prefix", "claimed", "unique_name_counts").fill_null(False),
+        pl.col("ev_id_prefix", "claimed", "unique_name_counts", "unique_name_seen_when").fill_null(False),
         ev_id=at_levels(settings, "id", ev.get("id_levels")),
         ev_birth=at_levels(settings, "birth", ev.get("birth_levels")),
     )
+
+
+# (candidates: row, name, scope, place, cand_id, cand_birth) -> ((row, namesakes), earlier months delivered)
+NamesakesSeen = Callable[[pl.DataFrame], tuple[pl.DataFrame, int]]
+
+# std columns of an agency record's residence, by name_rarity scope
+_PLACE_COLUMNS = {"county": "county_code", "township": "township_code", "village": "village_code"}
+
+
+def namesakes_seen(
+    con: duckdb.DuckDBPyConnection, relation: str, columns, candidates: pl.DataFrame
+) -> tuple[pl.DataFrame, int]:
+    """For each candidate (a registry person whose exact name is unique in its scope this
+    month): how many other persons the source's earlier deliveries (`relation`: std rows of
+    the earlier months of the window) named so in that scope, each counted by its valid ID.
+    The candidate's own records do not count: its own ID, or -- a person without an ID in
+    the registry -- an ID that carries its birth date. Also returns how many earlier months
+    the relation holds. `columns`: the relation's columns (a source without residence
+    columns has records that can only be unique everywhere)."""
+    scope = " OR ".join(
+        [f"(c.scope = '{sc}' AND s.{col} = c.place)" for sc, col in _PLACE_COLUMNS.items() if col in columns]
+        + ["c.scope = 'all'"]
+    )
+    con.register("_seen_candidates", candidates.to_arrow())
+    try:
+        counts = query_pl(
+            con,
+            f"""SELECT c.row, count(DISTINCT s.id_number) AS namesakes
+            FROM _seen_candidates c LEFT JOIN {relation} s
+              ON s.name = c.name AND s.id_number IS NOT NULL AND ({scope})
+             AND s.id_number IS DISTINCT FROM c.cand_id
+             AND (c.cand_id IS NOT NULL OR substr(s.id_number, 7, 8) IS DISTINCT FROM c.cand_birth)
+            GROUP BY c.row""",
+        )
+        months = query_pl(con, f"SELECT count(DISTINCT month) AS n FROM {relation}")["n"][0]
+    finally:
+        con.unregister("_seen_candidates")
+    return counts, int(months)
+
+
+def _unique_name_seen(
+    con: duckdb.DuckDBPyConnection, d: pl.DataFrame, settings: LinkSettings, right: str, seen: NamesakesSeen | None
+) -> pl.Series:
+    """ev_unique_name_seen per row of `d`: an accept at a unique name_rarity level, where the
+    source's `unique_name_seen.when` holds and unique_name_when does not, whose name the
+    earlier deliveries (at least min_months - 1 of them) show no other person holding in the
+    scope. Only those accepts are looked up: a few hundred records at a prefecture."""
+    cfg = settings.evidence.get("unique_name_seen") or {}
+    none = pl.repeat(False, d.height, dtype=pl.Boolean, eager=True).alias("ev_unique_name_seen")
+    if seen is None or not cfg or "lvl_name_rarity" not in d.columns:
+        return none
+    labels = settings.comparison("name_rarity").labels
+    scopes = {labels.index(lab): sc for lab, sc in (cfg.get("scopes") or {}).items() if lab in labels}
+    todo = d.with_row_index("row").filter(
+        (pl.col("decision") == "accept")
+        & pl.col("unique_name_seen_when")
+        & ~pl.col("unique_name_counts")
+        & pl.col("lvl_name_rarity").is_in(list(scopes))
+    )
+    if not todo.height:
+        return none
+    con.register(
+        "_seen_todo",
+        todo.select(
+            pl.col("row").cast(pl.Int64),
+            "right_idx",
+            scope=pl.col("lvl_name_rarity").replace_strict(scopes, return_dtype=pl.String),
+        ).to_arrow(),
+    )
+    place = " ".join(f"WHEN '{sc}' THEN r.{sc}" for sc in _PLACE_COLUMNS)
+    candidates = query_pl(
+        con,
+        f"""SELECT t.row, r.name, t.scope, CASE t.scope {place} END AS place, r.id_valid AS cand_id,
+                   r.birth AS cand_birth
+        FROM _seen_todo t JOIN {right} r ON r.idx = t.right_idx""",
+    )
+    con.unregister("_seen_todo")
+    counts, months = seen(candidates)
+    if months < int(cfg.get("min_months", 2)) - 1:
+        return none
+    clear = counts.filter(pl.col("namesakes") == 0)["row"].cast(pl.UInt32)
+    return pl.int_range(d.height, dtype=pl.UInt32, eager=True).is_in(clear.implode()).alias("ev_unique_name_seen")
 
 
 def _household_evidence(d: pl.DataFrame, exact: pl.DataFrame, lg: pl.Series, rg: pl.Series) -> pl.DataFrame:
@@ -149,6 +239,7 @@ def require_identity_evidence(
     right_groups: pl.Series,
     left: str,
     right: str,
+    seen: NamesakesSeen | None = None,
 ) -> pl.DataFrame:
     """`accept` without evidence, or on a claimed person, becomes `review`.
     Adds `evidence` (list of the kinds found; "claimed" when a claim blocked it).
@@ -164,10 +255,11 @@ def require_identity_evidence(
         (pl.col("lvl_history") == 0) if ev.get("history_months") and "lvl_history" in d.columns else pl.lit(False)
     )
     d = d.with_columns(ev_unique_name=ev_unique & pl.col("unique_name_counts"), ev_history=ev_history.fill_null(False))
+    d = d.with_columns(_unique_name_seen(con, d, settings, right, seen))
     d = d.with_columns(
         ev_sole_namesake=pl.col("sole_namesake").fill_null(False) if "sole_namesake" in d.columns else pl.lit(False)
     )
-    kinds = ["id", "birth", "household", "unique_name", "id_prefix", "history", "sole_namesake"]
+    kinds = ["id", "birth", "household", "unique_name", "unique_name_seen", "id_prefix", "history", "sole_namesake"]
     has = pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds])
     evidence = pl.concat_list(
         [pl.when(pl.col(f"ev_{k}")).then(pl.lit(k)) for k in kinds]
@@ -183,4 +275,4 @@ def require_identity_evidence(
     return d.with_columns(
         decision=pl.when(blocked).then(pl.lit("review")).otherwise(pl.col("decision")),
         evidence=evidence,
-    ).drop([f"ev_{k}" for k in kinds] + ["claimed", "unique_name_counts"])
+    ).drop([f"ev_{k}" for k in kinds] + ["claimed", "unique_name_counts", "unique_name_seen_when"])

@@ -16,6 +16,7 @@ EVIDENCE_ZH = {
     "birth": "出生日期一致",
     "household": "同户其他成员已匹配到该户",
     "unique_name": "姓名在当地唯一",
+    "unique_name_seen": "姓名在当地唯一（近几个月该部门记录中也无同名他人）",
     "id_prefix": "损坏的身份证号前几位一致",
     "history": "往月同一记录已匹配此人",
     "sole_namesake": "同名（含同音）者中唯一符合该发放类型的人员",

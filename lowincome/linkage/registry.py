@@ -34,7 +34,7 @@ from lowincome.linkage.engine import (
     register,
     score_pairs,
 )
-from lowincome.linkage.evidence import at_levels, require_identity_evidence
+from lowincome.linkage.evidence import NamesakesSeen, at_levels, require_identity_evidence
 from lowincome.linkage.exact import exact_id_matches
 from lowincome.linkage.features import prepare
 from lowincome.linkage.settings import LinkSettings, load_settings
@@ -321,7 +321,7 @@ def _exact_stage(con, records, registry, source, month, clerical, row_profile) -
     return _Exact(ex_accept, ex_review, clerical_match, forbidden, refused.height)
 
 
-def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact):
+def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact, namesakes: NamesakesSeen | None):
     """Score the profiles the exact stage left open; decide; require identity evidence.
     Returns (decided pairs with their levels, the engine's result, the residual idx)."""
     decided = pl.concat([ex.accept["left_idx"], ex.review["left_idx"]]).cast(pl.Int64)
@@ -346,7 +346,7 @@ def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact)
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c in ("group_support", "sole_namesake")]
     d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
-    d = require_identity_evidence(con, d, ex.accept, ls, source, lp["group"], rp["group"], "l_in", "r_in")
+    d = require_identity_evidence(con, d, ex.accept, ls, source, lp["group"], rp["group"], "l_in", "r_in", namesakes)
     return d, result, residual
 
 
@@ -457,11 +457,14 @@ def link_source(
     settings: LinkageSettings | None = None,
     clerical: pl.DataFrame | None = None,
     history: pl.DataFrame | None = None,
+    namesakes: NamesakesSeen | None = None,
 ) -> LinkResult:
     """Link one month's agency records to the registry: one links row per record.
 
     history: (record_key, person_key) of accepted links of this source in earlier
-    months (see linkage.record_history); evidence for records seen before."""
+    months (see linkage.record_history); evidence for records seen before.
+    namesakes: looks up the source's earlier deliveries for other holders of a unique
+    name (evidence.namesakes_seen); without it, `unique_name_seen` evidence is off."""
     t0 = time.perf_counter()
     ls = (settings or LinkageSettings.from_env()).for_source(source)
     month = records["month"][0] if records.height and "month" in records.columns else None
@@ -477,7 +480,7 @@ def link_source(
     ex = _exact_stage(con, records, registry, source, month, clerical, row_profile)
     t_exact = time.perf_counter() - t0
     t1 = time.perf_counter()
-    prob, result, residual = _probabilistic_stage(con, ls, source, lp, rp, ex)
+    prob, result, residual = _probabilistic_stage(con, ls, source, lp, rp, ex, namesakes)
     keys = query_pl(con, "SELECT record_key, 'other:' || md5(id_valid) AS other_person FROM l_in ORDER BY idx")
     con.close()
     t_prob = time.perf_counter() - t1
