@@ -164,6 +164,7 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     """
     from lowincome.linkage import LinkageSettings, write_review_list
     from lowincome.linkage import link_source as link
+    from lowincome.linkage.evidence import namesake_months
     from lowincome.linkage.features import INPUT_COLUMNS
     from lowincome.linkage.review import RECORD_COLUMNS, read_returned_reviews
 
@@ -184,7 +185,7 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
             "SELECT record_key, person_key FROM linkage.record_history WHERE source = ? AND month < ? AND month >= ?",
             [source, month, add_months(month, -months_back)],
         )
-    seen_months = int((settings.for_source(source).evidence.get("unique_name_seen") or {}).get("months") or 0)
+    seen_months = namesake_months(settings.for_source(source))
     result = link(
         registry,
         records,

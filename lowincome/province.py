@@ -332,6 +332,7 @@ def link_region(
 
     fail_half_way: fault injection for the tests (the caller kills the process)."""
     from lowincome.linkage import LinkageSettings, link_source, read_review_decisions
+    from lowincome.linkage.evidence import namesake_months
     from lowincome.monthly import inbox_months, month_dir
 
     t0 = time.perf_counter()
@@ -346,7 +347,7 @@ def link_region(
             continue
         months_back = int(settings.for_source(source).evidence.get("history_months") or 0)
         history = _history(store, source, month, months_back)
-        seen_months = int((settings.for_source(source).evidence.get("unique_name_seen") or {}).get("months") or 0)
+        seen_months = namesake_months(settings.for_source(source))
         result = link_source(
             registry.sort("source_row"),
             records,

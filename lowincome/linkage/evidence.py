@@ -128,6 +128,11 @@ NamesakesSeen = Callable[[pl.DataFrame], tuple[pl.DataFrame, int]]
 _PLACE_COLUMNS = {"county": "county_code", "township": "township_code", "village": "village_code"}
 
 
+def namesake_months(settings: LinkSettings) -> int:
+    """How many months before this one unique_name_seen looks at (0: off)."""
+    return int((settings.evidence.get("unique_name_seen") or {}).get("months") or 0)
+
+
 def namesakes_seen(
     con: duckdb.DuckDBPyConnection, relation: str, columns, candidates: pl.DataFrame
 ) -> tuple[pl.DataFrame, int]:
