@@ -1108,3 +1108,29 @@ def test_a_unique_name_on_a_pension_is_evidence_once_earlier_months_show_no_name
         assert json.loads(r["detail"])["evidence"] == [], (case, r)
     # a 失业登记 at 76 is not even a candidate (age_implausible); what matters: not linked
     assert got["one-off event"]["decision"] != "accept", got["one-off event"]
+
+
+def test_a_birth_date_of_the_same_year_points_to_someone_else(world):
+    """A 医保 claim with the name, the county and an Excel-mangled ID whose 9 digits are the
+    registry person's carries a birth date of the same year, five months apart: not a typo
+    of the person's birth date but another person's (a namesake born that year in the
+    county). The pair is contradicted and at most reviewed; the same claim with the
+    person's birth date is linked."""
+    reg, registry, rows = _with_people(world, [("HB1", "欧阳克", "620102003002", dt.date(1975, 3, 3), None)])
+    own = reg["id"][-1]
+    n = len(reg["name"]) - 1
+    rec = {k: list(reg[k][:n]) for k in ("name", "id", "region", "birth_date")}
+    at = {}
+    for key, birth in (("other day", dt.date(1975, 8, 22)), ("own day", dt.date(1975, 3, 3))):
+        rec["name"].append("欧阳克")
+        rec["id"].append(_excel_shown(own))
+        rec["region"].append("620102003002")
+        rec["birth_date"].append(birth)
+        at[key] = len(rec["name"])
+    links = link_source(registry, _std(rec, "health_insurance"), "health_insurance", LinkageSettings()).links
+    by_row = {r["source_row"]: r for r in links.iter_rows(named=True)}
+    other, same = by_row[at["other day"]], by_row[at["own day"]]
+    d = json.loads(other["detail"])
+    assert d["birth"] == "year" and d["id"] == "prefix", d
+    assert other["decision"] != "accept" and "contradicted" in d["evidence"], other
+    assert (same["decision"], same["registry_row"]) == ("accept", rows["HB1"]), same
