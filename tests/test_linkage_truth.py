@@ -80,7 +80,7 @@ _SHORT = {
     "human_resources": "measured 2026-11-29 15:50 (1,000 households, seed 11, realistic defaults, each month "
     "linked without the earlier months' history): P=1.0000, R=0.9753: registry persons' 养老金发放/社保缴费/"
     "公益性岗位 records with a blank ID and no region wait in review (name alone is not evidence for a record anyone "
-    "can have; with history, as the monthly job runs, R=0.9871 and review 0.80% on the 3-month sample)",
+    "can have; with history and earlier deliveries, as the monthly job runs, R=0.9875 and review 0.78% on the 3-month sample, measured 2026-11-29 21:25)",
 }
 
 
