@@ -1134,3 +1134,42 @@ def test_a_birth_date_of_the_same_year_points_to_someone_else(world):
     assert d["birth"] == "year" and d["id"] == "prefix", d
     assert other["decision"] != "accept" and "contradicted" in d["evidence"], other
     assert (same["decision"], same["registry_row"]) == ("accept", rows["HB1"]), same
+
+
+def test_a_namesake_paid_this_month_by_id_is_not_the_payee_of_a_name_only_payment(world):
+    """Two 低保 persons named 令狐冲 (no region on the payment list). When one of them has this
+    month's 低保金 by ID, a second 低保金 delivered with the name alone is not his (a person
+    has one a month): the other 令狐冲 is the only namesake the payment can concern, and it
+    is linked to him (sole_namesake). Without the payment by ID, the two stay alike: review."""
+    reg, registry, rows = _with_people(
+        world,
+        [
+            ("HL1", "令狐冲", "620102001001", dt.date(1950, 5, 5), "低保"),
+            ("HL2", "令狐冲", "620103001001", dt.date(1958, 8, 8), "低保"),
+        ],
+    )
+    first_id = reg["id"][rows["HL1"] - 1]
+
+    def payments(with_id: bool) -> pl.DataFrame:
+        rec = {"name": [], "id": [], "region": [], "event_type": []}
+        for i in range(len(reg["name"]) - 2):  # the month's exact-ID records: the classifier's seeds
+            rec["name"].append(reg["name"][i])
+            rec["id"].append(reg["id"][i])
+            rec["region"].append(reg["region"][i])
+            rec["event_type"].append("临时救助")
+        extra = [(first_id, "620102001001")] if with_id else []
+        for idv, region in [*extra, (None, None)]:
+            rec["name"].append("令狐冲")
+            rec["id"].append(idv)
+            rec["region"].append(region)
+            rec["event_type"].append("低保金发放")
+        return _std(rec, "civil_affairs")
+
+    paid = link_source(registry, payments(True), "civil_affairs", LinkageSettings()).links
+    by_id, name_only = paid.tail(2).iter_rows(named=True)
+    assert (by_id["method"], by_id["registry_row"]) == ("exact_id", rows["HL1"]), by_id
+    assert (name_only["decision"], name_only["registry_row"]) == ("accept", rows["HL2"]), name_only
+    d = json.loads(name_only["detail"])
+    assert d["sole_namesake"] is True and "sole_namesake" in d["evidence"], d
+    unpaid = link_source(registry, payments(False), "civil_affairs", LinkageSettings()).links.tail(1).row(0, named=True)
+    assert unpaid["decision"] == "review" and json.loads(unpaid["detail"])["ambiguous"] is True, unpaid

@@ -64,6 +64,56 @@ def one_per_month(ev: dict, source: str) -> tuple[str | None, list[str]]:
     return spec, []
 
 
+def _claims(con: duckdb.DuckDBPyConnection, settings: LinkSettings, source: str, left: str, exact: pl.DataFrame) -> str:
+    """Creates _claims, the persons claimed by exact ID this month by a record of a kind a
+    person has once a month (evidence.one_per_month), with the columns a second claim must
+    share (its kind); returns the SQL of "record l's candidate b.right_idx is so claimed"."""
+    once, same = one_per_month(settings.evidence, source)
+    if not once:
+        con.execute("CREATE OR REPLACE TEMP TABLE _claims AS SELECT NULL::BIGINT AS right_idx WHERE false")
+        return "false"
+    con.register(
+        "_exact", exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow()
+    )
+    keep = "".join(f", l.{c} AS same_{i}" for i, c in enumerate(same))
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _claims AS SELECT DISTINCT e.right_idx{keep} FROM _exact e "
+        f"JOIN {left} l ON l.idx = e.left_idx WHERE {once}"
+    )
+    con.unregister("_exact")
+    on = "".join(f" AND c.same_{i} IS NOT DISTINCT FROM l.{c}" for i, c in enumerate(same))
+    return f"coalesce(({once}) AND EXISTS (SELECT 1 FROM _claims c WHERE c.right_idx = b.right_idx{on}), false)"
+
+
+def claimed_pairs(
+    con: duckdb.DuckDBPyConnection,
+    pairs: pl.DataFrame,
+    settings: LinkSettings,
+    source: str,
+    left: str,
+    exact: pl.DataFrame,
+) -> pl.Series:
+    """Per (left_idx, right_idx) pair: the candidate is already claimed this month by exact ID
+    with a record of the same once-a-month kind (a 低保金 payment, a pension): for the
+    namesake context, a person who had this month's payment cannot be this payment's payee."""
+    claimed = _claims(con, settings, source, left, exact)
+    con.register(
+        "_pairs",
+        pairs.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64))
+        .with_row_index("_row")
+        .to_arrow(),
+    )
+    try:
+        out = query_pl(
+            con,
+            f"SELECT b._row, {claimed} AS claimed FROM _pairs b JOIN {left} l ON l.idx = b.left_idx ORDER BY b._row",
+        )
+    finally:
+        con.unregister("_pairs")
+        con.execute("DROP TABLE IF EXISTS _claims")
+    return out["claimed"].alias("claimed_by_id")
+
+
 def identity_evidence(
     con: duckdb.DuckDBPyConnection,
     best: pl.DataFrame,
@@ -84,24 +134,10 @@ def identity_evidence(
         if prefix_digits and agree
         else "false"
     )
-    once, same = one_per_month(ev, source)
     unique_when = ev.get("unique_name_when") or "TRUE"
     seen_when = ((ev.get("unique_name_seen") or {}).get("when") or {}).get(source) or "FALSE"
     con.register("_best", best.select("left_idx", "right_idx").to_arrow())
-    con.register(
-        "_exact", exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow()
-    )
-    # the persons claimed by exact ID this month, with the columns a second claim must share (its kind)
-    if once:
-        keep = "".join(f", l.{c} AS same_{i}" for i, c in enumerate(same))
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _claims AS SELECT DISTINCT e.right_idx{keep} FROM _exact e "
-            f"JOIN {left} l ON l.idx = e.left_idx WHERE {once}"
-        )
-        on = "".join(f" AND c.same_{i} IS NOT DISTINCT FROM l.{c}" for i, c in enumerate(same))
-        claimed = f"coalesce(({once}) AND EXISTS (SELECT 1 FROM _claims c WHERE c.right_idx = b.right_idx{on}), false)"
-    else:
-        claimed = "false"
+    claimed = _claims(con, settings, source, left, exact)
     out = query_pl(
         con,
         f"""SELECT b.left_idx, b.right_idx,
@@ -112,7 +148,6 @@ def identity_evidence(
         FROM _best b JOIN {left} l ON l.idx = b.left_idx JOIN {right} r ON r.idx = b.right_idx""",
     )
     con.unregister("_best")
-    con.unregister("_exact")
     con.execute("DROP TABLE IF EXISTS _claims")
     return best.join(out, on=["left_idx", "right_idx"], how="left").with_columns(
         pl.col("ev_id_prefix", "claimed", "unique_name_counts", "unique_name_seen_when").fill_null(False),

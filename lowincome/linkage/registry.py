@@ -34,7 +34,7 @@ from lowincome.linkage.engine import (
     register,
     score_pairs,
 )
-from lowincome.linkage.evidence import NamesakesSeen, at_levels, require_identity_evidence
+from lowincome.linkage.evidence import NamesakesSeen, at_levels, claimed_pairs, require_identity_evidence
 from lowincome.linkage.exact import exact_id_matches
 from lowincome.linkage.features import prepare
 from lowincome.linkage.settings import LinkSettings, load_settings
@@ -233,13 +233,16 @@ def _sole_weight(settings: LinkSettings) -> float:
 
 def _ruled_out(settings: LinkSettings) -> pl.Expr:
     """A candidate the record cannot concern: a negative adjustment fired (what the event
-    implies: category, age) or a level of evidence.sole_namesake_ruled_out (another county,
-    a birth date or ID that points to someone else)."""
+    implies: category, age), a level of evidence.sole_namesake_ruled_out (another county,
+    a birth date or ID that points to someone else), or -- evidence.sole_namesake_claimed --
+    a person already paid this month by exact ID (`claimed_by_id`, one_per_month)."""
     levels = settings.evidence.get("sole_namesake_ruled_out") or {}
+    claimed = [pl.col("claimed_by_id")] if settings.evidence.get("sole_namesake_claimed") else []
     return pl.any_horizontal(
         pl.lit(False),
         *(pl.col(f"adj_{a.name}") for a in settings.adjustments if a.weight < 0),
         *(at_levels(settings, c, labels) for c, labels in levels.items()),
+        *claimed,
     )
 
 
@@ -342,6 +345,7 @@ def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact,
         eligible = query_pl(con, f"SELECT l.idx FROM l_in l WHERE coalesce(({when}), false)")["idx"].to_numpy()
         labels = ls.comparison("name").labels
         levels = [labels.index(lab) for lab in ls.evidence.get("sole_namesake_name_levels") or ["exact"]]
+        scored = scored.with_columns(claimed_pairs(con, scored, ls, source, "l_in", ex.accept))
         scored = apply_sole_namesake(scored, eligible, levels, _ruled_out(ls), sole_weight)
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c in ("group_support", "sole_namesake")]
