@@ -92,26 +92,28 @@ def claimed_pairs(
     source: str,
     left: str,
     exact: pl.DataFrame,
+    into: pl.DataFrame,
 ) -> pl.Series:
-    """Per (left_idx, right_idx) pair: the candidate is already claimed this month by exact ID
-    with a record of the same once-a-month kind (a 低保金 payment, a pension): for the
-    namesake context, a person who had this month's payment cannot be this payment's payee."""
+    """claimed_by_id for each pair of `into`: one of `pairs` (the pairs worth asking about)
+    whose candidate is already claimed this month by exact ID with a record of the same
+    once-a-month kind (a 低保金 payment, a pension). For the namesake context: a person who
+    had this month's payment cannot be this payment's payee."""
     claimed = _claims(con, settings, source, left, exact)
     con.register(
-        "_pairs",
-        pairs.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64))
-        .with_row_index("_row")
-        .to_arrow(),
+        "_pairs", pairs.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow()
     )
     try:
-        out = query_pl(
+        hit = query_pl(
             con,
-            f"SELECT b._row, {claimed} AS claimed FROM _pairs b JOIN {left} l ON l.idx = b.left_idx ORDER BY b._row",
+            f"SELECT b.left_idx, b.right_idx FROM _pairs b JOIN {left} l ON l.idx = b.left_idx WHERE {claimed}",
         )
     finally:
         con.unregister("_pairs")
         con.execute("DROP TABLE IF EXISTS _claims")
-    return out["claimed"].alias("claimed_by_id")
+    pair = [pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)]
+    flagged = hit.select(*pair).unique().with_columns(claimed_by_id=pl.lit(True))
+    out = into.select(*pair).join(flagged, on=["left_idx", "right_idx"], how="left", maintain_order="left")
+    return out["claimed_by_id"].fill_null(False)
 
 
 def identity_evidence(
