@@ -35,7 +35,8 @@ ID or birth date points to someone else (`vetoes`, `contradicted`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import duckdb
 import polars as pl
@@ -64,14 +65,18 @@ def one_per_month(ev: dict, source: str) -> tuple[str | None, list[str]]:
     return spec, []
 
 
-def _claims(con: duckdb.DuckDBPyConnection, settings: LinkSettings, source: str, left: str, exact: pl.DataFrame) -> str:
-    """Creates _claims, the persons claimed by exact ID this month by a record of a kind a
-    person has once a month (evidence.one_per_month), with the columns a second claim must
-    share (its kind); returns the SQL of "record l's candidate b.right_idx is so claimed"."""
+@contextmanager
+def _claims(
+    con: duckdb.DuckDBPyConnection, settings: LinkSettings, source: str, left: str, exact: pl.DataFrame
+) -> Iterator[str]:
+    """The SQL of "record l's candidate b.right_idx is already claimed this month by exact ID
+    with a record of a kind a person has once a month" (evidence.one_per_month; `same`: the
+    columns a second claim must share, its kind), valid inside the block: the claimed persons
+    are the temp table _claims, dropped on leaving."""
     once, same = one_per_month(settings.evidence, source)
     if not once:
-        con.execute("CREATE OR REPLACE TEMP TABLE _claims AS SELECT NULL::BIGINT AS right_idx WHERE false")
-        return "false"
+        yield "false"
+        return
     con.register(
         "_exact", exact.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow()
     )
@@ -82,37 +87,40 @@ def _claims(con: duckdb.DuckDBPyConnection, settings: LinkSettings, source: str,
     )
     con.unregister("_exact")
     on = "".join(f" AND c.same_{i} IS NOT DISTINCT FROM l.{c}" for i, c in enumerate(same))
-    return f"coalesce(({once}) AND EXISTS (SELECT 1 FROM _claims c WHERE c.right_idx = b.right_idx{on}), false)"
+    try:
+        yield f"coalesce(({once}) AND EXISTS (SELECT 1 FROM _claims c WHERE c.right_idx = b.right_idx{on}), false)"
+    finally:
+        con.execute("DROP TABLE IF EXISTS _claims")
 
 
-def claimed_pairs(
+def claimed_by_id(
     con: duckdb.DuckDBPyConnection,
     pairs: pl.DataFrame,
+    records,
     settings: LinkSettings,
     source: str,
     left: str,
     exact: pl.DataFrame,
-    into: pl.DataFrame,
 ) -> pl.Series:
-    """claimed_by_id for each pair of `into`: one of `pairs` (the pairs worth asking about)
-    whose candidate is already claimed this month by exact ID with a record of the same
-    once-a-month kind (a 低保金 payment, a pension). For the namesake context: a person who
-    had this month's payment cannot be this payment's payee."""
-    claimed = _claims(con, settings, source, left, exact)
-    con.register(
-        "_pairs", pairs.select(pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)).to_arrow()
-    )
+    """claimed_by_id per pair of `pairs`: the pair's record is one of `records` (the ones worth
+    asking about) and its candidate is already claimed this month by exact ID with a record of
+    the same once-a-month kind (a 低保金 payment, a pension). For the namesake context: a person
+    who had this month's payment cannot be this payment's payee."""
+    if not len(records):  # no such record this month (医保, 人社, 乡村振兴 have none)
+        return pl.repeat(False, pairs.height, dtype=pl.Boolean, eager=True).alias("claimed_by_id")
+    pair = [pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)]
+    asked = pairs.select(*pair).filter(pl.col("left_idx").is_in(pl.Series(records, dtype=pl.Int64).implode()))
+    con.register("_pairs", asked.to_arrow())
     try:
-        hit = query_pl(
-            con,
-            f"SELECT b.left_idx, b.right_idx FROM _pairs b JOIN {left} l ON l.idx = b.left_idx WHERE {claimed}",
-        )
+        with _claims(con, settings, source, left, exact) as claimed:
+            hit = query_pl(
+                con,
+                f"SELECT b.left_idx, b.right_idx FROM _pairs b JOIN {left} l ON l.idx = b.left_idx WHERE {claimed}",
+            )
     finally:
         con.unregister("_pairs")
-        con.execute("DROP TABLE IF EXISTS _claims")
-    pair = [pl.col("left_idx").cast(pl.Int64), pl.col("right_idx").cast(pl.Int64)]
     flagged = hit.select(*pair).unique().with_columns(claimed_by_id=pl.lit(True))
-    out = into.select(*pair).join(flagged, on=["left_idx", "right_idx"], how="left", maintain_order="left")
+    out = pairs.select(*pair).join(flagged, on=["left_idx", "right_idx"], how="left", maintain_order="left")
     return out["claimed_by_id"].fill_null(False)
 
 
@@ -139,18 +147,17 @@ def identity_evidence(
     unique_when = ev.get("unique_name_when") or "TRUE"
     seen_when = ((ev.get("unique_name_seen") or {}).get("when") or {}).get(source) or "FALSE"
     con.register("_best", best.select("left_idx", "right_idx").to_arrow())
-    claimed = _claims(con, settings, source, left, exact)
-    out = query_pl(
-        con,
-        f"""SELECT b.left_idx, b.right_idx,
-            {prefix} AS ev_id_prefix,
-            {claimed} AS claimed,
-            coalesce(({unique_when}), false) AS unique_name_counts,
-            coalesce(({seen_when}), false) AS unique_name_seen_when
-        FROM _best b JOIN {left} l ON l.idx = b.left_idx JOIN {right} r ON r.idx = b.right_idx""",
-    )
+    with _claims(con, settings, source, left, exact) as claimed:
+        out = query_pl(
+            con,
+            f"""SELECT b.left_idx, b.right_idx,
+                {prefix} AS ev_id_prefix,
+                {claimed} AS claimed,
+                coalesce(({unique_when}), false) AS unique_name_counts,
+                coalesce(({seen_when}), false) AS unique_name_seen_when
+            FROM _best b JOIN {left} l ON l.idx = b.left_idx JOIN {right} r ON r.idx = b.right_idx""",
+        )
     con.unregister("_best")
-    con.execute("DROP TABLE IF EXISTS _claims")
     return best.join(out, on=["left_idx", "right_idx"], how="left").with_columns(
         pl.col("ev_id_prefix", "claimed", "unique_name_counts", "unique_name_seen_when").fill_null(False),
         ev_id=at_levels(settings, "id", ev.get("id_levels")),

@@ -34,7 +34,7 @@ from lowincome.linkage.engine import (
     register,
     score_pairs,
 )
-from lowincome.linkage.evidence import NamesakesSeen, at_levels, claimed_pairs, require_identity_evidence
+from lowincome.linkage.evidence import NamesakesSeen, at_levels, claimed_by_id, require_identity_evidence
 from lowincome.linkage.exact import exact_id_matches
 from lowincome.linkage.features import prepare
 from lowincome.linkage.settings import LinkSettings, load_settings
@@ -345,9 +345,8 @@ def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact,
         eligible = query_pl(con, f"SELECT l.idx FROM l_in l WHERE coalesce(({when}), false)")["idx"].to_numpy()
         labels = ls.comparison("name").labels
         levels = [labels.index(lab) for lab in ls.evidence.get("sole_namesake_name_levels") or ["exact"]]
-        if len(eligible) and ls.evidence.get("sole_namesake_claimed"):
-            mine = scored.filter(pl.col("left_idx").is_in(pl.Series(eligible).implode()))
-            scored = scored.with_columns(claimed_pairs(con, mine, ls, source, "l_in", ex.accept, scored))
+        if ls.evidence.get("sole_namesake_claimed"):  # _ruled_out reads it
+            scored = scored.with_columns(claimed_by_id(con, scored, eligible, ls, source, "l_in", ex.accept))
         scored = apply_sole_namesake(scored, eligible, levels, _ruled_out(ls), sole_weight)
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c in ("group_support", "sole_namesake")]
