@@ -164,7 +164,6 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     """
     from lowincome.linkage import LinkageSettings, write_review_list
     from lowincome.linkage import link_source as link
-    from lowincome.linkage.evidence import namesake_months
     from lowincome.linkage.features import INPUT_COLUMNS
     from lowincome.linkage.review import RECORD_COLUMNS, read_returned_reviews
 
@@ -185,7 +184,6 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
             "SELECT record_key, person_key FROM linkage.record_history WHERE source = ? AND month < ? AND month >= ?",
             [source, month, add_months(month, -months_back)],
         )
-    seen_months = namesake_months(settings.for_source(source))
     result = link(
         registry,
         records,
@@ -193,7 +191,7 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
         settings,
         clerical=clerical,
         history=history,
-        namesakes=_namesakes_seen(warehouse, source, month, seen_months),
+        namesakes=_namesakes_seen(warehouse, source, month, settings.for_source(source)),
     )
     with warehouse.writer() as con:
         key = "month = ? AND source = ?"
@@ -222,15 +220,15 @@ def link_source(warehouse: Warehouse, inbox: Path, exports: Path, source: str, m
     return result, review_path
 
 
-def _namesakes_seen(warehouse: Warehouse, source: str, month: dt.date, months_back: int):
-    """The lookup of namesakes in the source's deliveries of the `months_back` months
-    before `month` (evidence.namesakes_seen), read from the warehouse when linkage asks."""
-    from lowincome.linkage.evidence import namesakes_seen
+def _namesakes_seen(warehouse: Warehouse, source: str, month: dt.date, settings):
+    """The lookup of namesakes in the source's deliveries of the months before `month`
+    (evidence.namesakes_seen), read from the warehouse when linkage asks."""
+    from lowincome.linkage.evidence import namesake_window, namesakes_seen
 
-    if not months_back:
+    window = namesake_window(settings, month)
+    if window is None:
         return None
-    start = add_months(month, -months_back)
-    relation = f"(SELECT * FROM std.{source} WHERE month >= DATE '{start}' AND month < DATE '{month}')"
+    relation = f"(SELECT * FROM std.{source} WHERE month >= DATE '{window[0]}' AND month < DATE '{window[1]}')"
 
     def lookup(candidates: pl.DataFrame):
         with warehouse.reader() as con:

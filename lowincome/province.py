@@ -171,8 +171,16 @@ class PartitionStore:
                 out.append(dt.datetime.strptime(name[6:], "%Y-%m").date())
         return sorted(out)
 
-    def read(self, stage: str, month: dt.date, table: str, regions: list[str] | None = None) -> pl.DataFrame | None:
-        """The committed rows of `table` in the given regions (all when None); None when none is committed."""
+    def read(
+        self,
+        stage: str,
+        month: dt.date,
+        table: str,
+        regions: list[str] | None = None,
+        columns: list[str] | None = None,
+    ) -> pl.DataFrame | None:
+        """The committed rows of `table` in the given regions (all when None); None when none is
+        committed. `columns`: only those of them the table has (Parquet reads no other)."""
         frames = []
         for region in regions if regions is not None else self.regions(stage, month):
             commit = self.committed(stage, month, region)
@@ -181,7 +189,12 @@ class PartitionStore:
             with self.fs.open(
                 f"{self.partition(stage, month, region)}/attempt={commit['attempt']}/{table}.parquet", "rb"
             ) as fh:
-                frames.append(pl.read_parquet(fh))
+                if columns is not None:
+                    have = pl.read_parquet_schema(fh)
+                    fh.seek(0)
+                    frames.append(pl.read_parquet(fh, columns=[c for c in columns if c in have]))
+                else:
+                    frames.append(pl.read_parquet(fh))
         frames = [f for f in frames if f.width]
         if not frames:
             return None
@@ -332,7 +345,6 @@ def link_region(
 
     fail_half_way: fault injection for the tests (the caller kills the process)."""
     from lowincome.linkage import LinkageSettings, link_source, read_review_decisions
-    from lowincome.linkage.evidence import namesake_months
     from lowincome.monthly import inbox_months, month_dir
 
     t0 = time.perf_counter()
@@ -347,7 +359,6 @@ def link_region(
             continue
         months_back = int(settings.for_source(source).evidence.get("history_months") or 0)
         history = _history(store, source, month, months_back)
-        seen_months = namesake_months(settings.for_source(source))
         result = link_source(
             registry.sort("source_row"),
             records,
@@ -355,7 +366,7 @@ def link_region(
             settings,
             clerical=clerical,
             history=history,
-            namesakes=_namesakes_seen(store, source, month, seen_months),
+            namesakes=_namesakes_seen(store, source, month, region, settings.for_source(source)),
         )
         links.append(result.links)
         model_runs.append(pl.DataFrame([result.model_run | {"month": month, "source": source}]))
@@ -392,21 +403,26 @@ def _history(store: PartitionStore, source: str, month: dt.date, months_back: in
     return pl.concat(frames)
 
 
-def _namesakes_seen(store: PartitionStore, source: str, month: dt.date, months_back: int):
-    """The lookup of namesakes in the source's deliveries of the `months_back` months before
-    `month`, every region's (a namesake may live anywhere in the scope), read from the store
-    when linkage asks (evidence.namesakes_seen); as monthly._namesakes_seen does on the warehouse."""
-    from lowincome.linkage.evidence import namesakes_seen
+def _namesakes_seen(store: PartitionStore, source: str, month: dt.date, region: str, settings):
+    """The lookup of namesakes in the source's deliveries of the months before `month`
+    (evidence.namesakes_seen), read from the store when linkage asks; as
+    monthly._namesakes_seen does on the warehouse. A county's step reads its own partitions:
+    the scope of a record with a county is in that county (name_rarity), and records without
+    one are only linked in `_unplaced`, whose step reads every region's."""
+    from lowincome.linkage.evidence import NAMESAKE_COLUMNS, namesake_window, namesakes_seen
 
-    if not months_back:
+    window = namesake_window(settings, month)
+    if window is None:
         return None
+    regions = None if region == UNPLACED else [region]
 
     def lookup(candidates: pl.DataFrame):
-        earlier = [m for m in store.months(ingest_stage(source)) if add_months(month, -months_back) <= m < month]
-        frames = [f for f in (store.read(ingest_stage(source), m, "std") for m in earlier) if f is not None]
-        rows = (
-            pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=polars_schema(f"std.{source}"))
-        )
+        stage = ingest_stage(source)
+        earlier = [m for m in store.months(stage) if window[0] <= m < window[1]]
+        frames = [store.read(stage, m, "std", regions, columns=list(NAMESAKE_COLUMNS)) for m in earlier]
+        frames = [f for f in frames if f is not None]
+        schema = {c: t for c, t in polars_schema(f"std.{source}").items() if c in NAMESAKE_COLUMNS}
+        rows = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=schema)
         con = duckdb.connect()
         try:
             con.register("_earlier", rows.to_arrow())

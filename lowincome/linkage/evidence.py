@@ -35,6 +35,7 @@ ID or birth date points to someone else (`vetoes`, `contradicted`).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -42,6 +43,7 @@ import duckdb
 import polars as pl
 
 from lowincome.linkage.settings import LinkSettings
+from lowincome.months import add_months
 from lowincome.warehouse import query_pl
 
 
@@ -172,9 +174,14 @@ NamesakesSeen = Callable[[pl.DataFrame], tuple[pl.DataFrame, int]]
 _PLACE_COLUMNS = {"county": "county_code", "township": "township_code", "village": "village_code"}
 
 
-def namesake_months(settings: LinkSettings) -> int:
-    """How many months before this one unique_name_seen looks at (0: off)."""
-    return int((settings.evidence.get("unique_name_seen") or {}).get("months") or 0)
+# the std columns namesakes_seen reads
+NAMESAKE_COLUMNS = ("month", "name", "id_number", *_PLACE_COLUMNS.values())
+
+
+def namesake_window(settings: LinkSettings, month: dt.date) -> tuple[dt.date, dt.date] | None:
+    """[first, end) of the earlier months unique_name_seen looks at; None when it is off."""
+    months = int((settings.evidence.get("unique_name_seen") or {}).get("months") or 0)
+    return (add_months(month, -months), month) if months else None
 
 
 def namesakes_seen(
