@@ -1151,12 +1151,8 @@ def test_a_namesake_paid_this_month_by_id_is_not_the_payee_of_a_name_only_paymen
     first_id = reg["id"][rows["HL1"] - 1]
 
     def payments(with_id: bool) -> pl.DataFrame:
-        rec = {"name": [], "id": [], "region": [], "event_type": []}
-        for i in range(len(reg["name"]) - 2):  # the month's exact-ID records: the classifier's seeds
-            rec["name"].append(reg["name"][i])
-            rec["id"].append(reg["id"][i])
-            rec["region"].append(reg["region"][i])
-            rec["event_type"].append("临时救助")
+        n = len(reg["name"]) - 2  # the month's exact-ID records: the classifier's seeds
+        rec = {k: list(reg[k][:n]) for k in ("name", "id", "region")} | {"event_type": ["临时救助"] * n}
         extra = [(first_id, "620102001001")] if with_id else []
         for idv, region in [*extra, (None, None)]:
             rec["name"].append("令狐冲")
