@@ -1110,6 +1110,50 @@ def test_a_unique_name_on_a_pension_is_evidence_once_earlier_months_show_no_name
     assert got["one-off event"]["decision"] != "accept", got["one-off event"]
 
 
+def test_a_unique_name_is_no_evidence_in_a_month_whose_id_records_show_newcomers_holding_such_names(world):
+    """The case above, in a month when persons outside the registry, never seen before, draw
+    pensions on their own IDs under names that one registry person each holds: had their IDs
+    been blank, a unique name with no namesake in earlier months would have linked them to
+    that person. The month's ID-bearing records show it wrong for half the names it would
+    vouch for: more wrong links expected than the month's share of precision allows, so it is
+    not used: 欧阳锋's name-only pension is reviewed, and the month's figures say why. Without
+    the newcomers the same month trusts it and links the pension."""
+    reg, registry, rows = _with_people(world, [("HP1", "欧阳锋", "620102003001", dt.date(1950, 4, 4), None)])
+    seeds = len(reg["name"]) - 1
+    names = pl.Series(reg["name"][:seeds])
+    unique = [n for n in names.unique(maintain_order=True).to_list() if (names == n).sum() == 1]
+    newcomers = [
+        (name, make_id_number("620104", dt.date(1955 + k % 30, 1 + k % 12, 1 + k % 28), 600 + 2 * k), 300.0 + k)
+        for k, name in enumerate(unique[: len(unique) // 2])
+    ]
+    last_month = _pensions(reg, seeds, [("欧阳锋", reg["id"][-1], 239.0)]).with_columns(
+        month=pl.lit(dt.date(2026, 7, 1))
+    )
+    lookup = _earlier_deliveries([last_month])
+    got = {}
+    for case, extra in (("newcomers", newcomers), ("none", [])):
+        result = link_source(
+            registry,
+            _pensions(reg, seeds, [("欧阳锋", None, 239.0), *extra]),
+            "human_resources",
+            LinkageSettings(),
+            namesakes=lookup,
+        )
+        got[case] = (result.links.filter(pl.col("source_row") == seeds + 1).row(0, named=True), result.metrics)
+    row, metrics = got["newcomers"]
+    assert row["decision"] == "review" and row["registry_row"] == rows["HP1"], row
+    assert json.loads(row["detail"])["evidence"] == [], row
+    check = metrics["unique_name_seen_check"]
+    # half the names it would vouch for are a newcomer's: 0.5 expected wrong links among the
+    # month's ~400, more than precision_budget (0.0005) allows
+    assert check["wrong"] == len(newcomers) and check["decisive"] == 1, check
+    assert check["expected_wrong"] > check["allowed_wrong"] and not check["trusted"], check
+    row, metrics = got["none"]
+    assert (row["decision"], row["registry_row"]) == ("accept", rows["HP1"]), row
+    check = metrics["unique_name_seen_check"]
+    assert check["wrong"] == 0 and check["records"] >= 30 and check["trusted"], check
+
+
 def test_a_birth_date_of_the_same_year_points_to_someone_else(world):
     """A 医保 claim with the name, the county and an Excel-mangled ID whose 9 digits are the
     registry person's carries a birth date of the same year, five months apart: not a typo

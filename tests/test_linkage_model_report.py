@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import polars as pl
 import pytest
@@ -77,6 +78,30 @@ def test_report_shows_the_linkage_model_in_chinese(sample_run):
         ]
     assert parser.sources == sources.to_list()
     assert "姓名一致" in html and "先验" in html and "待人工复核积压" in html and "身份证号缺失" in html
+
+
+@pytest.mark.slow
+def test_report_shows_how_the_checked_evidence_fared(sample_run):
+    """Where accepts rested on unique_name_seen alone, the month's check on the ID-bearing
+    records is in linkage.model_runs and the auditor's report says it: how many records the
+    evidence would link, how many of them wrongly, the accepts resting on it and whether it
+    was used."""
+    with Warehouse(sample_run.warehouse).reader() as con:
+        runs = query_pl(con, "SELECT month, source, counts FROM linkage.model_runs ORDER BY month, source")
+    checks = {}
+    for month, counts in zip(runs["month"], runs["counts"], strict=True):
+        check = json.loads(counts).get("unique_name_seen_check")
+        if check:
+            checks.setdefault(month, []).append(check)
+    assert checks, "the sample's later months have accepts resting on unique_name_seen alone"
+    for month, month_checks in checks.items():
+        html = next((sample_run.exports / f"{month:%Y-%m}" / "dq").glob("*.html")).read_text(encoding="utf-8")
+        shown = re.findall(r'<p class="evidence-check">(.*?)</p>', html, re.S)
+        assert len(shown) == len(month_checks)
+        for text, check in zip(shown, month_checks, strict=True):
+            assert f"将匹配 {check['records']:,} 条，其中 {check['wrong']:,} 条为他人" in text, text
+            assert f"仅凭该证据自动匹配 {check['decisive']:,} 条" in text, text
+            assert ("本月采用" if check["trusted"] else "本月不采用") in text, text
 
 
 @pytest.mark.slow

@@ -215,6 +215,70 @@ def namesakes_seen(
     return counts, int(months)
 
 
+def _seen_check(
+    con: duckdb.DuckDBPyConnection, settings: LinkSettings, source: str, left: str, right: str, seen, sample: int
+) -> dict:
+    """How unique_name_seen fares this month on the records whose answer is known: the
+    records of its kinds that carry a valid ID, taken as if the ID (and the birth date and
+    sex it carries) were blank. Such a record whose exact name one registry person holds in
+    its county (anywhere, without a county) would get the evidence if no other person holds
+    the name with an ID this month and the earlier deliveries show no other holder -- right
+    when the record is that person, wrong when it is someone else: a person outside the
+    registry whose earlier records (if any) never showed the ID, a newcomer. The count is
+    blind to newcomers; this is where their share shows (IDs are missing at random among a
+    source's records: the ID-bearing ones stand for the blank ones). A deterministic sample
+    of at most `sample` records is looked up. Returns records (would be linked) and wrong."""
+    when = ((settings.evidence.get("unique_name_seen") or {}).get("when") or {}).get(source) or "FALSE"
+    frame = query_pl(
+        con,
+        f"""WITH holders AS (
+            SELECT name, county, count(DISTINCT coalesce(id_valid, 'reg:' || idx)) AS n,
+                   any_value(id_valid) AS cand_id, any_value(birth) AS cand_birth FROM {right} GROUP BY name, county
+        ), holders_all AS (
+            SELECT name, count(DISTINCT coalesce(id_valid, 'reg:' || idx)) AS n,
+                   any_value(id_valid) AS cand_id, any_value(birth) AS cand_birth FROM {right} GROUP BY name
+        ), others AS (
+            SELECT DISTINCT name, county, id_valid FROM {left}
+            WHERE id_valid IS NOT NULL AND id_valid NOT IN (SELECT id_valid FROM {right} WHERE id_valid IS NOT NULL)
+        ), known AS (
+            SELECT l.idx, l.name, l.county, l.id_valid FROM {left} l
+            WHERE l.id_valid IS NOT NULL AND coalesce(({when}), false)
+        ), scoped AS (
+            SELECT k.*, 'county' AS scope, k.county AS place, h.cand_id, h.cand_birth
+            FROM known k JOIN holders h ON h.name = k.name AND h.county = k.county WHERE h.n = 1
+            UNION ALL
+            SELECT k.*, 'all' AS scope, NULL AS place, h.cand_id, h.cand_birth
+            FROM known k JOIN holders_all h ON h.name = k.name WHERE k.county IS NULL AND h.n = 1
+        )
+        SELECT s.idx AS row, s.name, s.scope, s.place, s.cand_id, s.cand_birth,
+               coalesce(s.id_valid = s.cand_id OR (s.cand_id IS NULL AND substr(s.id_valid, 7, 8) = s.cand_birth),
+                        false) AS own
+        FROM scoped s
+        WHERE NOT EXISTS (SELECT 1 FROM others o WHERE o.name = s.name AND o.id_valid <> s.id_valid
+                          AND (s.scope = 'all' OR o.county = s.county))
+        ORDER BY hash(s.idx), s.idx LIMIT {int(sample)}""",
+    )
+    counts, _months = seen(frame.drop("own"))
+    fired = frame.join(counts.filter(pl.col("namesakes") == 0).select("row"), on="row")
+    return {"records": fired.height, "wrong": int((~fired["own"]).sum())}
+
+
+def _trusted(check: dict, decisive: int, links: int, cfg: dict) -> dict:
+    """The evidence is used this month when the wrong links it is expected to make stay
+    within its share of the precision target: (wrong / records of its check) x the accepts
+    that rest on it alone <= precision_budget x the month's links, with at least
+    `min_records` checked. The figures are kept for the auditor (linkage.model_runs)."""
+    rate = check["wrong"] / check["records"] if check["records"] else 1.0
+    expected, allowed = rate * decisive, float(cfg.get("precision_budget", 0.0005)) * links
+    trusted = check["records"] >= int(cfg.get("min_records", 30)) and expected <= allowed
+    return check | {
+        "decisive": decisive,
+        "expected_wrong": round(expected, 2),
+        "allowed_wrong": round(allowed, 2),
+        "trusted": trusted,
+    }
+
+
 def _unique_name_seen(
     con: duckdb.DuckDBPyConnection, d: pl.DataFrame, settings: LinkSettings, right: str, seen: NamesakesSeen | None
 ) -> pl.Series:
@@ -285,6 +349,24 @@ def _household_evidence(d: pl.DataFrame, exact: pl.DataFrame, lg: pl.Series, rg:
     return d.join(support, on="left_idx", how="left").with_columns(pl.col("ev_household").fill_null(False))
 
 
+def _checked_unique_name_seen(con, d, exact, settings: LinkSettings, source, left, right, seen, kinds, report):
+    """unique_name_seen can be faked by a newcomer (a count cannot see a person whose first
+    record lacks its ID): where it alone makes accepts, it is checked on the month's
+    ID-bearing records (_seen_check) and dropped for the month when not trusted (_trusted)."""
+    cfg = (settings.evidence.get("unique_name_seen") or {}).get("check") or {}
+    accept = pl.col("decision") == "accept"
+    alone = accept & pl.col("ev_unique_name_seen")
+    alone = alone & ~pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds if k != "unique_name_seen"])
+    decisive = d.filter(alone).height
+    if not cfg or not decisive:
+        return d
+    check = _seen_check(con, settings, source, left, right, seen, int(cfg.get("sample", 20000)))
+    result = _trusted(check, decisive, exact.height + d.filter(accept).height, cfg)
+    if report is not None:
+        report["unique_name_seen_check"] = result
+    return d if result["trusted"] else d.with_columns(ev_unique_name_seen=pl.lit(False))
+
+
 def require_identity_evidence(
     con: duckdb.DuckDBPyConnection,
     decided: pl.DataFrame,
@@ -296,6 +378,7 @@ def require_identity_evidence(
     left: str,
     right: str,
     seen: NamesakesSeen | None = None,
+    report: dict | None = None,
 ) -> pl.DataFrame:
     """`accept` without evidence, or on a claimed person, becomes `review`.
     Adds `evidence` (list of the kinds found; "claimed" when a claim blocked it).
@@ -316,6 +399,7 @@ def require_identity_evidence(
         ev_sole_namesake=pl.col("sole_namesake").fill_null(False) if "sole_namesake" in d.columns else pl.lit(False)
     )
     kinds = ["id", "birth", "household", "unique_name", "unique_name_seen", "id_prefix", "history", "sole_namesake"]
+    d = _checked_unique_name_seen(con, d, exact, settings, source, left, right, seen, kinds, report)
     has = pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds])
     evidence = pl.concat_list(
         [pl.when(pl.col(f"ev_{k}")).then(pl.lit(k)) for k in kinds]

@@ -324,9 +324,12 @@ def _exact_stage(con, records, registry, source, month, clerical, row_profile) -
     return _Exact(ex_accept, ex_review, clerical_match, forbidden, refused.height)
 
 
-def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact, namesakes: NamesakesSeen | None):
-    """Score the profiles the exact stage left open; decide; require identity evidence.
-    Returns (decided pairs with their levels, the engine's result, the residual idx)."""
+def _probabilistic_stage(
+    con, ls: LinkSettings, source: str, lp, rp, ex: _Exact, namesakes: NamesakesSeen | None, report: dict
+):
+    """Score the profiles the exact stage left open; decide; require identity evidence
+    (its checks' figures go to `report`). Returns (decided pairs with their levels, the
+    engine's result, the residual idx)."""
     decided = pl.concat([ex.accept["left_idx"], ex.review["left_idx"]]).cast(pl.Int64)
     # polars, not np.setdiff1d: numpy 2.4's unique() takes seconds on a million ints
     every = pl.int_range(lp.height, dtype=pl.Int64, eager=True)
@@ -351,7 +354,9 @@ def _probabilistic_stage(con, ls: LinkSettings, source: str, lp, rp, ex: _Exact,
     d = decide(scored, ls.accept, ls.review, ls.ambiguity_margin, ls.one_to_one)
     pair_cols = [c for c in scored.columns if c.startswith(("lvl_", "adj_")) or c in ("group_support", "sole_namesake")]
     d = d.join(scored.select("left_idx", "right_idx", *pair_cols), on=["left_idx", "right_idx"], how="left")
-    d = require_identity_evidence(con, d, ex.accept, ls, source, lp["group"], rp["group"], "l_in", "r_in", namesakes)
+    d = require_identity_evidence(
+        con, d, ex.accept, ls, source, lp["group"], rp["group"], "l_in", "r_in", namesakes, report
+    )
     return d, result, residual
 
 
@@ -485,7 +490,8 @@ def link_source(
     ex = _exact_stage(con, records, registry, source, month, clerical, row_profile)
     t_exact = time.perf_counter() - t0
     t1 = time.perf_counter()
-    prob, result, residual = _probabilistic_stage(con, ls, source, lp, rp, ex, namesakes)
+    checks: dict = {}
+    prob, result, residual = _probabilistic_stage(con, ls, source, lp, rp, ex, namesakes, checks)
     keys = query_pl(con, "SELECT record_key, 'other:' || md5(id_valid) AS other_person FROM l_in ORDER BY idx")
     con.close()
     t_prob = time.perf_counter() - t1
@@ -515,6 +521,7 @@ def link_source(
         "seconds_exact": round(t_exact, 3),
         "seconds_probabilistic": round(t_prob, 3),
         "classifier": result.model.classifier,
+        **checks,  # e.g. unique_name_seen_check: how the evidence fared on ID-bearing records
     }
     return LinkResult(
         links, metrics, _model_run(ls, result.model, month, source, metrics), _key_owners(keys, chosen, registry)
