@@ -12,6 +12,7 @@ import pytest
 
 from lowincome.linkage import LINK_COLUMNS, LinkageSettings, link_source, read_review_decisions, write_review_list
 from lowincome.linkage.clerical import person_token
+from lowincome.linkage.explain import evidence_zh
 from lowincome.normalize import make_id_number, normalize_id_numbers, normalize_names, split_region_codes
 
 MONTH = dt.date(2026, 8, 1)
@@ -1110,7 +1111,7 @@ def test_a_unique_name_on_a_pension_is_evidence_once_earlier_months_show_no_name
     assert got["one-off event"]["decision"] != "accept", got["one-off event"]
 
 
-def test_a_unique_name_is_no_evidence_in_a_month_whose_id_records_show_newcomers_holding_such_names(world):
+def test_a_unique_name_is_no_evidence_in_a_month_whose_id_records_show_newcomers_holding_such_names(world, tmp_path):
     """The case above, in a month when persons outside the registry, never seen before, draw
     pensions on their own IDs under names that one registry person each holds: had their IDs
     been blank, a unique name with no namesake in earlier months would have linked them to
@@ -1132,17 +1133,21 @@ def test_a_unique_name_is_no_evidence_in_a_month_whose_id_records_show_newcomers
     lookup = _earlier_deliveries([last_month])
     got = {}
     for case, extra in (("newcomers", newcomers), ("none", [])):
-        result = link_source(
-            registry,
-            _pensions(reg, seeds, [("欧阳锋", None, 239.0), *extra]),
-            "human_resources",
-            LinkageSettings(),
-            namesakes=lookup,
-        )
+        records = _pensions(reg, seeds, [("欧阳锋", None, 239.0), *extra])
+        result = link_source(registry, records, "human_resources", LinkageSettings(), namesakes=lookup)
         got[case] = (result.links.filter(pl.col("source_row") == seeds + 1).row(0, named=True), result.metrics)
+        if case == "newcomers":  # what the reviewer reads
+            import openpyxl
+
+            ws = openpyxl.load_workbook(write_review_list(result.links, registry, records, tmp_path / "r.xlsx"))
+            sheet = ws["待复核匹配"]
+            header = [c.value for c in sheet[1]]
+            reasons = [r[header.index("复核原因")].value for r in sheet.iter_rows(min_row=2)]
+            assert any("本月自检" in (r or "") for r in reasons), reasons
     row, metrics = got["newcomers"]
     assert row["decision"] == "review" and row["registry_row"] == rows["HP1"], row
-    assert json.loads(row["detail"])["evidence"] == [], row
+    assert json.loads(row["detail"])["evidence"] == ["unique_name_seen_withheld"], row
+    assert "本月自检" in evidence_zh(row["detail"])
     check = metrics["unique_name_seen_check"]
     # half the names it would vouch for are a newcomer's: 0.5 expected wrong links among the
     # month's ~400, more than precision_budget (0.0005) allows

@@ -358,13 +358,17 @@ def _checked_unique_name_seen(con, d, exact, settings: LinkSettings, source, lef
     alone = accept & pl.col("ev_unique_name_seen")
     alone = alone & ~pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds if k != "unique_name_seen"])
     decisive = d.filter(alone).height
+    d = d.with_columns(seen_withheld=pl.lit(False))
     if not cfg or not decisive:
         return d
     check = _seen_check(con, settings, source, left, right, seen, int(cfg.get("sample", 20000)))
     result = _trusted(check, decisive, exact.height + d.filter(accept).height, cfg)
     if report is not None:
         report["unique_name_seen_check"] = result
-    return d if result["trusted"] else d.with_columns(ev_unique_name_seen=pl.lit(False))
+    if result["trusted"]:
+        return d
+    # the reviewer is told why a unique name did not link (explain.EVIDENCE_ZH)
+    return d.with_columns(seen_withheld=alone, ev_unique_name_seen=pl.lit(False))
 
 
 def require_identity_evidence(
@@ -404,6 +408,7 @@ def require_identity_evidence(
     evidence = pl.concat_list(
         [pl.when(pl.col(f"ev_{k}")).then(pl.lit(k)) for k in kinds]
         + [pl.when(pl.col("claimed") & ~pl.col("ev_id") & ~pl.col("ev_birth")).then(pl.lit("claimed"))]
+        + [pl.when(pl.col("seen_withheld")).then(pl.lit("unique_name_seen_withheld"))]
     ).list.drop_nulls()
     # a claim on an already claimed person counts against it unless the record's own ID or birth date agrees
     claimed = pl.col("claimed") & ~pl.col("ev_id") & ~pl.col("ev_birth")
@@ -415,4 +420,4 @@ def require_identity_evidence(
     return d.with_columns(
         decision=pl.when(blocked).then(pl.lit("review")).otherwise(pl.col("decision")),
         evidence=evidence,
-    ).drop([f"ev_{k}" for k in kinds] + ["claimed", "unique_name_counts", "unique_name_seen_when"])
+    ).drop([f"ev_{k}" for k in kinds] + ["claimed", "unique_name_counts", "unique_name_seen_when", "seen_withheld"])

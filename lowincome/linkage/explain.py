@@ -20,6 +20,7 @@ EVIDENCE_ZH = {
     "id_prefix": "损坏的身份证号前几位一致",
     "history": "往月同一记录已匹配此人",
     "sole_namesake": "同名（含同音）者中唯一符合该发放类型的人员",
+    "unique_name_seen_withheld": "姓名在当地唯一，但本月自检显示此类证据易误配新出现的同名他人，未采用",
     "claimed": "此人本月已有同类记录按身份证号匹配",
     "contradicted": "身份证号或出生日期指向他人",
 }

@@ -114,6 +114,8 @@ def _reason(detail: pl.Expr) -> pl.Expr:
         .then(pl.lit("身份证号或出生日期指向他人"))
         .when(ev.str.contains("claimed"))
         .then(pl.lit("此人本月已有同类记录按身份证号匹配，疑为同名者"))
+        .when(ev.str.contains("unique_name_seen_withheld"))
+        .then(pl.lit("姓名在当地唯一，但本月自检显示此类证据易误配新出现的同名他人，请核实"))
         .otherwise(pl.lit("得分高但无身份证号、出生日期、同户或姓名唯一等身份证据"))
     )
 
