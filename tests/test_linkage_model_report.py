@@ -100,7 +100,7 @@ def test_report_shows_how_the_checked_evidence_fared(sample_run):
         assert len(shown) == len(month_checks)
         for text, check in zip(shown, month_checks, strict=True):
             assert f"将匹配 {check['records']:,} 条，其中 {check['wrong']:,} 条为他人" in text, text
-            assert f"仅凭该证据自动匹配 {check['decisive']:,} 条" in text, text
+            assert f"仅凭该证据即可自动匹配的记录 {check['decisive']:,} 条" in text, text
             assert ("本月采用" if check["trusted"] else "本月不采用") in text, text
 
 
