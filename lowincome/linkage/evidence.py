@@ -15,7 +15,8 @@ evidence, switched on and tuned in the `evidence` section of the settings file:
 - unique_name_seen: the same, for records whose population is not the registry but
   whose persons recur (a pension, a contribution, claims: `unique_name_seen`), once
   the source's earlier deliveries show no other holder of the name in the scope either
-  (see namesakes_seen);
+  (see namesakes_seen), in a month whose ID-bearing records show it seldom wrong (a
+  newcomer can fake it: see _checked_unique_name_seen);
 - id_prefix: an Excel-mangled ID whose surviving leading digits (>= n) agree,
   with an exact name;
 - history: the same agency record key linked to this person in earlier months;
@@ -349,7 +350,18 @@ def _household_evidence(d: pl.DataFrame, exact: pl.DataFrame, lg: pl.Series, rg:
     return d.join(support, on="left_idx", how="left").with_columns(pl.col("ev_household").fill_null(False))
 
 
-def _checked_unique_name_seen(con, d, exact, settings: LinkSettings, source, left, right, seen, kinds, report):
+def _checked_unique_name_seen(
+    con: duckdb.DuckDBPyConnection,
+    d: pl.DataFrame,
+    exact: pl.DataFrame,
+    settings: LinkSettings,
+    source: str,
+    left: str,
+    right: str,
+    seen: NamesakesSeen | None,
+    kinds: list[str],
+    report: dict | None,
+) -> pl.DataFrame:
     """unique_name_seen can be faked by a newcomer (a count cannot see a person whose first
     record lacks its ID): where it alone makes accepts, it is checked on the month's
     ID-bearing records (_seen_check) and dropped for the month when not trusted (_trusted)."""
