@@ -148,7 +148,7 @@ def identity_evidence(
         else "false"
     )
     unique_when = ev.get("unique_name_when") or "TRUE"
-    seen_when = ((ev.get("unique_name_seen") or {}).get("when") or {}).get(source) or "FALSE"
+    seen_when = _seen_when(settings, source)
     con.register("_best", best.select("left_idx", "right_idx").to_arrow())
     with _claims(con, settings, source, left, exact) as claimed:
         out = query_pl(
@@ -168,6 +168,16 @@ def identity_evidence(
     )
 
 
+def _seen_settings(settings: LinkSettings) -> dict:
+    """The `unique_name_seen` section of the evidence settings ({} when off)."""
+    return settings.evidence.get("unique_name_seen") or {}
+
+
+def _seen_when(settings: LinkSettings, source: str) -> str:
+    """The SQL (on l.) of the records of `source` unique_name_seen is for ("FALSE": none)."""
+    return (_seen_settings(settings).get("when") or {}).get(source) or "FALSE"
+
+
 # (candidates: row, name, scope, place, cand_id, cand_birth) -> ((row, namesakes), earlier months delivered)
 NamesakesSeen = Callable[[pl.DataFrame], tuple[pl.DataFrame, int]]
 
@@ -181,7 +191,7 @@ NAMESAKE_COLUMNS = ("month", "name", "id_number", *_PLACE_COLUMNS.values())
 
 def namesake_window(settings: LinkSettings, month: dt.date) -> tuple[dt.date, dt.date] | None:
     """[first, end) of the earlier months unique_name_seen looks at; None when it is off."""
-    months = int((settings.evidence.get("unique_name_seen") or {}).get("months") or 0)
+    months = int(_seen_settings(settings).get("months") or 0)
     return (add_months(month, -months), month) if months else None
 
 
@@ -229,7 +239,7 @@ def _seen_check(
     blind to newcomers; this is where their share shows (IDs are missing at random among a
     source's records: the ID-bearing ones stand for the blank ones). A deterministic sample
     of at most `sample` records is looked up. Returns records (would be linked) and wrong."""
-    when = ((settings.evidence.get("unique_name_seen") or {}).get("when") or {}).get(source) or "FALSE"
+    when = _seen_when(settings, source)
     frame = query_pl(
         con,
         f"""WITH holders AS (
@@ -287,7 +297,7 @@ def _unique_name_seen(
     source's `unique_name_seen.when` holds and unique_name_when does not, whose name the
     earlier deliveries (at least min_months - 1 of them) show no other person holding in the
     scope. Only those accepts are looked up: a few hundred records at a prefecture."""
-    cfg = settings.evidence.get("unique_name_seen") or {}
+    cfg = _seen_settings(settings)
     none = pl.repeat(False, d.height, dtype=pl.Boolean, eager=True).alias("ev_unique_name_seen")
     if seen is None or not cfg or "lvl_name_rarity" not in d.columns:
         return none
@@ -365,7 +375,7 @@ def _checked_unique_name_seen(
     """unique_name_seen can be faked by a newcomer (a count cannot see a person whose first
     record lacks its ID): where it alone makes accepts, it is checked on the month's
     ID-bearing records (_seen_check) and dropped for the month when not trusted (_trusted)."""
-    cfg = (settings.evidence.get("unique_name_seen") or {}).get("check") or {}
+    cfg = _seen_settings(settings).get("check") or {}
     accept = pl.col("decision") == "accept"
     alone = accept & pl.col("ev_unique_name_seen")
     alone = alone & ~pl.any_horizontal([pl.col(f"ev_{k}") for k in kinds if k != "unique_name_seen"])
