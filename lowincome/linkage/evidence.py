@@ -242,24 +242,22 @@ def _seen_check(
     when = _seen_when(settings, source)
     frame = query_pl(
         con,
-        f"""WITH holders AS (
-            SELECT name, county, count(DISTINCT coalesce(id_valid, 'reg:' || idx)) AS n,
-                   any_value(id_valid) AS cand_id, any_value(birth) AS cand_birth FROM {right} GROUP BY name, county
-        ), holders_all AS (
-            SELECT name, count(DISTINCT coalesce(id_valid, 'reg:' || idx)) AS n,
-                   any_value(id_valid) AS cand_id, any_value(birth) AS cand_birth FROM {right} GROUP BY name
-        ), others AS (
+        f"""WITH others AS (
             SELECT DISTINCT name, county, id_valid FROM {left}
             WHERE id_valid IS NOT NULL AND id_valid NOT IN (SELECT id_valid FROM {right} WHERE id_valid IS NOT NULL)
         ), known AS (
             SELECT l.idx, l.name, l.county, l.id_valid FROM {left} l
             WHERE l.id_valid IS NOT NULL AND coalesce(({when}), false)
-        ), scoped AS (
-            SELECT k.*, 'county' AS scope, k.county AS place, h.cand_id, h.cand_birth
-            FROM known k JOIN holders h ON h.name = k.name AND h.county = k.county WHERE h.n = 1
-            UNION ALL
-            SELECT k.*, 'all' AS scope, NULL AS place, h.cand_id, h.cand_birth
-            FROM known k JOIN holders_all h ON h.name = k.name WHERE k.county IS NULL AND h.n = 1
+        ), scoped AS (  -- the one registry holder of the name (registry_n_*: registry.py's counts)
+            SELECT * FROM (
+                SELECT k.*, 'county' AS scope, k.county AS place, r.idx AS holder, r.id_valid AS cand_id,
+                       r.birth AS cand_birth
+                FROM known k JOIN {right} r ON r.name = k.name AND r.county = k.county WHERE r.registry_n_county = 1
+                UNION ALL
+                SELECT k.*, 'all' AS scope, NULL AS place, r.idx AS holder, r.id_valid AS cand_id, r.birth AS cand_birth
+                FROM known k JOIN {right} r ON r.name = k.name WHERE k.county IS NULL AND r.registry_n_all = 1
+            )
+            QUALIFY row_number() OVER (PARTITION BY idx ORDER BY holder) = 1  -- a person's duplicate rows: one
         )
         SELECT s.idx AS row, s.name, s.scope, s.place, s.cand_id, s.cand_birth,
                coalesce(s.id_valid = s.cand_id OR (s.cand_id IS NULL AND substr(s.id_valid, 7, 8) = s.cand_birth),

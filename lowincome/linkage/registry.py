@@ -179,7 +179,8 @@ def _registry_name_counts(con, right: str, rp: pl.DataFrame) -> pl.DataFrame:
 
 
 def _name_counts(con, left: str, right: str, out: str, rp: pl.DataFrame) -> None:
-    """`out` = the registry with name_n_<scope>: how many persons hold the exact name in
+    """`out` = the registry with name_n_<scope> (and registry_n_county / _all: registry
+    persons only): how many persons hold the exact name in
     the village / township / county / anywhere -- registry persons plus the
     delivery's records whose valid ID is not in the registry (other persons). The two
     sets of persons are disjoint (an ID not in the registry), so the counts add up --
@@ -199,7 +200,9 @@ def _name_counts(con, left: str, right: str, out: str, rp: pl.DataFrame) -> None
               AND NOT EXISTS (SELECT 1 FROM {right} u WHERE u.id_valid IS NULL AND u.name = l.name AND u.birth = l.birth)
         )
         SELECT r.*, {", ".join(f"c.name_n_{sc} + coalesce(o_{sc}.n, 0) AS name_n_{sc}" for sc in _SCOPES)},
-               c.name_n_all + coalesce(o_all.n, 0) AS name_n_all
+               c.name_n_all + coalesce(o_all.n, 0) AS name_n_all,
+               -- the registry's own counts, for evidence._seen_check
+               c.name_n_county AS registry_n_county, c.name_n_all AS registry_n_all
         FROM {right} r JOIN _registry_counts c USING (idx)
         {" ".join(f"LEFT JOIN {other[sc]} o_{sc} ON o_{sc}.name = r.name AND o_{sc}.{sc} = r.{sc}" for sc in _SCOPES)}
         LEFT JOIN (SELECT name, count(DISTINCT id_valid) AS n FROM others GROUP BY ALL) o_all ON o_all.name = r.name"""
