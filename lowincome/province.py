@@ -28,6 +28,7 @@ rerun of one region replaces only that region and never duplicates or loses rows
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import time
 import uuid
@@ -416,13 +417,17 @@ def _namesakes_seen(store: PartitionStore, source: str, month: dt.date, region: 
         return None
     regions = None if region == UNPLACED else [region]
 
-    def lookup(candidates: pl.DataFrame):
+    @functools.cache  # linkage may ask twice (the accepts, then the month's check): read once
+    def earlier_rows() -> pl.DataFrame:
         stage = ingest_stage(source)
         earlier = [m for m in store.months(stage) if window[0] <= m < window[1]]
         frames = [store.read(stage, m, "std", regions, columns=list(NAMESAKE_COLUMNS)) for m in earlier]
         frames = [f for f in frames if f is not None]
         schema = {c: t for c, t in polars_schema(f"std.{source}").items() if c in NAMESAKE_COLUMNS}
-        rows = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=schema)
+        return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame(schema=schema)
+
+    def lookup(candidates: pl.DataFrame):
+        rows = earlier_rows()
         con = duckdb.connect()
         try:
             con.register("_earlier", rows.to_arrow())
