@@ -28,7 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from lowincome.linkage.clerical import person_tokens, record_tokens
-from lowincome.linkage.explain import evidence_zh, waterfall_zh
+from lowincome.linkage.explain import EVIDENCE_ZH, evidence_zh, waterfall_zh
 from lowincome.linkage.features import col
 from lowincome.linkage.registry import LinkageSettings
 from lowincome.privacy import mask_free_text, mask_free_text_expr, mask_id_expr
@@ -115,7 +115,7 @@ def _reason(detail: pl.Expr) -> pl.Expr:
         .when(ev.str.contains("claimed"))
         .then(pl.lit("此人本月已有同类记录按身份证号匹配，疑为同名者"))
         .when(ev.str.contains("unique_name_seen_withheld"))
-        .then(pl.lit("姓名在当地唯一，但本月自检显示此类证据易误配新出现的同名他人，请核实"))
+        .then(pl.lit(EVIDENCE_ZH["unique_name_seen_withheld"]))
         .otherwise(pl.lit("得分高但无身份证号、出生日期、同户或姓名唯一等身份证据"))
     )
 
