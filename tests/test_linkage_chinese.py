@@ -1218,3 +1218,31 @@ def test_a_namesake_paid_this_month_by_id_is_not_the_payee_of_a_name_only_paymen
     assert d["sole_namesake"] is True and "sole_namesake" in d["evidence"], d
     unpaid = link_source(registry, payments(False), "civil_affairs", LinkageSettings()).links.tail(1).row(0, named=True)
     assert unpaid["decision"] == "review" and json.loads(unpaid["detail"])["ambiguous"] is True, unpaid
+
+
+def test_identity_profiles_group_records_as_their_prepared_fields_do():
+    """Linkage links each distinct identity profile once. The records are grouped before
+    prepare() runs (memory at a prefecture), so records whose delivered values differ but
+    prepare alike -- an ID with spaces, the same ID without -- must still share a profile,
+    in the order of their first record, exactly as grouping the prepared records does."""
+    from lowincome.linkage.features import prepare
+    from lowincome.linkage.registry import identity_profiles
+
+    wang = make_id_number("620102", dt.date(1980, 1, 1), 123)
+    raw = {
+        "name": ["王伟", "李娜", "王伟", "李娜", "张敏", "王伟"],
+        "id": [wang, "6.20102198E+17", f"{wang[:6]} {wang[6:14]} {wang[14:]}", "6.20102198E+17", "", wang],
+        "region": ["620102001001"] * 6,
+        "event_type": ["临时救助"] * 6,
+    }
+    records = _std(raw, "civil_affairs")
+    assert records["id_number_raw"].n_unique() == 4  # the spaced ID is delivered differently
+
+    profiles, row_profile = identity_profiles(records)
+
+    prepared = prepare(records)
+    fields = [c for c in prepared.columns if c != "idx"]
+    grouped = prepared.group_by(fields, maintain_order=True).agg(pl.col("idx"))
+    assert profiles.drop("idx").equals(grouped.drop("idx"))
+    assert profiles["idx"].to_list() == list(range(profiles.height))
+    assert row_profile.to_list() == [0, 1, 0, 1, 2, 0]
