@@ -135,7 +135,9 @@ class Fixture:
             out.append(row)
         return out
 
-    def record(self, source: str, month: dt.date, person: Person | None, decision: str = "accept", **cols) -> int:
+    def record(
+        self, source: str, month: dt.date, person: Person | None, decision: str = "accept", method=None, **cols
+    ) -> int:
         row = self._next(month, source)
         values = {"month": month, "source": source, "source_file": f"{source}.csv", "source_row": row}
         if person is not None:
@@ -157,7 +159,7 @@ class Fixture:
                     "registry_household_id": hh[0],
                     "registry_person_key": hh[1],
                     "match_score": 1.0 if decision == "accept" else 0.7,
-                    "method": "exact_id" if decision == "accept" else "probabilistic",
+                    "method": method or ("exact_id" if decision == "accept" else "probabilistic"),
                     "decision": decision,
                 },
             )
@@ -200,12 +202,13 @@ class Fixture:
             event_date=date or month + dt.timedelta(days=4),
         )
 
-    def hr(self, month, person, rtype, wage=None, decision="accept"):
+    def hr(self, month, person, rtype, wage=None, decision="accept", method=None):
         return self.record(
             "human_resources",
             month,
             person,
             decision,
+            method,
             record_type=rtype,
             monthly_wage=None if wage is None else float(wage),
         )

@@ -12,10 +12,13 @@ description: >
   person_key of the linked person. The lapse branch reads an absence: while a human_resources
   record of M waits in the review band with this person as its candidate, the absence is
   unknown and the household is held back (held_reason), not flagged. So is a household whose
-  only evidence is a 失业登记 of M waiting in the review band: not evidence until a clerk links it.
+  only evidence is a 失业登记 of M waiting in the review band: not evidence until a clerk links it,
+  and one whose M-1 社保缴费 was linked without its ID while M's delivery shows the same account
+  (record key) under a valid ID outside the registry (rule_keys_moved): the M-1 record was most
+  likely that other person's, so M says nothing about the member.
 */
 WITH hr AS (
-    SELECT h.month, h.source_row, h.record_type, h.person_key
+    SELECT h.month, h.source_row, h.record_type, h.person_key, h.link_method
     FROM linked_human_resources h
     WHERE h.month IN ((SELECT month FROM rule_ctx), (SELECT prev_month FROM rule_ctx))
 ), c AS (SELECT * FROM rule_ctx),
@@ -39,11 +42,17 @@ unemployed AS (
     FROM hr, c WHERE hr.month = c.prev_month AND record_type = '社保缴费'
       AND person_key NOT IN (SELECT person_key FROM still_working)
     GROUP BY person_key
+), moved AS (
+    SELECT DISTINCT hr.person_key FROM hr, c
+    WHERE hr.month = c.prev_month AND hr.record_type = '社保缴费' AND hr.link_method <> 'exact_id'
+      AND hr.person_key IN (SELECT person_key FROM rule_keys_moved WHERE source = 'human_resources')
 ), cand AS (
     SELECT * FROM unemployed
     UNION ALL
     SELECT l.person_key, list_concat(l.recs, coalesce(p.recs, [])),
-           CASE WHEN p.person_key IS NULL THEN 'lapsed' ELSE 'lapsed_pending' END
+           CASE WHEN p.person_key IS NOT NULL THEN 'lapsed_pending'
+                WHEN l.person_key IN (SELECT person_key FROM moved) THEN 'lapsed_moved'
+                ELSE 'lapsed' END
     FROM lapsed l LEFT JOIN pending p USING (person_key)
     UNION ALL
     SELECT person_key, recs, 'unemployed_pending'
@@ -63,12 +72,16 @@ unemployed AS (
                                    || ym((SELECT month FROM rule_ctx)) || '无社保缴费或就业登记'
                               WHEN why = 'unemployed_pending' THEN '的' || ym((SELECT month FROM rule_ctx))
                                    || '失业登记记录待人工核对匹配'
+                              WHEN why = 'lapsed_moved' THEN ym((SELECT prev_month FROM rule_ctx))
+                                   || '的社保缴费未凭身份证号匹配，该缴费记录' || ym((SELECT month FROM rule_ctx))
+                                   || '以他人身份证号出现，上月匹配可能有误'
                               ELSE ym((SELECT prev_month FROM rule_ctx)) || '有社保缴费，'
                                    || ym((SELECT month FROM rule_ctx)) || '的人社记录待人工核对匹配' END,
                       '；' ORDER BY why DESC, source_row) AS whats,
            count(DISTINCT source_row) FILTER (WHERE why = 'unemployed') AS n_unemployed,
            count(DISTINCT source_row) FILTER (WHERE why = 'lapsed') AS n_lapsed,
-           count(DISTINCT source_row) FILTER (WHERE why IN ('lapsed_pending', 'unemployed_pending')) AS n_pending
+           count(DISTINCT source_row) FILTER (WHERE why IN ('lapsed_pending', 'unemployed_pending', 'lapsed_moved'))
+               AS n_pending
     FROM hit
     GROUP BY household_id
 )
