@@ -136,7 +136,14 @@ class Fixture:
         return out
 
     def record(
-        self, source: str, month: dt.date, person: Person | None, decision: str = "accept", method=None, **cols
+        self,
+        source: str,
+        month: dt.date,
+        person: Person | None,
+        decision: str = "accept",
+        method=None,
+        detail=None,
+        **cols,
     ) -> int:
         row = self._next(month, source)
         values = {"month": month, "source": source, "source_file": f"{source}.csv", "source_row": row}
@@ -160,6 +167,7 @@ class Fixture:
                     "registry_person_key": hh[1],
                     "match_score": 1.0 if decision == "accept" else 0.7,
                     "method": method or ("exact_id" if decision == "accept" else "probabilistic"),
+                    "detail": detail,
                     "decision": decision,
                 },
             )
@@ -202,13 +210,14 @@ class Fixture:
             event_date=date or month + dt.timedelta(days=4),
         )
 
-    def hr(self, month, person, rtype, wage=None, decision="accept", method=None):
+    def hr(self, month, person, rtype, wage=None, decision="accept", method=None, detail=None):
         return self.record(
             "human_resources",
             month,
             person,
             decision,
             method,
+            detail,
             record_type=rtype,
             monthly_wage=None if wage is None else float(wage),
         )

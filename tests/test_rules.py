@@ -232,35 +232,37 @@ def test_r05_working_age_boundaries_and_lapse(wh):
 
 
 def test_r05_lapse_after_a_link_the_next_month_shows_to_be_someone_elses_is_held(wh):
-    """A 社保缴费 of M-1 linked without its ID (an Excel-mangled ID, a name) whose account -- the
-    same record key -- comes in M under a valid ID outside the registry was most likely that
-    other person's: the member's absence in M is no lapse. The household is held back (待核实,
-    with the reason), not flagged. The same absence after an exact-ID link, or after a
-    probabilistic link whose account nobody else holds, is a lapse."""
+    """A 社保缴费 of M-1 linked on no whole ID (an Excel-mangled ID's digits, a name) whose
+    account -- the same record key -- comes in M under a valid ID outside the registry was
+    most likely that other person's: the member's absence in M is no lapse. The household is
+    held back (待核实, with the reason), not flagged. The same absence after a link on the
+    member's own ID (exact, or one typo away: the other holder is a namesake with the same
+    contribution base), or after a link whose account nobody else holds, is a lapse."""
     with wh.writer() as con:
         fx = Fixture(con)
-        moved, exact, kept = (fx.person(n) for n in ("赵贵平", "钱贵平", "孙贵平"))
+        names = ("赵贵平", "钱贵平", "孙贵平", "李贵平")
+        moved, exact, typo, kept = (fx.person(n) for n in names)
+        households = {"H_moved": moved, "H_exact": exact, "H_typo": typo, "H_kept": kept}
         for m in (M1, M2):
             fx.loaded(m)
-            for key, p in (("H_moved", moved), ("H_exact", exact), ("H_kept", kept)):
+            for key, p in households.items():
                 fx.household(m, key, [p], income=2 * S * 12)
-        fx.hr(M1, moved, "社保缴费", wage=3000, method="probabilistic")
+        prefix, d1 = '{"id":"prefix","name":"exact"}', '{"id":"d1","name":"exact"}'
+        fx.hr(M1, moved, "社保缴费", wage=3000, method="probabilistic", detail=prefix)
         fx.hr(M1, exact, "社保缴费", wage=3000)
-        fx.hr(M1, kept, "社保缴费", wage=3000, method="probabilistic")
-        for m, key, person in (
-            (M1, "k_moved", moved.id_number),  # linkage.record_history: who held each record key
-            (M2, "k_moved", "other:0f3c"),  # M: the same account under an ID not in the registry
-            (M1, "k_exact", exact.id_number),
-            (M2, "k_exact", "other:9a1b"),
-            (M1, "k_kept", kept.id_number),
-        ):
+        fx.hr(M1, typo, "社保缴费", wage=3000, method="probabilistic", detail=d1)
+        fx.hr(M1, kept, "社保缴费", wage=3000, method="probabilistic", detail=prefix)
+        history = [(M1, f"k_{k}", p.id_number) for k, p in households.items()]
+        # M: three of the accounts under IDs not in the registry (linkage.record_history `other:`)
+        history += [(M2, f"k_{k}", f"other:{k}") for k in ("H_moved", "H_exact", "H_typo")]
+        for m, key, person in history:
             fx.insert(
                 "linkage.record_history",
                 {"month": m, "source": "human_resources", "record_key": key, "person_key": person},
             )
         run_rules(con, M2, PARAMS)
         got = {hh for hh, rule in flags(con, M2) if rule == "R05"}
-        assert got == {"H_exact", "H_kept"}
+        assert got == {"H_exact", "H_typo", "H_kept"}
         held = query_pl(
             con, "SELECT household_key, reason FROM flags.held_back WHERE month = ? AND rule_code = 'R05'", [M2]
         )

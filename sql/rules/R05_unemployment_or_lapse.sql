@@ -13,12 +13,12 @@ description: >
   record of M waits in the review band with this person as its candidate, the absence is
   unknown and the household is held back (held_reason), not flagged. So is a household whose
   only evidence is a 失业登记 of M waiting in the review band: not evidence until a clerk links it,
-  and one whose M-1 社保缴费 was linked without its ID while M's delivery shows the same account
-  (record key) under a valid ID outside the registry (rule_keys_moved): the M-1 record was most
-  likely that other person's, so M says nothing about the member.
+  and one whose M-1 社保缴费 was linked on no whole ID (blank or Excel-mangled) while M's delivery
+  shows the same account (record key) under a valid ID outside the registry (rule_keys_moved):
+  the M-1 record was most likely that other person's, so M says nothing about the member.
 */
 WITH hr AS (
-    SELECT h.month, h.source_row, h.record_type, h.person_key, h.link_method
+    SELECT h.month, h.source_row, h.record_type, h.person_key, h.link_method, h.link_id_level
     FROM linked_human_resources h
     WHERE h.month IN ((SELECT month FROM rule_ctx), (SELECT prev_month FROM rule_ctx))
 ), c AS (SELECT * FROM rule_ctx),
@@ -44,7 +44,8 @@ unemployed AS (
     GROUP BY person_key
 ), moved AS (
     SELECT DISTINCT hr.person_key FROM hr, c
-    WHERE hr.month = c.prev_month AND hr.record_type = '社保缴费' AND hr.link_method <> 'exact_id'
+    WHERE hr.month = c.prev_month AND hr.record_type = '社保缴费'
+      AND hr.link_method = 'probabilistic' AND hr.link_id_level IN ('missing', 'prefix')
       AND hr.person_key IN (SELECT person_key FROM rule_keys_moved WHERE source = 'human_resources')
 ), cand AS (
     SELECT * FROM unemployed
