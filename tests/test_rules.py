@@ -270,6 +270,43 @@ def test_r05_lapse_after_a_link_the_next_month_shows_to_be_someone_elses_is_held
         assert "2026年7月的社保缴费未凭身份证号匹配，该缴费记录2026年8月以他人身份证号出现" in held["reason"][0]
 
 
+def test_r05_lapse_while_the_same_account_comes_unplaced_without_an_id_is_held(wh):
+    """At a prefecture a name-only contribution of a common name scores below the review band
+    and links to nobody. When M delivers such a record of the member's M-1 account (same name
+    and contribution base, which a job change keeps; no valid ID), the member may well have
+    paid: the household is held back (待核实), not flagged. Another base under the name is
+    another account: the lapse stands."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        same, other = fx.person("周贵平"), fx.person("吴贵平")
+        for m in (M1, M2):
+            fx.loaded(m)
+            fx.household(m, "H_same", [same], income=2 * S * 12)
+            fx.household(m, "H_other", [other], income=2 * S * 12)
+        for person in (same, other):
+            fx.record(
+                "human_resources", M1, person, record_type="社保缴费", monthly_wage=3000.0, employer="某某食品加工厂"
+            )
+        for name, wage in (("周贵平", 3000.0), ("吴贵平", 4500.0)):
+            # delivered without an ID, from a new employer; linkage placed it nowhere (decision none)
+            fx.record(
+                "human_resources",
+                M2,
+                None,
+                name=name,
+                record_type="社保缴费",
+                monthly_wage=wage,
+                employer="某某商贸有限公司",
+            )
+        run_rules(con, M2, PARAMS)
+        assert {hh for hh, rule in flags(con, M2) if rule == "R05"} == {"H_other"}
+        held = query_pl(
+            con, "SELECT household_key, reason FROM flags.held_back WHERE month = ? AND rule_code = 'R05'", [M2]
+        )
+        assert held["household_key"].to_list() == ["H_same"]
+        assert "2026年8月有同名、同缴费基数的社保缴费记录（无有效身份证号）未能匹配" in held["reason"][0]
+
+
 # ---------------------------------------------------------------- R06
 def test_r06_death_until_removed_with_payments_after_death(wh):
     with wh.writer() as con:

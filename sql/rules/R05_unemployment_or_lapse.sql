@@ -16,9 +16,14 @@ description: >
   and one whose M-1 社保缴费 was linked on no whole ID (blank or Excel-mangled) while M's delivery
   shows the same account (record key) under a valid ID outside the registry (rule_keys_moved):
   the M-1 record was most likely that other person's, so M says nothing about the member.
+  Nor does M when it delivers the member's M-1 contribution account again (same name and base,
+  the base kept through a job change) on a record without a valid ID that links to nobody
+  (unlinked_human_resources): at a prefecture such name-only records of common names score below
+  the review band, and the member may well have paid.
 */
 WITH hr AS (
-    SELECT h.month, h.source_row, h.record_type, h.person_key, h.link_method, h.link_id_level
+    SELECT h.month, h.source_row, h.record_type, h.person_key, h.link_method, h.link_id_level,
+           h.name, h.monthly_wage
     FROM linked_human_resources h
     WHERE h.month IN ((SELECT month FROM rule_ctx), (SELECT prev_month FROM rule_ctx))
 ), c AS (SELECT * FROM rule_ctx),
@@ -47,14 +52,21 @@ unemployed AS (
     WHERE hr.month = c.prev_month AND hr.record_type = '社保缴费'
       AND hr.link_method = 'probabilistic' AND hr.link_id_level IN ('missing', 'prefix')
       AND hr.person_key IN (SELECT person_key FROM rule_keys_moved WHERE source = 'human_resources')
+), unlinked AS (
+    SELECT hr.person_key, list(rec('human_resources', n.month, n.source_row)) AS recs
+    FROM hr, c, unlinked_human_resources n
+    WHERE hr.month = c.prev_month AND hr.record_type = '社保缴费' AND n.record_type = '社保缴费'
+      AND n.name = hr.name AND n.monthly_wage IS NOT DISTINCT FROM hr.monthly_wage
+    GROUP BY hr.person_key
 ), cand AS (
     SELECT * FROM unemployed
     UNION ALL
-    SELECT l.person_key, list_concat(l.recs, coalesce(p.recs, [])),
+    SELECT l.person_key, list_concat(l.recs, coalesce(p.recs, u.recs, [])),
            CASE WHEN p.person_key IS NOT NULL THEN 'lapsed_pending'
                 WHEN l.person_key IN (SELECT person_key FROM moved) THEN 'lapsed_moved'
+                WHEN u.person_key IS NOT NULL THEN 'lapsed_unlinked'
                 ELSE 'lapsed' END
-    FROM lapsed l LEFT JOIN pending p USING (person_key)
+    FROM lapsed l LEFT JOIN pending p USING (person_key) LEFT JOIN unlinked u USING (person_key)
     UNION ALL
     SELECT person_key, recs, 'unemployed_pending'
     FROM pending_unemployed
@@ -76,13 +88,16 @@ unemployed AS (
                               WHEN why = 'lapsed_moved' THEN ym((SELECT prev_month FROM rule_ctx))
                                    || '的社保缴费未凭身份证号匹配，该缴费记录' || ym((SELECT month FROM rule_ctx))
                                    || '以他人身份证号出现，上月匹配可能有误'
+                              WHEN why = 'lapsed_unlinked' THEN ym((SELECT prev_month FROM rule_ctx))
+                                   || '有社保缴费；' || ym((SELECT month FROM rule_ctx))
+                                   || '有同名、同缴费基数的社保缴费记录（无有效身份证号）未能匹配，待核实是否本人'
                               ELSE ym((SELECT prev_month FROM rule_ctx)) || '有社保缴费，'
                                    || ym((SELECT month FROM rule_ctx)) || '的人社记录待人工核对匹配' END,
                       '；' ORDER BY why DESC, source_row) AS whats,
            count(DISTINCT source_row) FILTER (WHERE why = 'unemployed') AS n_unemployed,
            count(DISTINCT source_row) FILTER (WHERE why = 'lapsed') AS n_lapsed,
-           count(DISTINCT source_row) FILTER (WHERE why IN ('lapsed_pending', 'unemployed_pending', 'lapsed_moved'))
-               AS n_pending
+           count(DISTINCT source_row) FILTER (
+               WHERE why IN ('lapsed_pending', 'unemployed_pending', 'lapsed_moved', 'lapsed_unlinked')) AS n_pending
     FROM hit
     GROUP BY household_id
 )

@@ -93,3 +93,13 @@ FROM linkage.record_history before
 JOIN linkage.record_history now ON now.source = before.source AND now.record_key = before.record_key
 WHERE before.month = (getvariable('month')::DATE - INTERVAL 1 MONTH)::DATE AND now.month = getvariable('month')
   AND NOT starts_with(before.person_key, 'other:') AND starts_with(now.person_key, 'other:');
+
+-- unlinked_human_resources: 人社 rows of M that link to nobody (decision none), the ID blank or
+-- broken. Such a row is someone's record that linkage could not place: at a prefecture a
+-- name-only contribution whose name many persons hold scores below the review band. R05 asks
+-- whether the member's M-1 contribution account (same name and base) is among them.
+CREATE OR REPLACE TEMP VIEW unlinked_human_resources AS
+SELECT s.*
+FROM std.human_resources s
+JOIN linkage.links l ON l.source = 'human_resources' AND l.month = s.month AND l.source_row = s.source_row
+WHERE l.decision = 'none' AND s.month = getvariable('month') AND s.id_number IS NULL;
