@@ -490,11 +490,6 @@ def rules_region(store: PartitionStore, plan: RegionPlan, params_path: Path, mon
             if m < month:
                 for name in FLAG_TABLES:
                     _insert(con, f"flags.{name}", store.read("rules", m, name, [region]))
-            history = store.read("link", m, "record_history") if m >= add_months(month, -1) else None
-            if history is not None:
-                # rules_context's rule_keys_moved reads the 人社 record keys of M-1 and M (R05), of
-                # every region: 人社 records carry no residence, a key is any region's
-                _insert(con, "linkage.record_history", history.filter(pl.col("source") == "human_resources"))
         _insert_unlinked_hr(con, store, month)
         run_rules(con, month, load_params(Path(params_path)))
         tables = {name: query_pl(con, f"SELECT * FROM flags.{name} WHERE month = ?", [month]) for name in FLAG_TABLES}
@@ -505,17 +500,17 @@ def rules_region(store: PartitionStore, plan: RegionPlan, params_path: Path, mon
 
 
 def _insert_unlinked_hr(con, store: PartitionStore, month: dt.date) -> None:
-    """M's 人社 records without a valid ID that link to nobody (rules_context
-    unlinked_human_resources: R05 asks whether a member's contribution account is among them),
-    with their link rows. 人社 records carry no residence: they lie in `_unplaced`; those under a
-    name of the region's registry are enough."""
+    """M's 人社 records that link to nobody (rules_context unlinked_human_resources: R05 asks
+    whether a member's contribution account is among them), with their link rows. 人社 records
+    carry no residence: they lie in `_unplaced`; those under a name of the region's registry
+    are enough."""
     links = store.read("link", month, "links", [UNPLACED])
     records = region_records(store, "human_resources", month, UNPLACED)
     if links is None or records is None:
         return
     names = query_pl(con, "SELECT DISTINCT name FROM std.registry WHERE month = ?", [month])["name"]
     none = links.filter((pl.col("source") == "human_resources") & (pl.col("decision") == "none"))
-    rows = records.filter(pl.col("id_number").is_null() & pl.col("name").is_in(names.implode())).join(
+    rows = records.filter(pl.col("name").is_in(names.implode())).join(
         none.select(pl.col("source_row").cast(records["source_row"].dtype)), on="source_row", how="semi"
     )
     _insert(con, "std.human_resources", rows)

@@ -233,7 +233,7 @@ def test_r05_working_age_boundaries_and_lapse(wh):
 
 def test_r05_lapse_after_a_link_the_next_month_shows_to_be_someone_elses_is_held(wh):
     """A 社保缴费 of M-1 linked on no whole ID (an Excel-mangled ID's digits, a name) whose
-    account -- the same record key -- comes in M under a valid ID outside the registry was
+    account -- same name and base -- comes in M under a valid ID outside the registry was
     most likely that other person's: the member's absence in M is no lapse. The household is
     held back (待核实, with the reason), not flagged. The same absence after a link on the
     member's own ID (exact, or one typo away: the other holder is a namesake with the same
@@ -252,13 +252,17 @@ def test_r05_lapse_after_a_link_the_next_month_shows_to_be_someone_elses_is_held
         fx.hr(M1, exact, "社保缴费", wage=3000)
         fx.hr(M1, typo, "社保缴费", wage=3000, method="probabilistic", detail=d1)
         fx.hr(M1, kept, "社保缴费", wage=3000, method="probabilistic", detail=prefix)
-        history = [(M1, f"k_{k}", p.id_number) for k, p in households.items()]
-        # M: three of the accounts under IDs not in the registry (linkage.record_history `other:`)
-        history += [(M2, f"k_{k}", f"other:{k}") for k in ("H_moved", "H_exact", "H_typo")]
-        for m, key, person in history:
-            fx.insert(
-                "linkage.record_history",
-                {"month": m, "source": "human_resources", "record_key": key, "person_key": person},
+        # M: three of the accounts (same name and base) under IDs not in the registry, linked to nobody
+        for member in (moved, exact, typo):
+            outsider = fx.person(member.name, dt.date(1990, 1, 1))
+            fx.record(
+                "human_resources",
+                M2,
+                None,
+                name=member.name,
+                id_number=outsider.id_number,
+                record_type="社保缴费",
+                monthly_wage=3000.0,
             )
         run_rules(con, M2, PARAMS)
         got = {hh for hh, rule in flags(con, M2) if rule == "R05"}

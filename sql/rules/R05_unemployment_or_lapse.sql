@@ -13,17 +13,15 @@ description: >
   record of M waits in the review band with this person as its candidate, the absence is
   unknown and the household is held back (held_reason), not flagged. So is a household whose
   only evidence is a 失业登记 of M waiting in the review band: not evidence until a clerk links it,
-  and one whose M-1 社保缴费 was linked on no whole ID (blank or Excel-mangled) while M's delivery
-  shows the same account (record key) under a valid ID outside the registry (rule_keys_moved):
-  the M-1 record was most likely that other person's, so M says nothing about the member.
-  Nor does M when it delivers the member's M-1 contribution account again (same name and base,
-  the base kept through a job change) on a record without a valid ID that links to nobody
-  (unlinked_human_resources): at a prefecture such name-only records of common names score below
-  the review band, and the member may well have paid.
+  and one whose M-1 社保缴费 account (same name, amount and base; a job change keeps the base)
+  comes again in M on a record that links to nobody (unlinked_human_resources): without a valid
+  ID it may be the member's (at a prefecture such name-only records of common names score below
+  the review band); under a valid ID outside the registry it is someone else's account, and an
+  M-1 link on no whole ID (blank or Excel-mangled) was most likely that person's record. Either
+  way M says nothing about the member.
 */
 WITH hr AS (
-    SELECT h.month, h.source_row, h.record_type, h.person_key, h.link_method, h.link_id_level,
-           h.name, h.monthly_wage
+    SELECT h.month, h.source_row, h.record_type, h.person_key, h.link_id_level, h.name, h.amount, h.monthly_wage
     FROM linked_human_resources h
     WHERE h.month IN ((SELECT month FROM rule_ctx), (SELECT prev_month FROM rule_ctx))
 ), c AS (SELECT * FROM rule_ctx),
@@ -47,26 +45,25 @@ unemployed AS (
     FROM hr, c WHERE hr.month = c.prev_month AND record_type = '社保缴费'
       AND person_key NOT IN (SELECT person_key FROM still_working)
     GROUP BY person_key
-), moved AS (
-    SELECT DISTINCT hr.person_key FROM hr, c
-    WHERE hr.month = c.prev_month AND hr.record_type = '社保缴费'
-      AND hr.link_method = 'probabilistic' AND hr.link_id_level IN ('missing', 'prefix')
-      AND hr.person_key IN (SELECT person_key FROM rule_keys_moved WHERE source = 'human_resources')
-), unlinked AS (
-    SELECT hr.person_key, list(rec('human_resources', n.month, n.source_row)) AS recs
+), same_account AS (
+    SELECT hr.person_key,
+           list(rec('human_resources', n.month, n.source_row)) FILTER (WHERE n.id_number IS NULL) AS recs,
+           bool_or(n.id_number IS NULL) AS unplaced,
+           bool_or(n.id_number IS NOT NULL AND hr.link_id_level IN ('missing', 'prefix')) AS moved
     FROM hr, c, unlinked_human_resources n
     WHERE hr.month = c.prev_month AND hr.record_type = '社保缴费' AND n.record_type = '社保缴费'
-      AND n.name = hr.name AND n.monthly_wage IS NOT DISTINCT FROM hr.monthly_wage
+      AND n.name = hr.name AND n.amount IS NOT DISTINCT FROM hr.amount
+      AND n.monthly_wage IS NOT DISTINCT FROM hr.monthly_wage
     GROUP BY hr.person_key
 ), cand AS (
     SELECT * FROM unemployed
     UNION ALL
-    SELECT l.person_key, list_concat(l.recs, coalesce(p.recs, u.recs, [])),
+    SELECT l.person_key, list_concat(l.recs, coalesce(p.recs, a.recs, [])),
            CASE WHEN p.person_key IS NOT NULL THEN 'lapsed_pending'
-                WHEN l.person_key IN (SELECT person_key FROM moved) THEN 'lapsed_moved'
-                WHEN u.person_key IS NOT NULL THEN 'lapsed_unlinked'
+                WHEN a.moved THEN 'lapsed_moved'
+                WHEN a.unplaced THEN 'lapsed_unlinked'
                 ELSE 'lapsed' END
-    FROM lapsed l LEFT JOIN pending p USING (person_key) LEFT JOIN unlinked u USING (person_key)
+    FROM lapsed l LEFT JOIN pending p USING (person_key) LEFT JOIN same_account a USING (person_key)
     UNION ALL
     SELECT person_key, recs, 'unemployed_pending'
     FROM pending_unemployed

@@ -4,9 +4,9 @@
 --   linked_<source>  one view per agency source: its std rows of usable months <= M that have an
 --                    accepted link, with the registry person's person_key, household_id and
 --                    registry_row (the name: registry_name(month, registry_row), 10_macros.sql)
---                    and link_method (exact_id / probabilistic / clerical) with, for a
---                    probabilistic link, the level its ID comparison reached (link_id_level:
---                    missing, prefix for an Excel-mangled ID's digits, d1 for one typo ...).
+--                    and, for a probabilistic link, the level its ID comparison reached
+--                    (link_id_level: missing, prefix for an Excel-mangled ID's digits, d1 for one
+--                    typo ...; NULL for an exact-ID or clerical link).
 --                    Rules read these views, never the links.
 --   rule_pending     records waiting for a clerk (review band), with the registry person they may
 --                    be: for the rules that read an absence, such a record makes the absence unknown
@@ -24,7 +24,7 @@
 -- (measured at 1x with 12 months).
 CREATE OR REPLACE TEMP VIEW rule_links AS
 SELECT l.month, l.source, l.source_row, l.registry_row,
-       l.registry_household_id AS household_id, l.registry_person_key AS person_key, l.method AS link_method,
+       l.registry_household_id AS household_id, l.registry_person_key AS person_key,
        json_extract_string(l.detail, '$.id') AS link_id_level
 FROM linkage.links l
 JOIN rule_usable u ON u.month = l.month AND u.source = l.source
@@ -33,22 +33,22 @@ WHERE l.decision = 'accept' AND l.month <= getvariable('month') AND l.registry_h
   AND read_back(l.source, l.month);
 
 CREATE OR REPLACE TEMP VIEW linked_civil_affairs AS
-SELECT s.*, l.registry_row, l.person_key, l.household_id, l.link_method, l.link_id_level
+SELECT s.*, l.registry_row, l.person_key, l.household_id, l.link_id_level
 FROM std.civil_affairs s
 JOIN rule_links l ON l.source = 'civil_affairs' AND l.month = s.month AND l.source_row = s.source_row;
 
 CREATE OR REPLACE TEMP VIEW linked_health_insurance AS
-SELECT s.*, l.registry_row, l.person_key, l.household_id, l.link_method, l.link_id_level
+SELECT s.*, l.registry_row, l.person_key, l.household_id, l.link_id_level
 FROM std.health_insurance s
 JOIN rule_links l ON l.source = 'health_insurance' AND l.month = s.month AND l.source_row = s.source_row;
 
 CREATE OR REPLACE TEMP VIEW linked_human_resources AS
-SELECT s.*, l.registry_row, l.person_key, l.household_id, l.link_method, l.link_id_level
+SELECT s.*, l.registry_row, l.person_key, l.household_id, l.link_id_level
 FROM std.human_resources s
 JOIN rule_links l ON l.source = 'human_resources' AND l.month = s.month AND l.source_row = s.source_row;
 
 CREATE OR REPLACE TEMP VIEW linked_rural_revitalization AS
-SELECT s.*, l.registry_row, l.person_key, l.household_id, l.link_method, l.link_id_level
+SELECT s.*, l.registry_row, l.person_key, l.household_id, l.link_id_level
 FROM std.rural_revitalization s
 JOIN rule_links l ON l.source = 'rural_revitalization' AND l.month = s.month AND l.source_row = s.source_row;
 
@@ -78,28 +78,19 @@ SELECT s.*, p.person_key, p.household_id
 FROM std.rural_revitalization s
 JOIN rule_pending p ON p.source = 'rural_revitalization' AND p.month = s.month AND p.source_row = s.source_row;
 
--- rule_keys_moved: (source, person_key) of the persons whose accepted link of M-1 carried a record
--- key (settings evidence.record_key: the same payment line or account) that M's delivery holds under
--- a valid ID outside the registry (linkage.record_history `other:`). The same account now shows
--- someone else's ID: an M-1 link that rested on a blank or mangled ID (link_id_level) was most
--- likely that person's record, and M's absence of the linked person says nothing (R05's lapse
--- branch). At a first month of 人社 an Excel-mangled ID's 9 digits (birth county + decade) linked an
--- outsider's contribution to a registry namesake; his own ID showed the next month (a false lapse).
--- A link on a whole ID (one typo away) is not doubted so: at a prefecture a namesake with the same
--- contribution base is common (1x: 23 such lapses, 8 of them real, all after typo'd-ID links).
-CREATE OR REPLACE TEMP VIEW rule_keys_moved AS
-SELECT DISTINCT before.source, before.person_key
-FROM linkage.record_history before
-JOIN linkage.record_history now ON now.source = before.source AND now.record_key = before.record_key
-WHERE before.month = (getvariable('month')::DATE - INTERVAL 1 MONTH)::DATE AND now.month = getvariable('month')
-  AND NOT starts_with(before.person_key, 'other:') AND starts_with(now.person_key, 'other:');
-
--- unlinked_human_resources: 人社 rows of M that link to nobody (decision none), the ID blank or
--- broken. Such a row is someone's record that linkage could not place: at a prefecture a
--- name-only contribution whose name many persons hold scores below the review band. R05 asks
--- whether the member's M-1 contribution account (same name and base) is among them.
+-- unlinked_human_resources: 人社 rows of M that link to nobody (decision none). Such a row is
+-- someone's record that linkage placed nowhere; R05 asks whether the member's M-1 contribution
+-- account (the 人社 record key's fields: name, record type, amount and base) is among them:
+-- - without a valid ID: at a prefecture a name-only contribution whose name many persons hold
+--   scores below the review band; it may well be the member's;
+-- - with a valid ID outside the registry: the account is someone else's, and an M-1 link that
+--   rested on a blank or mangled ID (link_id_level) was most likely that person's record. At a
+--   first month of 人社 an Excel-mangled ID's 9 digits (birth county + decade) linked an outsider's
+--   contribution to a registry namesake; his own ID showed the next month. A link on a whole ID
+--   (one typo away) is not doubted so: at a prefecture a namesake with the same contribution base
+--   is common (1x: 23 such lapses, 8 of them real, all after typo'd-ID links).
 CREATE OR REPLACE TEMP VIEW unlinked_human_resources AS
 SELECT s.*
 FROM std.human_resources s
 JOIN linkage.links l ON l.source = 'human_resources' AND l.month = s.month AND l.source_row = s.source_row
-WHERE l.decision = 'none' AND s.month = getvariable('month') AND s.id_number IS NULL;
+WHERE l.decision = 'none' AND s.month = getvariable('month');
