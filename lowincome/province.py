@@ -439,9 +439,14 @@ def _namesakes_seen(store: PartitionStore, source: str, month: dt.date, region: 
     return lookup
 
 
-def region_month(store: PartitionStore, month: dt.date, region: str) -> dict[str, pl.DataFrame | None]:
+def region_month(
+    store: PartitionStore, month: dt.date, region: str, unlinked_hr: bool = False
+) -> dict[str, pl.DataFrame | None]:
     """The region's std rows and links of one linked month: its registry, its records,
-    and the `_unplaced` records linked to one of its registry rows."""
+    and the `_unplaced` records linked to one of its registry rows. `unlinked_hr`: also the
+    `_unplaced` 人社 records that link to nobody under a name its registry holds (rules_context
+    unlinked_human_resources: R05 asks whether a member's contribution account is among them;
+    人社 records carry no residence)."""
     registry = store.read(ingest_stage(REGISTRY), month, "std", [region])
     out: dict[str, pl.DataFrame | None] = {f"std.{REGISTRY}": registry}
     links = [store.read("link", month, "links", [region])]
@@ -450,11 +455,8 @@ def region_month(store: PartitionStore, month: dt.date, region: str) -> dict[str
         mine = unplaced.join(
             registry.select(pl.col("source_row").cast(pl.Int64).alias("registry_row")), on="registry_row", how="semi"
         )
-        links.append(mine)
     else:
         mine = None
-    links = [f for f in links if f is not None and f.height]
-    out["linkage.links"] = pl.concat(links, how="diagonal_relaxed") if links else None
     for source in AGENCY_SOURCES:
         frames = [region_records(store, source, month, region)]
         if mine is not None:
@@ -464,8 +466,19 @@ def region_month(store: PartitionStore, month: dt.date, region: str) -> dict[str
                     pl.col("source_row").cast(extra["source_row"].dtype)
                 )
                 frames.append(extra.join(keys, on="source_row", how="semi"))
+                if unlinked_hr and source == "human_resources":
+                    none = unplaced.filter((pl.col("source") == source) & (pl.col("decision") == "none"))
+                    rows = extra.filter(pl.col("name").is_in(registry["name"].implode())).join(
+                        none.select(pl.col("source_row").cast(extra["source_row"].dtype)), on="source_row", how="semi"
+                    )
+                    frames.append(rows)
+                    keys = rows.select(pl.col("source_row").cast(none["source_row"].dtype))
+                    mine = pl.concat([mine, none.join(keys, on="source_row", how="semi")], how="diagonal_relaxed")
         frames = [f for f in frames if f is not None and f.height]
         out[f"std.{source}"] = pl.concat(frames, how="diagonal_relaxed") if frames else None
+    links.append(mine)
+    links = [f for f in links if f is not None and f.height]
+    out["linkage.links"] = pl.concat(links, how="diagonal_relaxed") if links else None
     return out
 
 
@@ -479,7 +492,7 @@ def rules_region(store: PartitionStore, plan: RegionPlan, params_path: Path, mon
     try:
         ensure_schema(con)
         for m in [m for m in store.months("link") if m <= month]:
-            for table, frame in region_month(store, m, region).items():
+            for table, frame in region_month(store, m, region, unlinked_hr=m == month).items():
                 _insert(con, table, frame)
             for source in ALL_SOURCES:
                 stage = ingest_stage(source)
@@ -490,35 +503,12 @@ def rules_region(store: PartitionStore, plan: RegionPlan, params_path: Path, mon
             if m < month:
                 for name in FLAG_TABLES:
                     _insert(con, f"flags.{name}", store.read("rules", m, name, [region]))
-        _insert_unlinked_hr(con, store, month)
         run_rules(con, month, load_params(Path(params_path)))
         tables = {name: query_pl(con, f"SELECT * FROM flags.{name} WHERE month = ?", [month]) for name in FLAG_TABLES}
     finally:
         con.close()
     store.write("rules", month, region, tables)
     return StepResult(region, month, time.perf_counter() - t0, {k: v.height for k, v in tables.items()})
-
-
-def _insert_unlinked_hr(con, store: PartitionStore, month: dt.date) -> None:
-    """M's 人社 records that link to nobody (rules_context unlinked_human_resources: R05 asks
-    whether a member's contribution account is among them), with their link rows. 人社 records
-    carry no residence: they lie in `_unplaced`; those under a name of the region's registry
-    are enough."""
-    links = store.read("link", month, "links", [UNPLACED])
-    records = region_records(store, "human_resources", month, UNPLACED)
-    if links is None or records is None:
-        return
-    names = query_pl(con, "SELECT DISTINCT name FROM std.registry WHERE month = ?", [month])["name"]
-    none = links.filter((pl.col("source") == "human_resources") & (pl.col("decision") == "none"))
-    rows = records.filter(pl.col("name").is_in(names.implode())).join(
-        none.select(pl.col("source_row").cast(records["source_row"].dtype)), on="source_row", how="semi"
-    )
-    _insert(con, "std.human_resources", rows)
-    _insert(
-        con,
-        "linkage.links",
-        none.join(rows.select(pl.col("source_row").cast(none["source_row"].dtype)), on="source_row", how="semi"),
-    )
 
 
 def _table_columns(con, table: str) -> list[str]:
