@@ -4,9 +4,12 @@
 
 Linkage: per source, precision / recall / F1 of accepted links (a review is not
 a link; records quarantined at ingestion are left out) and the share of records
-in the review band. Flags: per rule, precision / recall of every row the
-caseworker sees against truth/flags.csv: fired, suppressed, and the state
-新增 / 持续 / 已清零. The grading itself is data_samples.truth, the run benchmarks.sample_run (shared with
+in the review band; and the records whose only identity evidence was a name, by
+the name's rarity: how many are registry persons and how many outsiders in the
+truth (what a name alone can tell apart). Flags: per rule, precision / recall of
+every row the caseworker sees against truth/flags.csv: fired, suppressed, and the
+state 新增 / 持续 / 已清零; and the fired flags together with the 待核实 rows the
+workbook lists beside them (flags.held_back). The grading itself is data_samples.truth, the run benchmarks.sample_run (shared with
 bench_scale.py and the tests).
 """
 
@@ -19,8 +22,15 @@ from pathlib import Path
 
 import polars as pl
 
-from benchmarks.sample_run import review_share, run_sample, warehouse_flags, warehouse_links
-from data_samples.truth import grade_flag_views, grade_links, true_links
+from benchmarks.sample_run import (
+    review_share,
+    run_sample,
+    warehouse_flags,
+    warehouse_held,
+    warehouse_links,
+    warehouse_name_only,
+)
+from data_samples.truth import grade_fired_or_held, grade_flag_views, grade_links, name_only_split, true_links
 
 
 def main() -> int:
@@ -54,11 +64,22 @@ def main() -> int:
                     for s, sc in scores.items()
                 ]
                 print(f"  {month}: " + "; ".join(cells))
-        views = grade_flag_views(run.truth, warehouse_flags(run.warehouse))
+        print("Records whose only identity evidence was a name (no valid or partial ID, no birth date, no history):")
+        for row in name_only_split(run.truth, warehouse_name_only(run.warehouse)).iter_rows(named=True):
+            print(
+                f"  {row['source']:22s} {row['month']:5s} {row['name_rarity'] or '-':18s} registry persons "
+                f"{row['members']:5d}  outsiders {row['outsiders']:5d} ({row['outsider_share']:.1%})  "
+                f"accepted {row['accepted']:5d}  review {row['review']:5d}"
+            )
+        flags = warehouse_flags(run.warehouse)
+        views = grade_flag_views(run.truth, flags)
         for view, scores in views.items():
             print(f"Flags, {view} (vs truth/flags.csv):")
             for rule, s in scores.items():
                 print(f"  {rule:4s} {s}")
+        print("Flags, fired or listed as 待核实 (flags.held_back) vs the truth's fired flags:")
+        for rule, s in grade_fired_or_held(run.truth, flags, warehouse_held(run.warehouse)).items():
+            print(f"  {rule:4s} {s}")
     return 0
 
 

@@ -27,6 +27,26 @@ def warehouse_flags(warehouse: Path) -> pl.DataFrame:
         return query_pl(con, "SELECT month, household_key, rule_code, fired, suppressed, state FROM flags.risk_flags")
 
 
+def warehouse_held(warehouse: Path) -> pl.DataFrame:
+    """The 待核实 rows the workbook lists (flags.held_back: month, household_key, rule_code)."""
+    with Warehouse(warehouse).reader() as con:
+        return query_pl(con, "SELECT DISTINCT month, household_key, rule_code FROM flags.held_back")
+
+
+def warehouse_name_only(warehouse: Path) -> pl.DataFrame:
+    """The linkage rows whose only identity evidence was a name: no valid or partial ID, no
+    birth date, no link history (the comparison levels in linkage.links.detail); month,
+    source, source_row, decision, name_rarity."""
+    with Warehouse(warehouse).reader() as con:
+        return query_pl(
+            con,
+            """SELECT month, source, source_row, decision, detail ->> '$.name_rarity' AS name_rarity
+            FROM linkage.links
+            WHERE detail ->> '$.id' = 'missing' AND detail ->> '$.birth' = 'missing'
+              AND coalesce(detail ->> '$.history', 'missing') = 'missing' AND detail ->> '$.name' = 'exact'""",
+        )
+
+
 def review_share(warehouse: Path, month: dt.date | None = None) -> dict[str, tuple[int, int]]:
     """Per source, (records in the review band, records) over all months of linkage.links, or one."""
     where = "" if month is None else f" WHERE month = DATE '{month:%Y-%m-%d}'"

@@ -123,6 +123,63 @@ def grade_flag_views(truth_dir: Path, got: pl.DataFrame) -> dict[str, dict[str, 
     return out
 
 
+def grade_fired_or_held(truth_dir: Path, got: pl.DataFrame, held: pl.DataFrame) -> dict[str, Score]:
+    """Per rule (and "*"), the truth's fired flags against what the workbook lists for a
+    caseworker to act on: the fired flags of `got` (as in `grade_flag_views`) and the 待核实
+    rows of `held` (month, household_key, rule_code: flags.held_back), a flag whose evidence
+    waits on a record in the review band."""
+    truth = read_truth_flags(truth_dir).filter(pl.col("fired"))
+    listed = pl.concat(
+        [
+            got.filter(pl.col("fired").cast(pl.Boolean)).select(
+                pl.col("month").cast(pl.Date), "household_key", "rule_code"
+            ),
+            held.select(pl.col("month").cast(pl.Date), "household_key", "rule_code"),
+        ]
+    )
+    rules = sorted(set(truth["rule_code"].unique()) | set(listed["rule_code"].unique()))
+    return {
+        rule: score(
+            truth if rule == "*" else truth.filter(pl.col("rule_code") == rule),
+            listed if rule == "*" else listed.filter(pl.col("rule_code") == rule),
+            FLAG_KEY,
+        )
+        for rule in [*rules, "*"]
+    }
+
+
+def name_only_split(truth_dir: Path, records: pl.DataFrame) -> pl.DataFrame:
+    """How far a name alone identifies: `records` (month, source, source_row, decision,
+    name_rarity) are the records whose only identity evidence was a name; per source, the
+    first month or a later one, and name rarity, how many are registry persons in the truth
+    (whoever the pipeline chose) and how many are outsiders, beside the pipeline's decisions."""
+    cast = {"source_row": pl.Int32, "registry_row": pl.Int32}
+    truth = (
+        pl.read_csv(Path(truth_dir) / "links.csv", schema_overrides=cast)
+        .filter(pl.col("source") != "registry", pl.col("registry_row").is_not_null())
+        .select(pl.col("month").str.to_date(), "source", "source_row", member=pl.lit(True))
+        .unique()
+    )
+    first = records["month"].cast(pl.Date).min()
+    return (
+        records.with_columns(pl.col("month").cast(pl.Date), pl.col("source_row").cast(pl.Int32))
+        .join(truth, on=["month", "source", "source_row"], how="left")
+        .with_columns(
+            pl.col("member").fill_null(False),
+            month=pl.when(pl.col("month") == first).then(pl.lit("first")).otherwise(pl.lit("later")),
+        )
+        .group_by("source", "month", "name_rarity")
+        .agg(
+            members=pl.col("member").sum(),
+            outsiders=(~pl.col("member")).sum(),
+            accepted=(pl.col("decision") == "accept").sum(),
+            review=(pl.col("decision") == "review").sum(),
+        )
+        .with_columns(outsider_share=pl.col("outsiders") / (pl.col("members") + pl.col("outsiders")))
+        .sort("source", "month", "name_rarity")
+    )
+
+
 def grade_flags(truth_dir: Path, got: pl.DataFrame) -> dict[str, Score]:
     """Per rule (and "*"), fired flags against the truth's fired flags (`grade_flag_views`,
     view "fired"); `got` needs month, household_key, rule_code, fired, suppressed, state."""
