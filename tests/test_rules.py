@@ -108,6 +108,36 @@ def test_r01_amount_is_the_same_whatever_order_the_claims_are_summed_in(wh):
         assert json.loads(r["evidence"])["figures"]["out_of_pocket_12m"] == 21601.0
 
 
+def test_r01_claims_in_the_review_band_hold_a_household_they_would_take_over_the_line(wh):
+    """The linked claims alone within the line, with the pending ones over it: held back
+    (待核实) with both sums, naming every claim, not flagged. Over the line on linked claims
+    alone: flagged, on those claims. Pending claims that keep the sum within: nothing."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        a, b, c = fx.person("待核"), fx.person("已超"), fx.person("未超")
+        for key, person in (("H1", a), ("H2", b), ("H3", c)):
+            fx.household(M1, key, [person], income=21600)
+        fx.claim(M1, a, 20000)
+        held_claim = fx.claim(M1, a, 5000, decision="review")
+        fx.claim(M1, b, 22000)
+        fx.claim(M1, b, 5000, decision="review")
+        fx.claim(M1, c, 10000)
+        fx.claim(M1, c, 5000, decision="review")
+        run_rules(con, M1, PARAMS)
+        assert {k for k in flags(con, M1, fired_only=False) if k[1] == "R01"} == {("H2", "R01")}
+        assert "近12个月个人自付医疗费用 22,000 元（1 笔结算）" in flags(con, M1)[("H2", "R01")]["evidence_text"]
+        held = query_pl(con, "SELECT * FROM flags.held_back WHERE month = ? AND rule_code = 'R01'", [M1])
+        assert held["household_key"].to_list() == ["H1"], held
+        assert held["reason"][0] == (
+            "医疗支出待核实：近12个月已匹配个人自付 20,000 元，另有 1 笔结算待人工核对匹配，计入后 25,000 元，"
+            "超过家庭年收入 21,600 元"
+        )
+        assert {"source": "health_insurance", "month": str(M1), "source_row": held_claim} in json.loads(
+            held["records"][0]
+        )
+
+
 def test_review_and_unmatched_links_raise_nothing(wh):
     with wh.writer() as con:
         fx = Fixture(con)
@@ -194,6 +224,32 @@ def test_r04(wh, disability, icd, category, fires):
         assert (("H1", "R04") in flags(con, M1)) is fires
         if fires:
             assert flags(con, M1)[("H1", "R04")]["evidence_text"].startswith("救助类别为低保边缘；成员乙")
+
+
+def test_r04_major_disease_claim_in_the_review_band_is_held_not_flagged(wh):
+    """A major-disease claim whose link waits in review is not yet evidence: a 低保边缘
+    household with no other reason is held back (待核实) with the reason, also in the later
+    months of the 12-month window; beside a severe disability it is named in the flag's text;
+    a pending claim of another diagnosis holds nothing."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        a, b, c, d = fx.person("待核"), fx.person("重残"), fx.person("同户"), fx.person("感冒")
+        for m in (M1, M2):
+            fx.loaded(m)
+            fx.household(m, "H1", [a], income=1.25 * S * 12, category="低保边缘")
+            fx.household(m, "H2", [b, c], income=1.25 * S * 24, category="低保边缘", disability={0: (1, "肢体")})
+            fx.household(m, "H3", [d], income=1.25 * S * 12, category="低保边缘")
+        fx.claim(M1, a, 900, icd="C34.9", decision="review")
+        fx.claim(M1, c, 900, icd="N18.5", decision="review")
+        fx.claim(M1, d, 900, icd="J18.9", decision="review")
+        for m in (M1, M2):
+            run_rules(con, m, PARAMS)
+            assert ("H1", "R04") not in flags(con, m, fired_only=False)
+            held = query_pl(con, "SELECT * FROM flags.held_back WHERE month = ? AND rule_code = 'R04'", [m])
+            assert held["household_key"].to_list() == ["H1"], held
+            assert held["reason"][0].startswith("单人保待核实：成员待核的近12个月重病就诊记录 C34.9")
+            text = flags(con, m)[("H2", "R04")]["evidence_text"]
+            assert "成员重残残疾等级一级（肢体）" in text and "成员同户的近12个月重病就诊记录 N18.5" in text
 
 
 # ---------------------------------------------------------------- R05
@@ -406,6 +462,33 @@ def test_r07(wh, pc, event, fires):
         fx.civil(M1, a, event, 500 if event == "低保金发放" else None)
         run_rules(con, M1, PARAMS)
         assert (("H1", "R07") in flags(con, M1)) is fires
+
+
+def test_r07_stop_in_the_review_band_is_held_not_flagged(wh):
+    """A 低保停发 / 特困终止 record whose link waits in review is not yet evidence that support
+    stopped: a household still below the edge line is held back with the reason (待核实);
+    a linked stop of another member flags, the pending one named beside it; above the edge
+    line nothing is held."""
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        a, b, c, d = fx.person("待核"), fx.person("停保"), fx.person("同户"), fx.person("富足")
+        fx.household(M1, "H1", [a], income=(EDGE - 1) * 12, category="特困")
+        fx.household(M1, "H2", [b, c], income=(EDGE - 1) * 24, category="低保")
+        fx.household(M1, "H3", [d], income=(EDGE + 1) * 12, category="低保")
+        fx.civil(M1, a, "特困终止", decision="review")
+        fx.civil(M1, b, "低保停发")
+        fx.civil(M1, c, "低保停发", decision="review")
+        fx.civil(M1, d, "低保停发", decision="review")
+        run_rules(con, M1, PARAMS)
+        assert ("H1", "R07") not in flags(con, M1, fired_only=False)
+        held = query_pl(con, "SELECT * FROM flags.held_back WHERE month = ? AND rule_code = 'R07'", [M1])
+        assert held["household_key"].to_list() == ["H1"], held
+        assert (
+            held["reason"][0].startswith("停保待核实：成员待核的特困终止记录") and "待人工核对匹配" in held["reason"][0]
+        )
+        r = flags(con, M1)[("H2", "R07")]
+        assert "成员停保低保停发" in r["evidence_text"] and "成员同户的低保停发记录" in r["evidence_text"]
 
 
 # ---------------------------------------------------------------- R08
