@@ -67,6 +67,18 @@ FLAG_SHEET = (
     ("经办人", None, 7),
     ("备注", None, 16),
 )
+# 待核实: households a rule holds back because its evidence waits on a record in the linkage
+# review band (flags.held_back): not a flag yet, but the caseworker should know and check.
+HELD_SHEET = (
+    ("村（社区）", "village", 11),
+    ("户编号", "household_key", 15),
+    ("户主", "head_name", 8),
+    ("联系电话", "phone", 12),
+    ("救助类别", "category", 8),
+    ("家庭成员", "members", 30),
+    ("预警规则", "rule_text", 13),
+    ("待核实原因", "reason", 48),
+)
 MEMBER_SHEET = (
     ("村（社区）", "village", 12),
     ("户编号", "household_key", 16),
@@ -152,6 +164,27 @@ def _flags(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
         WHERE month = ? AND state IN ('新增', '持续')
         ORDER BY severity_rank, village_code NULLS LAST, household_key, rule_code""",
         [month],
+    )
+
+
+def _held(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
+    """The month's 待核实 rows (flags.held_back) that are not an active flag already (a carried
+    flag is listed in 预警清单), with the household's 救助类别."""
+    return query_pl(
+        con,
+        """
+        WITH cat AS (
+            SELECT household_id,
+                   first(category ORDER BY coalesce(relation <> '户主', true), source_row)
+                       FILTER (WHERE category IS NOT NULL) AS category
+            FROM std.registry WHERE month = ? GROUP BY household_id
+        )
+        SELECT h.township_code, h.village_code, h.household_key, h.rule_code, h.rule_name, h.reason, cat.category
+        FROM flags.held_back h
+        LEFT JOIN cat ON cat.household_id = h.household_key
+        WHERE h.month = ? AND NOT h.carried
+        ORDER BY h.village_code NULLS LAST, h.household_key, h.rule_code""",
+        [month, month],
     )
 
 
@@ -249,7 +282,10 @@ def _members(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
     """Members of the flagged households: registry rows, or 乡村振兴 rows for RR: keys.
     Names as registered (trimmed), the normalised form kept for replacing it in texts."""
     sql = """
-        WITH keys AS (SELECT DISTINCT household_key FROM flags.risk_flags WHERE month = ? AND state IN ('新增', '持续'))
+        WITH keys AS (
+            SELECT household_key FROM flags.risk_flags WHERE month = ? AND state IN ('新增', '持续')
+            UNION SELECT household_key FROM flags.held_back WHERE month = ? AND NOT carried
+        )
         SELECT r.household_id AS household_key, r.source_row, r.name AS name_norm,
                coalesce(nullif(trim(r.name_raw), ''), r.name) AS name, r.relation,
                coalesce(r.id_number, r.id_number_raw) AS id_number, coalesce(r.sex, r.id_sex) AS sex,
@@ -263,7 +299,7 @@ def _members(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
         FROM std.rural_revitalization r JOIN keys k ON k.household_key = 'RR:' || r.rr_household_id
         WHERE r.month = ?
     """
-    frame = query_pl(con, sql, [month, month, month])
+    frame = query_pl(con, sql, [month, month, month, month])
     end = month_end(month)
     birth = pl.col("birth")
     age = (
@@ -338,6 +374,20 @@ def _prepare_flags(
         .otherwise(pl.col("state")),
         household_rank=pl.col("severity_rank").min().over("household_key"),
     ).sort("household_rank", "village_code", "household_key", "severity_rank", "rule_code", nulls_last=True)
+
+
+def _prepare_held(held: pl.DataFrame, members: pl.DataFrame, regions: dict[str, str]) -> pl.DataFrame:
+    """Readable columns of the 待核实 rows: names as registered, diseases as categories."""
+    names: dict[str, dict[str, str]] = {}
+    for hh, norm, raw in members.select("household_key", "name_norm", "name").iter_rows():
+        if norm:
+            names.setdefault(hh, {})[norm] = raw
+    reasons = [readable_evidence(t, [], names.get(h, {})) for t, h in zip(held["reason"], held["household_key"])]
+    return held.join(_household_members(members), on="household_key", how="left", maintain_order="left").with_columns(
+        reason=pl.Series(reasons, dtype=pl.Utf8),
+        village=pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
+        rule_text=pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
+    )
 
 
 # ---------------------------------------------------------------- writing
@@ -525,7 +575,13 @@ def _write_flag_sheet(ws, fmt: _Formats, flags: pl.DataFrame, title: str) -> Non
 
 
 def _write_township(
-    path: Path, month: dt.date, town_title: str, flags: pl.DataFrame, members: pl.DataFrame, cleared: pl.DataFrame
+    path: Path,
+    month: dt.date,
+    town_title: str,
+    flags: pl.DataFrame,
+    members: pl.DataFrame,
+    cleared: pl.DataFrame,
+    held: pl.DataFrame,
 ) -> None:
     households = flags["household_key"].n_unique()
     title = (
@@ -535,6 +591,15 @@ def _write_township(
     wb = _workbook(path, title)
     fmt = _Formats(wb)
     _write_flag_sheet(wb.add_worksheet("预警清单"), fmt, flags, title)
+    _write_table(
+        wb.add_worksheet("待核实"),
+        fmt,
+        HELD_SHEET,
+        held,
+        f"{month.year}年{month.month}月 待核实（预警依据中有记录待人工核对匹配，核对后次月自动更新）— {town_title}："
+        f"{held['household_key'].n_unique()} 户",
+        wrap_cols=("members", "reason"),
+    )
     _write_table(
         wb.add_worksheet("家庭成员"),
         fmt,
@@ -643,9 +708,9 @@ def write_caseworker_workbooks(
     regions: dict[str, str] | None = None,
     workers: int | None = None,
 ) -> list[Path]:
-    """One workbook per township with active flags under exports_dir/<YYYY-MM>/,
-    named `<township code>_<name>.xlsx` (`<code>.xlsx` without a region-name
-    table), plus 汇总表.xlsx. Returns the paths.
+    """One workbook per township with active flags or 待核实 rows (flags.held_back) under
+    exports_dir/<YYYY-MM>/, named `<township code>_<name>.xlsx` (`<code>.xlsx` without a
+    region-name table), plus 汇总表.xlsx. Returns the paths.
 
     workers: processes writing township workbooks (default: the machine's cores
     when the month has more than PARALLEL_MIN_FLAGS flags, else 1)."""
@@ -671,18 +736,21 @@ def write_caseworker_workbooks(
         village=pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
         rule_text=pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
     )
+    held = _prepare_held(_held(con, month), members, regions)
     village_of = dict(zip(flags["household_key"].to_list(), flags["village"].to_list()))
     members = members.with_columns(village=pl.col("household_key").replace_strict(village_of, default=None))
     paths: list[Path] = []
     tasks: list[tuple] = []
     towns = sorted(
-        set(flags["township_code"].to_list()) | set(cleared["township_code"].to_list()),
+        set(flags["township_code"].to_list())
+        | set(cleared["township_code"].to_list())
+        | set(held["township_code"].to_list()),
         key=lambda t: (t is None, t or ""),
     )
     for town in towns:
         sel = pl.col("township_code").is_null() if town is None else pl.col("township_code") == town
-        f = flags.filter(sel)
-        if f.height == 0:
+        f, h = flags.filter(sel), held.filter(sel)
+        if f.height == 0 and h.height == 0:
             continue  # only cleared flags: listed next month nowhere, summary has them
         path = out_dir / f"{_file_label(town, regions)}.xlsx"
         keys = f["household_key"].unique(maintain_order=True).to_list()
@@ -692,7 +760,7 @@ def write_caseworker_workbooks(
             .with_columns(_order=pl.col("household_key").replace_strict(order, return_dtype=pl.Int64))
             .sort("_order", "head_rank", "source_row")
         )
-        tasks.append((path, month, township_title(town, regions), f, m, cleared.filter(sel)))
+        tasks.append((path, month, township_title(town, regions), f, m, cleared.filter(sel), h))
         paths.append(path)
     _write_townships(tasks, workers)
     summary = out_dir / "汇总表.xlsx"

@@ -202,3 +202,41 @@ def test_region_table_from_delivery_folder_wins_and_reads_gbk(tmp_path):
     bad.write_text("a,b\n1,2\n", encoding="utf-8")
     with pytest.raises(ValueError):
         read_region_names(bad)
+
+
+def test_held_households_are_listed_as_to_verify_with_the_reason(tmp_path):
+    """A household a rule holds back (its evidence waits in the linkage review band) is listed
+    in its township's 待核实 sheet with head, phone, 救助类别, members and the reason, diseases as
+    categories; a township whose households are only held still gets its workbook."""
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        a, b, c = fx.person("甲"), fx.person("乙"), fx.person("丙")
+        fx.household(M1, "HA", [a], income=(S - 100) * 12, region="620102001002")  # R02, flagged
+        fx.household(M1, "HB", [b], income=1.25 * S * 12, category="低保边缘", region="620102001001")
+        fx.household(M1, "HC", [c], income=1.25 * S * 12, category="低保", region="620102002003")
+        fx.claim(M1, b, 900, icd="C34.9", decision="review")  # R04 held
+        fx.civil(M1, c, "死亡火化", decision="review")  # R06 held, the township's only household
+        con.execute("UPDATE std.registry SET phone = ? WHERE household_id = 'HB'", [PHONE_A])
+        run_rules(con, M1, PARAMS)
+    _write(wh, tmp_path)
+    own = openpyxl.load_workbook(tmp_path / "exports" / "2026-07" / f"{TOWN}_南山镇.xlsx")
+    assert own.sheetnames == ["预警清单", "待核实", "家庭成员", "本月清零"]
+    assert [r["户编号"] for r in _table(own["预警清单"])] == ["HA"]
+    assert "待核实" in own["待核实"]["A1"].value and "1 户" in own["待核实"]["A1"].value
+    rows = _table(own["待核实"])
+    assert [(r["户编号"], r["预警规则"]) for r in rows] == [("HB", "R04 单人保候选")]
+    held = rows[0]
+    assert (held["村（社区）"], held["户主"], held["联系电话"], held["救助类别"]) == (
+        "白水村",
+        "乙",
+        PHONE_A,
+        "低保边缘",
+    )
+    assert held["家庭成员"].startswith("乙（")
+    assert held["待核实原因"].startswith("单人保待核实：成员乙的近12个月重病就诊记录 恶性肿瘤")
+    assert not ICD_PATTERN.search(_cells(own))
+    other = openpyxl.load_workbook(tmp_path / "exports" / "2026-07" / f"{OTHER_TOWN}_金川街道.xlsx")
+    assert _table(other["预警清单"]) == []
+    assert [(r["户编号"], r["预警规则"][:3]) for r in _table(other["待核实"])] == [("HC", "R06")]
