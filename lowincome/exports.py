@@ -45,16 +45,19 @@ SOURCE_SHORT = {
 }
 METHOD_TEXT = {"exact_id": "身份证号一致", "clerical": "人工核定"}
 
-# 预警清单: (header, column, width); column None = a caseworker input column.
-# The household columns (merged over the household's rows) come first.
-HOUSEHOLD_COLUMNS = ("village", "household_key", "head_name", "phone", "category", "members")
-FLAG_SHEET = (
+# The household's columns, first in 预警清单 (merged over the household's rows there) and 待核实.
+HOUSEHOLD_SPEC = (
     ("村（社区）", "village", 11),
     ("户编号", "household_key", 15),
     ("户主", "head_name", 8),
     ("联系电话", "phone", 12),
     ("救助类别", "category", 8),
     ("家庭成员", "members", 30),
+)
+HOUSEHOLD_COLUMNS = tuple(column for _header, column, _width in HOUSEHOLD_SPEC)
+# 预警清单: (header, column, width); column None = a caseworker input column.
+FLAG_SHEET = (
+    *HOUSEHOLD_SPEC,
     ("标记编号", "flag_id", 19),
     ("严重程度", "severity", 5),
     ("预警规则", "rule_text", 13),
@@ -69,16 +72,7 @@ FLAG_SHEET = (
 )
 # 待核实: households a rule holds back because its evidence waits on a record in the linkage
 # review band (flags.held_back): not a flag yet, but the caseworker should know and check.
-HELD_SHEET = (
-    ("村（社区）", "village", 11),
-    ("户编号", "household_key", 15),
-    ("户主", "head_name", 8),
-    ("联系电话", "phone", 12),
-    ("救助类别", "category", 8),
-    ("家庭成员", "members", 30),
-    ("预警规则", "rule_text", 13),
-    ("待核实原因", "reason", 48),
-)
+HELD_SHEET = (*HOUSEHOLD_SPEC, ("预警规则", "rule_text", 13), ("待核实原因", "reason", 48))
 MEMBER_SHEET = (
     ("村（社区）", "village", 12),
     ("户编号", "household_key", 16),
@@ -347,6 +341,15 @@ def _household_members(members: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _registered_names(members: pl.DataFrame) -> dict[str, dict[str, str]]:
+    """household_key -> {name as normalised: name as registered}, for readable_evidence."""
+    names: dict[str, dict[str, str]] = {}
+    for hh, norm, raw in members.select("household_key", "name_norm", "name").iter_rows():
+        if norm:
+            names.setdefault(hh, {})[norm] = raw
+    return names
+
+
 def _prepare_flags(
     con, month: dt.date, flags: pl.DataFrame, members: pl.DataFrame, regions: dict[str, str]
 ) -> pl.DataFrame:
@@ -355,10 +358,7 @@ def _prepare_flags(
     records = _evidence_records(con, flags)
     basis = _match_basis(records)
     codes = _diagnosis_codes(records)
-    names: dict[str, dict[str, str]] = {}
-    for hh, norm, raw in members.select("household_key", "name_norm", "name").iter_rows():
-        if norm:
-            names.setdefault(hh, {})[norm] = raw
+    names = _registered_names(members)
     evidence = [
         readable_evidence(t, codes.get(f, []), names.get(h, {}))
         for f, t, h in zip(flags["flag_id"], flags["evidence_text"], flags["household_key"])
@@ -378,10 +378,7 @@ def _prepare_flags(
 
 def _prepare_held(held: pl.DataFrame, members: pl.DataFrame, regions: dict[str, str]) -> pl.DataFrame:
     """Readable columns of the 待核实 rows: names as registered, diseases as categories."""
-    names: dict[str, dict[str, str]] = {}
-    for hh, norm, raw in members.select("household_key", "name_norm", "name").iter_rows():
-        if norm:
-            names.setdefault(hh, {})[norm] = raw
+    names = _registered_names(members)
     reasons = [readable_evidence(t, [], names.get(h, {})) for t, h in zip(held["reason"], held["household_key"])]
     return held.join(_household_members(members), on="household_key", how="left", maintain_order="left").with_columns(
         reason=pl.Series(reasons, dtype=pl.Utf8),
