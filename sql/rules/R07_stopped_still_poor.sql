@@ -13,14 +13,18 @@ description: >
   back (待核实) with the reason, as R06 does with a death.
 */
 WITH c AS (SELECT * FROM rule_ctx),
-events AS (
+events AS (  -- M's stops: linked, and waiting in review with a member as candidate
     SELECT e.household_id, e.month, e.source_row, e.event_type, e.event_date,
            registry_name(e.month, e.registry_row) AS member, false AS pending
     FROM linked_civil_affairs e
+    CROSS JOIN c
+    WHERE e.month = c.month AND e.event_type IN ('低保停发', '特困终止')
     UNION ALL
     SELECT r.household_id, e.month, e.source_row, e.event_type, e.event_date, r.name AS member, true AS pending
     FROM pending_civil_affairs e
     JOIN rule_registry r USING (person_key)
+    CROSS JOIN c
+    WHERE e.month = c.month AND e.event_type IN ('低保停发', '特困终止')
 ),
 stops AS (
     SELECT e.household_id, list(rec('civil_affairs', e.month, e.source_row) ORDER BY e.pending, e.source_row) AS recs,
@@ -32,8 +36,6 @@ stops AS (
            count(*) FILTER (WHERE NOT e.pending) AS n_events,
            count(*) FILTER (WHERE e.pending) AS n_pending
     FROM events e
-    CROSS JOIN c
-    WHERE e.month = c.month AND e.event_type IN ('低保停发', '特困终止')
     GROUP BY e.household_id
 )
 SELECT
