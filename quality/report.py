@@ -358,6 +358,15 @@ def _rules_section(con, month: dt.date) -> dict:
     flags = _records(
         con, "SELECT rule_code, state, count(*) AS n FROM flags.risk_flags WHERE month = ? GROUP BY ALL", [month]
     )
+    # 待核实: households a rule holds back because its evidence waits in the linkage review band
+    # (listed in the township workbooks' 待核实 sheet; a carried active flag is counted as 持续)
+    held = dict(
+        con.execute(
+            "SELECT rule_code, count(DISTINCT household_key) FROM flags.held_back WHERE month = ? AND NOT carried "
+            "GROUP BY rule_code",
+            [month],
+        ).fetchall()
+    )
     by_rule: dict[str, dict[str, int]] = {}
     for f in flags:
         by_rule.setdefault(f["rule_code"], {})[f["state"]] = f["n"]
@@ -365,12 +374,14 @@ def _rules_section(con, month: dt.date) -> dict:
         r["status_label"] = RULE_STATUS_LABELS.get(r.get("status"), r.get("status"))
         r["reason_zh"] = zh_text(r.get("reason"), names)
         r["states"] = {s: by_rule.get(r["rule_code"], {}).get(s, 0) for s in STATE_COLOURS}
+        r["held"] = held.get(r["rule_code"], 0)
     totals = {s: sum(r["states"][s] for r in rows) for s in STATE_COLOURS}
     return {
         "rows": rows,
         "skipped": [r for r in rows if r.get("status") != "ran"],
         "states": list(STATE_COLOURS),
         "totals": totals,
+        "held_total": sum(r["held"] for r in rows),
     }
 
 

@@ -312,3 +312,30 @@ def test_charts_one_colour_per_source_and_readable_axes(traced):
     critical = figs["critical"].layout.yaxis
     assert critical.range[0] == 0 and critical.dtick == 1  # never a −1…1 axis
     assert "flags" in figs and figs["flags"].layout.barmode == "stack"
+
+
+def test_rules_table_counts_the_households_held_as_to_verify(tmp_path):
+    """The rules table gives, per rule, the households held back as 待核实 (their evidence
+    waits in the linkage review band) beside the flags, with a total, parsed from the page."""
+    from rules_fixtures import M1, PARAMS, Fixture
+
+    from lowincome.rules import run_rules
+
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.writer() as con:
+        fx = Fixture(con)
+        fx.loaded(M1)
+        people = [fx.person(n) for n in ("甲", "乙", "丙")]
+        for key, person in zip(("H1", "H2", "H3"), people, strict=True):
+            fx.household(M1, key, [person], income=0.8 * 560 * 12, category="低保")
+        fx.civil(M1, people[0], "死亡火化", decision="review")  # R06 held
+        fx.civil(M1, people[1], "死亡火化", decision="review")  # R06 held
+        fx.civil(M1, people[2], "死亡火化")  # R06 flag
+        run_rules(con, M1, PARAMS)
+    with wh.reader() as con:
+        page = write_report(con, M1, tmp_path).read_text(encoding="utf-8")
+    held = dict(re.findall(r'<tr data-rule="(R\d\d)">.*?data-held="(\d+)"', page, flags=re.S))
+    assert held["R06"] == "2" and held["R02"] == "0", held
+    assert "待核实（户）" in page and "已列入乡镇工作簿的“待核实”表" in page
+    total = re.search(r"<th colspan=\"3\">合计</th>(.*?)</tr>", page, flags=re.S).group(1)
+    assert re.findall(r'<th class="n">([\d,—]+)</th>', total)[-1] == "2"
