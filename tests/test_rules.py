@@ -568,7 +568,7 @@ def test_r10_count_reached_only_with_a_record_in_review_is_held(wh):
         assert ("H1", "R10") not in flags(con, M1, fired_only=False)
         held = query_pl(con, "SELECT * FROM flags.held_back WHERE month = ? AND rule_code = 'R10'", [M1])
         assert held["household_key"].to_list() == ["H1"], held
-        assert "已匹配 1 次，另有 1 条临时救助记录待人工核对匹配" in held["reason"][0]
+        assert "已匹配 1 次，另有成员乙的 1 条临时救助记录待人工核对匹配" in held["reason"][0]
         fx.civil(M2, b, "临时救助", 800)
         run_rules(con, M2, PARAMS)
         assert "近6个月临时救助 2 次（共 1,800 元）" in flags(con, M2)[("H1", "R10")]["evidence_text"]

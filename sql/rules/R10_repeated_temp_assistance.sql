@@ -19,20 +19,22 @@ WITH c AS (
     FROM rule_ctx
 ),
 ev AS (
-    SELECT e.household_id, e.month, e.source_row, e.amount, false AS pending
+    SELECT e.household_id, e.month, e.source_row, e.amount, false AS pending, NULL AS member
     FROM linked_civil_affairs e
     CROSS JOIN c
     WHERE e.event_type = '临时救助' AND e.month BETWEEN c.rep_start AND c.month
     UNION ALL
     -- waiting for a clerk: the count is unknown while one of these may be the member's
-    SELECT e.household_id, e.month, e.source_row, e.amount, true AS pending
+    SELECT e.household_id, e.month, e.source_row, e.amount, true AS pending, r.name AS member
     FROM pending_civil_affairs e
+    LEFT JOIN rule_registry r ON r.person_key = e.person_key
     CROSS JOIN c
     WHERE e.event_type = '临时救助' AND e.month BETWEEN c.rep_start AND c.month
 ),
 t AS (
     SELECT household_id, count(*) FILTER (WHERE NOT pending) AS n_events,
            count(*) FILTER (WHERE pending) AS n_pending,
+           string_agg(DISTINCT member, '、' ORDER BY member) FILTER (WHERE pending) AS pending_members,
            round(sum(amount) FILTER (WHERE NOT pending), 2) AS amount,
            list(rec('civil_affairs', month, source_row)) FILTER (WHERE NOT pending) AS recs,
            list(rec('civil_affairs', month, source_row)) AS all_recs
@@ -49,7 +51,8 @@ SELECT
         || '，救助类别：' || coalesce(hh.category, '未填') AS evidence_text,
     NULL AS action_extra,
     CASE WHEN t.n_events < c.rep_count
-         THEN '临时救助次数待核实：近' || c.rep_months || '个月已匹配 ' || t.n_events || ' 次，另有 ' || t.n_pending
+         THEN '临时救助次数待核实：近' || c.rep_months || '个月已匹配 ' || t.n_events || ' 次，另有'
+              || coalesce('成员' || t.pending_members || '的', '') || ' ' || t.n_pending
               || ' 条临时救助记录待人工核对匹配' END AS held_reason,
     hh.county_code, hh.township_code, hh.village_code, hh.category
 FROM t
