@@ -17,12 +17,8 @@ description: >
   back (待核实, with the reason), as R10 does.
 */
 WITH claims AS (
-    SELECT h.household_id, h.month, h.source_row, h.out_of_pocket, false AS pending
-    FROM linked_health_insurance h
-    WHERE h.month BETWEEN (SELECT win12_start FROM rule_ctx) AND (SELECT month FROM rule_ctx)
-    UNION ALL
-    SELECT h.household_id, h.month, h.source_row, h.out_of_pocket, true AS pending
-    FROM pending_health_insurance h
+    SELECT h.household_id, h.month, h.source_row, h.out_of_pocket, h.pending
+    FROM pending_or_linked_health_insurance h
     WHERE h.month BETWEEN (SELECT win12_start FROM rule_ctx) AND (SELECT month FROM rule_ctx)
 ), agg AS (
     SELECT household_id, coalesce(round(sum(out_of_pocket) FILTER (WHERE NOT pending), 2), 0) AS oop,

@@ -17,16 +17,10 @@ WITH disabled AS (
     SELECT household_id, source_row, name, disability_grade, disability_type
     FROM rule_registry
     WHERE disability_grade IN (1, 2) OR (disability_grade = 3 AND disability_type IN ('智力', '精神'))
-), major AS (
-    SELECT h.household_id, registry_name(h.month, h.registry_row) AS name, h.month, h.source_row, h.diagnosis_icd10, h.settled_on
-    FROM linked_health_insurance h
-    CROSS JOIN rule_ctx c
-    WHERE h.month BETWEEN c.win12_start AND c.month
-      AND list_bool_or([starts_with(upper(h.diagnosis_icd10), p) FOR p IN c.major_disease_icd10_prefixes])
-), major_pending AS (
-    SELECT r.household_id, r.name, h.month, h.source_row, h.diagnosis_icd10, h.settled_on
-    FROM pending_health_insurance h
-    JOIN rule_registry r USING (person_key)
+), major AS (  -- linked, and waiting in review with a member as candidate
+    SELECT h.household_id, registry_name(h.month, h.registry_row) AS name, h.month, h.source_row, h.diagnosis_icd10,
+           h.settled_on, h.pending
+    FROM pending_or_linked_health_insurance h
     CROSS JOIN rule_ctx c
     WHERE h.month BETWEEN c.win12_start AND c.month
       AND list_bool_or([starts_with(upper(h.diagnosis_icd10), p) FOR p IN c.major_disease_icd10_prefixes])
@@ -38,15 +32,13 @@ WITH disabled AS (
     FROM disabled
     UNION ALL
     SELECT household_id, rec('health_insurance', month, source_row),
-           '成员' || coalesce(name, '') || '近12个月重病就诊 ' || diagnosis_icd10 || '（' || strftime(settled_on, '%Y-%m-%d') || '）',
-           source_row, 1
+           CASE WHEN pending
+                THEN '成员' || coalesce(name, '') || '的近12个月重病就诊记录 ' || diagnosis_icd10
+                     || '（' || coalesce(strftime(settled_on, '%Y-%m-%d'), '日期不详') || '）待人工核对匹配'
+                ELSE '成员' || coalesce(name, '') || '近12个月重病就诊 ' || diagnosis_icd10
+                     || '（' || strftime(settled_on, '%Y-%m-%d') || '）' END,
+           source_row, CASE WHEN pending THEN 2 ELSE 1 END
     FROM major
-    UNION ALL
-    SELECT household_id, rec('health_insurance', month, source_row),
-           '成员' || coalesce(name, '') || '的近12个月重病就诊记录 ' || diagnosis_icd10
-               || '（' || coalesce(strftime(settled_on, '%Y-%m-%d'), '日期不详') || '）待人工核对匹配',
-           source_row, 2
-    FROM major_pending
 ), agg AS (
     SELECT household_id, list(r) AS recs,
            string_agg(what, '；' ORDER BY k0, what, k1) AS whats,

@@ -15,14 +15,8 @@ description: >
 WITH c AS (SELECT * FROM rule_ctx),
 events AS (  -- M's stops: linked, and waiting in review with a member as candidate
     SELECT e.household_id, e.month, e.source_row, e.event_type, e.event_date,
-           registry_name(e.month, e.registry_row) AS member, false AS pending
-    FROM linked_civil_affairs e
-    CROSS JOIN c
-    WHERE e.month = c.month AND e.event_type IN ('低保停发', '特困终止')
-    UNION ALL
-    SELECT r.household_id, e.month, e.source_row, e.event_type, e.event_date, r.name AS member, true AS pending
-    FROM pending_civil_affairs e
-    JOIN rule_registry r USING (person_key)
+           registry_name(e.month, e.registry_row) AS member, e.pending
+    FROM pending_or_linked_civil_affairs e
     CROSS JOIN c
     WHERE e.month = c.month AND e.event_type IN ('低保停发', '特困终止')
 ),

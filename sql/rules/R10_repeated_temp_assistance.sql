@@ -18,16 +18,10 @@ WITH c AS (
            (month - to_months(temp_assistance_repeat.months - 1))::DATE AS rep_start
     FROM rule_ctx
 ),
-ev AS (
-    SELECT e.household_id, e.month, e.source_row, e.amount, false AS pending, NULL AS member
-    FROM linked_civil_affairs e
-    CROSS JOIN c
-    WHERE e.event_type = '临时救助' AND e.month BETWEEN c.rep_start AND c.month
-    UNION ALL
-    -- waiting for a clerk: the count is unknown while one of these may be the member's
-    SELECT e.household_id, e.month, e.source_row, e.amount, true AS pending, r.name AS member
-    FROM pending_civil_affairs e
-    LEFT JOIN rule_registry r ON r.person_key = e.person_key
+ev AS (  -- a record waiting for a clerk leaves the count unknown while it may be the member's
+    SELECT e.household_id, e.month, e.source_row, e.amount, e.pending,
+           CASE WHEN e.pending THEN registry_name(e.month, e.registry_row) END AS member
+    FROM pending_or_linked_civil_affairs e
     CROSS JOIN c
     WHERE e.event_type = '临时救助' AND e.month BETWEEN c.rep_start AND c.month
 ),

@@ -12,8 +12,11 @@
 --                    be: for the rules that read an absence, such a record makes the absence unknown
 --                    (the same months as rule_links).
 --   pending_<source> one view per agency source: its std rows waiting in the review band, with the
---                    candidate's person_key and household_id. Rules read these, never rule_pending
---                    joined to std.
+--                    candidate's person_key, household_id and registry_row. Rules read these, never
+--                    rule_pending joined to std.
+--   pending_or_linked_<source>  both, with `pending`: for a rule whose event or sum may rest on a
+--                    record in review (R01, R04, R07, R10 hold the household then). For the sources
+--                    such rules read: 民政 and 医保.
 -- How far back: read_back() (10_macros.sql). Without that bound each month joined every earlier
 -- month's links and std rows: the rules' cost grew with the history, not with the month.
 -- The household and person come from the link row itself (linkage.links keeps the registry
@@ -53,30 +56,41 @@ FROM std.rural_revitalization s
 JOIN rule_links l ON l.source = 'rural_revitalization' AND l.month = s.month AND l.source_row = s.source_row;
 
 CREATE OR REPLACE TEMP TABLE rule_pending AS
-SELECT l.month, l.source, l.source_row, l.registry_household_id AS household_id, l.registry_person_key AS person_key
+SELECT l.month, l.source, l.source_row, l.registry_row, l.registry_household_id AS household_id,
+       l.registry_person_key AS person_key
 FROM linkage.links l
 WHERE l.decision = 'review' AND l.registry_row IS NOT NULL AND l.month <= getvariable('month')
   AND read_back(l.source, l.month);
 
 CREATE OR REPLACE TEMP VIEW pending_civil_affairs AS
-SELECT s.*, p.person_key, p.household_id
+SELECT s.*, p.registry_row, p.person_key, p.household_id
 FROM std.civil_affairs s
 JOIN rule_pending p ON p.source = 'civil_affairs' AND p.month = s.month AND p.source_row = s.source_row;
 
 CREATE OR REPLACE TEMP VIEW pending_health_insurance AS
-SELECT s.*, p.person_key, p.household_id
+SELECT s.*, p.registry_row, p.person_key, p.household_id
 FROM std.health_insurance s
 JOIN rule_pending p ON p.source = 'health_insurance' AND p.month = s.month AND p.source_row = s.source_row;
 
 CREATE OR REPLACE TEMP VIEW pending_human_resources AS
-SELECT s.*, p.person_key, p.household_id
+SELECT s.*, p.registry_row, p.person_key, p.household_id
 FROM std.human_resources s
 JOIN rule_pending p ON p.source = 'human_resources' AND p.month = s.month AND p.source_row = s.source_row;
 
 CREATE OR REPLACE TEMP VIEW pending_rural_revitalization AS
-SELECT s.*, p.person_key, p.household_id
+SELECT s.*, p.registry_row, p.person_key, p.household_id
 FROM std.rural_revitalization s
 JOIN rule_pending p ON p.source = 'rural_revitalization' AND p.month = s.month AND p.source_row = s.source_row;
+
+CREATE OR REPLACE TEMP VIEW pending_or_linked_civil_affairs AS
+SELECT *, false AS pending FROM linked_civil_affairs
+UNION ALL BY NAME
+SELECT *, true AS pending FROM pending_civil_affairs;
+
+CREATE OR REPLACE TEMP VIEW pending_or_linked_health_insurance AS
+SELECT *, false AS pending FROM linked_health_insurance
+UNION ALL BY NAME
+SELECT *, true AS pending FROM pending_health_insurance;
 
 -- unlinked_human_resources: 人社 rows of M that link to nobody (decision none). Such a row is
 -- someone's record that linkage placed nowhere; R05 asks whether the member's M-1 contribution
