@@ -163,22 +163,15 @@ def _flags(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
 
 def _held(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
     """The month's 待核实 rows (flags.held_back) that are not an active flag already (a carried
-    flag is listed in 预警清单), with the household's 救助类别."""
+    flag is listed in 预警清单)."""
     return query_pl(
         con,
         """
-        WITH cat AS (
-            SELECT household_id,
-                   first(category ORDER BY coalesce(relation <> '户主', true), source_row)
-                       FILTER (WHERE category IS NOT NULL) AS category
-            FROM std.registry WHERE month = ? GROUP BY household_id
-        )
-        SELECT h.township_code, h.village_code, h.household_key, h.rule_code, h.rule_name, h.reason, cat.category
-        FROM flags.held_back h
-        LEFT JOIN cat ON cat.household_id = h.household_key
-        WHERE h.month = ? AND NOT h.carried
-        ORDER BY h.village_code NULLS LAST, h.household_key, h.rule_code""",
-        [month, month],
+        SELECT township_code, village_code, household_key, rule_code, rule_name, reason, category
+        FROM flags.held_back
+        WHERE month = ? AND NOT carried
+        ORDER BY village_code NULLS LAST, household_key, rule_code""",
+        [month],
     )
 
 

@@ -26,9 +26,10 @@ INSERT INTO flags.rule_runs (month, rule_code, rule_name, status, reason, flags,
 SELECT month, rule_code, rule_name, status, reason, flags, active FROM rule_runs_out ORDER BY rule_code;
 
 INSERT INTO flags.held_back (
-    month, rule_code, rule_name, household_key, county_code, township_code, village_code, reason, records, carried)
+    month, rule_code, rule_name, household_key, county_code, township_code, village_code, reason, records, carried,
+    category)
 SELECT getvariable('month')::DATE, h.rule_code, k.rule_name, h.household_key, h.county_code, h.township_code,
-       h.village_code, h.reason, to_json(h.records), f.state IS NOT NULL AS carried
+       h.village_code, h.reason, to_json(h.records), f.state IS NOT NULL AS carried, h.category
 FROM rule_held h JOIN rule_catalogue k USING (rule_code)
 LEFT JOIN rule_new_flags f ON f.household_key = h.household_key AND f.rule_code = h.rule_code
                           AND f.state = '持续' AND NOT f.fired

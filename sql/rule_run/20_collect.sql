@@ -5,7 +5,7 @@
 -- text the row names. Evidence records are deduplicated and sorted. Reads the variable
 -- rule_code.
 INSERT INTO rule_held
-SELECT getvariable('rule_code'), o.household_key, o.county_code, o.township_code, o.village_code,
+SELECT getvariable('rule_code'), o.household_key, o.county_code, o.township_code, o.village_code, o.category,
        list_sort(list_distinct(o.records)), o.held_reason
 FROM rule_out o
 WHERE o.held_reason IS NOT NULL;

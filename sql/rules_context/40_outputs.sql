@@ -9,5 +9,5 @@ CREATE OR REPLACE TEMP TABLE rule_fired (
 );
 CREATE OR REPLACE TEMP TABLE rule_held (
     rule_code VARCHAR, household_key VARCHAR, county_code VARCHAR, township_code VARCHAR, village_code VARCHAR,
-    records STRUCT(source VARCHAR, month DATE, source_row INTEGER)[], reason VARCHAR
+    category VARCHAR, records STRUCT(source VARCHAR, month DATE, source_row INTEGER)[], reason VARCHAR
 );

@@ -110,9 +110,9 @@ FROM flags.flag_history
 WHERE to_state = '已清零'
 GROUP BY month, rule_code, reason;
 
--- Flags held back: a rule that reads an absence (R05's lapse branch, R08) would
--- fire, but a record of the household waits in the linkage review band, so the
--- absence is unknown. Not raised; listed for caseworkers as 待核实. A flag that
+-- Flags held back: a rule would fire, or would not, on a record of the household
+-- that waits in the linkage review band (an absence R05's lapse branch or R08 reads,
+-- an event or sum R01, R04, R06, R07, R10, R11 read), so the outcome is unknown. Not raised; listed for caseworkers as 待核实. A flag that
 -- was active stays 持续 (carried = true) instead of being cleared on an unknown.
 CREATE TABLE IF NOT EXISTS flags.held_back (
     month DATE NOT NULL,
@@ -124,5 +124,8 @@ CREATE TABLE IF NOT EXISTS flags.held_back (
     village_code VARCHAR,
     reason VARCHAR NOT NULL,             -- in Chinese: which record waits for review
     records VARCHAR NOT NULL,            -- JSON [{source, month, source_row}] incl. the pending records
-    carried BOOLEAN NOT NULL             -- an active flag kept 持续 this month
+    carried BOOLEAN NOT NULL,            -- an active flag kept 持续 this month
+    category VARCHAR                     -- the household's 救助类别 in the month (NULL for RR:)
 );
+-- warehouses created before the column existed
+ALTER TABLE flags.held_back ADD COLUMN IF NOT EXISTS category VARCHAR;
