@@ -334,6 +334,14 @@ def _household_members(members: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _village_and_rule(regions: dict[str, str]) -> dict[str, pl.Expr]:
+    """The columns every sheet shows the same way: 村（社区） by name, 预警规则 as code and name."""
+    return {
+        "village": pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
+        "rule_text": pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
+    }
+
+
 def _registered_names(members: pl.DataFrame) -> dict[str, dict[str, str]]:
     """household_key -> {name as normalised: name as registered}, for readable_evidence."""
     names: dict[str, dict[str, str]] = {}
@@ -360,8 +368,7 @@ def _prepare_flags(
     return flags.with_columns(
         evidence_text=pl.Series(evidence, dtype=pl.Utf8),
         match_basis=pl.col("flag_id").replace_strict(basis, default="在册信息（低收入人口数据库）"),
-        village=pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
-        rule_text=pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
+        **_village_and_rule(regions),
         state_text=pl.when(pl.col("state") == "持续")
         .then(pl.concat_str(pl.lit("持续（自"), pl.col("episode_start_text"), pl.lit("）")))
         .otherwise(pl.col("state")),
@@ -375,8 +382,7 @@ def _prepare_held(held: pl.DataFrame, members: pl.DataFrame, regions: dict[str, 
     reasons = [readable_evidence(t, [], names.get(h, {})) for t, h in zip(held["reason"], held["household_key"])]
     return held.join(_household_members(members), on="household_key", how="left", maintain_order="left").with_columns(
         reason=pl.Series(reasons, dtype=pl.Utf8),
-        village=pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
-        rule_text=pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
+        **_village_and_rule(regions),
     )
 
 
@@ -723,8 +729,7 @@ def write_caseworker_workbooks(
             ],
             dtype=pl.Utf8,
         ),
-        village=pl.col("village_code").map_elements(lambda c: region_label(c, regions), return_dtype=pl.Utf8),
-        rule_text=pl.concat_str(pl.col("rule_code"), pl.lit(" "), pl.col("rule_name")),
+        **_village_and_rule(regions),
     )
     held = _prepare_held(_held(con, month), members, regions)
     village_of = dict(zip(flags["household_key"].to_list(), flags["village"].to_list()))
