@@ -109,18 +109,19 @@ def grade_flag_views(truth_dir: Path, got: pl.DataFrame) -> dict[str, dict[str, 
         pl.col("month").cast(pl.Date), pl.col("fired").cast(pl.Boolean), pl.col("suppressed").cast(pl.Boolean)
     )
     rules = sorted(set(truth["rule_code"].unique()) | set(got["rule_code"].unique()))
-    out: dict[str, dict[str, Score]] = {}
-    for view in FLAG_VIEWS:
-        t, g = _view(truth, view), _view(got, view)
-        out[view] = {
-            rule: score(
-                t if rule == "*" else t.filter(pl.col("rule_code") == rule),
-                g if rule == "*" else g.filter(pl.col("rule_code") == rule),
-                FLAG_KEY,
-            )
-            for rule in [*rules, "*"]
-        }
-    return out
+    return {view: _per_rule(_view(truth, view), _view(got, view), rules) for view in FLAG_VIEWS}
+
+
+def _per_rule(truth: pl.DataFrame, got: pl.DataFrame, rules: list[str]) -> dict[str, Score]:
+    """Flag rows of `got` against `truth` for each rule, and for all of them ("*")."""
+    return {
+        rule: score(
+            truth if rule == "*" else truth.filter(pl.col("rule_code") == rule),
+            got if rule == "*" else got.filter(pl.col("rule_code") == rule),
+            FLAG_KEY,
+        )
+        for rule in [*rules, "*"]
+    }
 
 
 def grade_fired_or_held(truth_dir: Path, got: pl.DataFrame, held: pl.DataFrame) -> dict[str, Score]:
@@ -137,15 +138,7 @@ def grade_fired_or_held(truth_dir: Path, got: pl.DataFrame, held: pl.DataFrame) 
             held.select(pl.col("month").cast(pl.Date), "household_key", "rule_code"),
         ]
     )
-    rules = sorted(set(truth["rule_code"].unique()) | set(listed["rule_code"].unique()))
-    return {
-        rule: score(
-            truth if rule == "*" else truth.filter(pl.col("rule_code") == rule),
-            listed if rule == "*" else listed.filter(pl.col("rule_code") == rule),
-            FLAG_KEY,
-        )
-        for rule in [*rules, "*"]
-    }
+    return _per_rule(truth, listed, sorted(set(truth["rule_code"].unique()) | set(listed["rule_code"].unique())))
 
 
 def name_only_split(truth_dir: Path, records: pl.DataFrame) -> pl.DataFrame:
@@ -153,17 +146,11 @@ def name_only_split(truth_dir: Path, records: pl.DataFrame) -> pl.DataFrame:
     name_rarity) are the records whose only identity evidence was a name; per source, the
     first month or a later one, and name rarity, how many are registry persons in the truth
     (whoever the pipeline chose) and how many are outsiders, beside the pipeline's decisions."""
-    cast = {"source_row": pl.Int32, "registry_row": pl.Int32}
-    truth = (
-        pl.read_csv(Path(truth_dir) / "links.csv", schema_overrides=cast)
-        .filter(pl.col("source") != "registry", pl.col("registry_row").is_not_null())
-        .select(pl.col("month").str.to_date(), "source", "source_row", member=pl.lit(True))
-        .unique()
-    )
+    members = true_links(truth_dir, records).select("month", "source", "source_row", member=pl.lit(True)).unique()
     first = records["month"].cast(pl.Date).min()
     return (
         records.with_columns(pl.col("month").cast(pl.Date), pl.col("source_row").cast(pl.Int32))
-        .join(truth, on=["month", "source", "source_row"], how="left")
+        .join(members, on=["month", "source", "source_row"], how="left")
         .with_columns(
             pl.col("member").fill_null(False),
             month=pl.when(pl.col("month") == first).then(pl.lit("first")).otherwise(pl.lit("later")),
