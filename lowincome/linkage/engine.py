@@ -27,15 +27,24 @@ from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
-import pandas as pd
 import polars as pl
-import recordlinkage
 
 from lowincome.linkage.settings import Comparison, LinkSettings
 from lowincome.warehouse import query_pl
 
 MISSING = -1
 MAX_WEIGHT = 30.0  # log-odds; a level never seen on one side (m or u = 0) would be infinite
+
+
+def classifier_modules():
+    """(pandas, recordlinkage): imported when a model is fitted, not with the engine.
+    scikit-learn under recordlinkage takes ~1 s to import; every process that loads
+    the Dagster definitions (code server, CLI, each step of a multiprocess run)
+    imported it, and most never fit a model."""
+    import pandas as pd
+    import recordlinkage
+
+    return pd, recordlinkage
 
 
 def _finite(w: float) -> float:
@@ -131,8 +140,9 @@ class Model:
         }
 
 
-def _one_hot(levels: np.ndarray, settings: LinkSettings) -> pd.DataFrame:
-    """levels: (n, n_comparisons) level indices -> one-hot features '<c>=<label>'."""
+def _one_hot(levels: np.ndarray, settings: LinkSettings):
+    """levels: (n, n_comparisons) level indices -> one-hot features '<c>=<label>' (pandas)."""
+    pd, _ = classifier_modules()
     cols = {}
     for j, c in enumerate(settings.comparisons):
         for i, lab in enumerate(c.labels):
@@ -143,6 +153,7 @@ def _one_hot(levels: np.ndarray, settings: LinkSettings) -> pd.DataFrame:
 def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> Model:
     """Logistic regression (recordlinkage) on one-hot levels of seed records'
     candidate pairs, with masked and simulated copies (settings.training)."""
+    pd, recordlinkage = classifier_modules()
     # The vectors take few distinct values: fit on each distinct (vector, label) once,
     # weighted by its count (the same objective as fitting every row). Copies are made of
     # the distinct vectors with their counts: a copy of a vector is one vector.
@@ -156,7 +167,7 @@ def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> M
     X = _one_hot(distinct[:, :-2], settings)
     y0, n0 = distinct[:, -2], distinct[:, -1]
 
-    def masked(frame: pd.DataFrame, names) -> pd.DataFrame:
+    def masked(frame, names):
         out = frame.copy()
         for cname in names:
             out[[f"{cname}={lab}" for lab in settings.comparison(cname).labels]] = 0
@@ -209,6 +220,7 @@ def fit_logistic(levels: np.ndarray, y: np.ndarray, settings: LinkSettings) -> M
 def fit_ecm(levels: np.ndarray, settings: LinkSettings) -> Model:
     """recordlinkage ECM on cumulative binary features ('<c> at least level k');
     the naive-Bayes log weights give one additive weight per level."""
+    pd, recordlinkage = classifier_modules()
     cum = {}
     for j, c in enumerate(settings.comparisons):
         lv = levels[:, j]
