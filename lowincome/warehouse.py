@@ -11,6 +11,7 @@ process has the file open for writing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,14 +24,27 @@ from filelock import FileLock
 from lowincome.schema import schema_sql
 
 
+@functools.cache
+def _ddl() -> tuple[str, str]:
+    ddl = schema_sql()
+    return ddl, hashlib.sha256(ddl.encode()).hexdigest()
+
+
+def schema_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the warehouse was built with this version of the DDL (a read-only connection may ask)."""
+    try:
+        return con.execute("SELECT ddl_sha256 FROM ops.schema_version").fetchall() == [(_ddl()[1],)]
+    except duckdb.CatalogException:
+        return False
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Apply the DDL (schema_sql: sql/schema/*.sql, then the std tables) once per
     version of it: the warehouse records the hash of the DDL it was built with, so
     opening a writer costs one small query."""
-    ddl = schema_sql()
-    digest = hashlib.sha256(ddl.encode()).hexdigest()
+    ddl, digest = _ddl()
     con.execute("CREATE SCHEMA IF NOT EXISTS ops; CREATE TABLE IF NOT EXISTS ops.schema_version (ddl_sha256 VARCHAR)")
-    if con.execute("SELECT ddl_sha256 FROM ops.schema_version").fetchall() == [(digest,)]:
+    if schema_current(con):
         return
     con.execute("BEGIN TRANSACTION")
     con.execute(ddl)
@@ -66,16 +80,23 @@ class Warehouse:
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not self.path.exists():
-            # Nothing written yet: create the empty schema so readers see tables.
-            with self.writer():
-                pass
         with self.lock:
-            con = duckdb.connect(str(self.path), read_only=True, config=self.config)
+            con = self._read_only() if self.path.exists() else None
+            if con is None or not schema_current(con):
+                # Nothing written yet, or written with an older DDL (a new view or column that
+                # this code reads): bring the schema up to date first, as the next writer would.
+                if con is not None:
+                    con.close()
+                with self.writer():
+                    pass
+                con = self._read_only()
             try:
                 yield con
             finally:
                 con.close()
+
+    def _read_only(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.path), read_only=True, config=self.config)
 
 
 def replace_rows(
