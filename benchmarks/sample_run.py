@@ -28,7 +28,8 @@ def warehouse_flags(warehouse: Path) -> pl.DataFrame:
 
 
 def warehouse_held(warehouse: Path) -> pl.DataFrame:
-    """The 待核实 rows the workbook lists (flags.held_back: month, household_key, rule_code)."""
+    """The held rows (flags.held_back: month, household_key, rule_code): the workbook lists them
+    all, as 待核实 or, where carried, as the active flag in 预警清单."""
     with Warehouse(warehouse).reader() as con:
         return query_pl(con, "SELECT DISTINCT month, household_key, rule_code FROM flags.held_back")
 

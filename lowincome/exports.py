@@ -162,14 +162,13 @@ def _flags(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
 
 
 def _held(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
-    """The month's 待核实 rows (flags.held_back) that are not an active flag already (a carried
-    flag is listed in 预警清单)."""
+    """The month's 待核实 rows (flags.to_verify)."""
     return query_pl(
         con,
         """
         SELECT township_code, village_code, household_key, rule_code, rule_name, reason, category
-        FROM flags.held_back
-        WHERE month = ? AND NOT carried
+        FROM flags.to_verify
+        WHERE month = ?
         ORDER BY village_code NULLS LAST, household_key, rule_code""",
         [month],
     )
@@ -270,8 +269,8 @@ def _members(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
     Names as registered (trimmed), the normalised form kept for replacing it in texts."""
     sql = """
         WITH keys AS (
-            SELECT household_key FROM flags.risk_flags WHERE month = ? AND state IN ('新增', '持续')
-            UNION SELECT household_key FROM flags.held_back WHERE month = ? AND NOT carried
+            SELECT household_key FROM flags.risk_flags WHERE month = $1 AND state IN ('新增', '持续')
+            UNION SELECT household_key FROM flags.to_verify WHERE month = $1
         )
         SELECT r.household_id AS household_key, r.source_row, r.name AS name_norm,
                coalesce(nullif(trim(r.name_raw), ''), r.name) AS name, r.relation,
@@ -279,14 +278,14 @@ def _members(con: duckdb.DuckDBPyConnection, month: dt.date) -> pl.DataFrame:
                coalesce(r.birth_date, r.id_birth_date) AS birth, r.disability_grade, r.disability_type,
                nullif(trim(r.phone), '') AS phone
         FROM std.registry r JOIN keys k ON k.household_key = r.household_id
-        WHERE r.month = ?
+        WHERE r.month = $1
         UNION ALL
         SELECT 'RR:' || r.rr_household_id, r.source_row, r.name, coalesce(nullif(trim(r.name_raw), ''), r.name),
                r.relation, coalesce(r.id_number, r.id_number_raw), r.id_sex, r.id_birth_date, NULL, NULL, NULL
         FROM std.rural_revitalization r JOIN keys k ON k.household_key = 'RR:' || r.rr_household_id
-        WHERE r.month = ?
+        WHERE r.month = $1
     """
-    frame = query_pl(con, sql, [month, month, month, month])
+    frame = query_pl(con, sql, [month])
     end = month_end(month)
     birth = pl.col("birth")
     age = (

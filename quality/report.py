@@ -358,12 +358,11 @@ def _rules_section(con, month: dt.date) -> dict:
     flags = _records(
         con, "SELECT rule_code, state, count(*) AS n FROM flags.risk_flags WHERE month = ? GROUP BY ALL", [month]
     )
-    # 待核实: households a rule holds back because its evidence waits in the linkage review band
-    # (listed in the township workbooks' 待核实 sheet; a carried active flag is counted as 持续)
+    # 待核实: households a rule holds back because its evidence waits in the linkage review band,
+    # as the township workbooks' 待核实 sheet lists them (a carried active flag is counted as 持续)
     held = dict(
         con.execute(
-            "SELECT rule_code, count(DISTINCT household_key) FROM flags.held_back WHERE month = ? AND NOT carried "
-            "GROUP BY rule_code",
+            "SELECT rule_code, count(DISTINCT household_key) FROM flags.to_verify WHERE month = ? GROUP BY rule_code",
             [month],
         ).fetchall()
     )

@@ -129,3 +129,8 @@ CREATE TABLE IF NOT EXISTS flags.held_back (
 );
 -- warehouses created before the column existed
 ALTER TABLE flags.held_back ADD COLUMN IF NOT EXISTS category VARCHAR;
+
+-- 待核实 as the township workbooks and the auditor's report list it: the held rows that are
+-- not an active flag already (a carried flag is listed as 持续 in 预警清单).
+CREATE OR REPLACE VIEW flags.to_verify AS
+SELECT * FROM flags.held_back WHERE NOT carried;
